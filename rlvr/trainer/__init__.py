@@ -1,0 +1,1 @@
+"""SFT and GRPO training: config, rollout engines, algorithms, controls, kernels, checkpoints."""

@@ -1,0 +1,39 @@
+"""Verifiers: response text + reference -> Verdict.
+
+`get_verifier(name)` imports the verifier's module only when it is asked for, so
+`import rlvr.verifiers` stays light (sympy alone costs a few hundred milliseconds).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rlvr.verifiers.base import STATUSES, Verdict, Verifier
+
+# name -> "module:Class"; modules register nothing at import time, this table is the registry.
+_BUILTIN: dict[str, str] = {
+    "math": "rlvr.verifiers.math:MathVerifier",
+    "choice": "rlvr.verifiers.choice:ChoiceVerifier",
+    "instruction": "rlvr.verifiers.instruction:InstructionVerifier",
+}
+
+
+def register(name: str, target: str) -> None:
+    """Register a verifier class by import path ("package.module:Class") under `name`."""
+    _BUILTIN[name] = target
+
+
+def available_verifiers() -> list[str]:
+    return sorted(_BUILTIN)
+
+
+def get_verifier(name: str, **options: Any) -> Verifier:
+    """Return a verifier instance; `options` go to its constructor (e.g. `mode="all"` for code)."""
+    if name not in _BUILTIN:
+        raise ValueError(f"unknown verifier {name!r}; available: {', '.join(available_verifiers()) or 'none'}")
+    module, cls = _BUILTIN[name].split(":")
+    return getattr(importlib.import_module(module), cls)(**options)
+
+
+__all__ = ["STATUSES", "Verdict", "Verifier", "available_verifiers", "get_verifier", "register"]

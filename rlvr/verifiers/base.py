@@ -1,0 +1,67 @@
+"""The one result type every verifier returns, and the base class that keeps verifiers from raising."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+Status = Literal["correct", "incorrect", "unparsed", "timeout", "error"]
+STATUSES: tuple[str, ...] = ("correct", "incorrect", "unparsed", "timeout", "error")
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What a verifier concluded about one response.
+
+    `status` separates "no answer found" (`unparsed`), "wrong" (`incorrect`), "ran out of time"
+    (`timeout`) and "our infrastructure failed" (`error`, never the model's fault: the trainer masks
+    such samples instead of scoring them 0). `reward` is in [0, 1]; partial credit (fraction of
+    tests or constraints passed) is possible where a verifier documents it.
+    """
+
+    status: Status
+    reward: float = 0.0
+    extracted: str | None = None
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"Verdict.status must be one of {STATUSES}, got {self.status!r}")
+        if not 0.0 <= self.reward <= 1.0:
+            raise ValueError(f"Verdict.reward must be in [0, 1], got {self.reward!r}")
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "correct"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Verifier:
+    """Base class: subclasses implement `_verify`; `verify` guarantees a Verdict, never an exception.
+
+    An exception escaping `_verify` is a bug in our code, not the model's fault, so it becomes an
+    `error` verdict (masked by the trainer) rather than a crash or a silent 0.
+    """
+
+    name: str = "base"
+
+    def verify(self, response: str, reference: Any) -> Verdict:
+        try:
+            return self._verify(response, reference)
+        except Exception as e:  # noqa: BLE001 - the contract is "never raises on model output"
+            return Verdict("error", 0.0, None, f"verifier {self.name} failed: {type(e).__name__}: {e}"[:500])
+
+    def _verify(self, response: str, reference: Any) -> Verdict:
+        raise NotImplementedError
+
+    def verify_batch(self, pairs: Iterable[tuple[str, Any]], max_workers: int | None = None) -> list[Verdict]:
+        """Verify (response, reference) pairs concurrently; the result keeps the input order."""
+        pairs = list(pairs)
+        if len(pairs) <= 1 or max_workers == 1:
+            return [self.verify(r, ref) for r, ref in pairs]
+        with ThreadPoolExecutor(max_workers=max_workers) as ex:
+            return list(ex.map(lambda p: self.verify(*p), pairs))
