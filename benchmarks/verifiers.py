@@ -1,0 +1,241 @@
+"""Verifier benchmark: accuracy against the labelled sets and throughput, ours next to math-verify when installed.
+
+Loads every `tests/verifiers/data/*.jsonl` (one labelled case a line, with a "verifier" field; a reference may be any
+JSON value), and for each verifier reports:
+  * accuracy: agreement of the status with the label (correct / incorrect / unparsed), agreement on the binary
+    "is it correct" question, and precision / recall of `correct`;
+  * throughput in items/s with 1 thread and with N threads (`verify_batch`), and per-item latency p50 / p99.
+Caches are cleared before every timed pass (`clear_cache()` where a verifier has one), so the numbers are for
+references seen for the first time, not for the repeated references of a GRPO group (which are faster).
+
+When the `math_verify` package is importable, math-verify runs on the same math cases in the same process:
+`verify(parse(gold), parse(pred))` with gold wrapped as `\\boxed{...}` (math-verify's LaTeX extraction needs
+delimiters; of bare, `$...$` and boxed gold, boxed scored best for it on our set). A gold with `$` or a box is
+passed as is. Its output is binary, plus "unparsed" when `parse(pred)` finds nothing. It runs in
+the main thread only: its timeouts use SIGALRM, which Python allows only there.
+
+    .venv/bin/python benchmarks/verifiers.py [--repeat 3] [--threads N] [--out benchmarks/results/verifiers.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rlvr.verifiers import get_verifier  # noqa: E402
+
+
+def load_cases(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    by_verifier: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for path in sorted(data_dir.glob("*.jsonl")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            case = json.loads(line)
+            if "verifier" not in case or "expected" not in case:
+                raise ValueError(f"{path}:{n}: a case needs 'verifier' and 'expected' fields")
+            by_verifier[case["verifier"]].append(case)
+    return dict(by_verifier)
+
+
+def accuracy(statuses: list[str], cases: list[dict[str, Any]]) -> dict[str, Any]:
+    expected = [c["expected"] for c in cases]
+    tp = sum(s == "correct" and e == "correct" for s, e in zip(statuses, expected, strict=True))
+    said = sum(s == "correct" for s in statuses)
+    truly = sum(e == "correct" for e in expected)
+    return {
+        "items": len(cases),
+        "status_agreement": sum(s == e for s, e in zip(statuses, expected, strict=True)) / len(cases),
+        "binary_agreement": sum((s == "correct") == (e == "correct") for s, e in zip(statuses, expected, strict=True))
+        / len(cases),
+        "precision_correct": tp / said if said else None,
+        "recall_correct": tp / truly if truly else None,
+        "errors": sum(s == "error" for s in statuses),
+    }
+
+
+def timed_pass(fn, items: list) -> tuple[list[str], list[float], float]:
+    statuses, latencies = [], []
+    start = time.perf_counter()
+    for item in items:
+        t = time.perf_counter()
+        statuses.append(fn(item))
+        latencies.append(time.perf_counter() - t)
+    return statuses, latencies, time.perf_counter() - start
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def bench_ours(name: str, cases: list[dict[str, Any]], repeat: int, threads: int) -> dict[str, Any]:
+    verifier = get_verifier(name)
+    clear = getattr(verifier, "clear_cache", lambda: None)
+    pairs = [(c["response"], c["reference"]) for c in cases]
+    runs, statuses, latencies = [], [], []
+    for _ in range(repeat):
+        clear()
+        statuses, lat, wall = timed_pass(lambda p: verifier.verify(*p).status, pairs)
+        runs.append(len(pairs) / wall)
+        latencies.extend(lat)
+    batch_runs = []
+    for _ in range(repeat):
+        clear()
+        t = time.perf_counter()
+        verdicts = verifier.verify_batch(pairs, max_workers=threads)
+        batch_runs.append(len(pairs) / (time.perf_counter() - t))
+        if [v.status for v in verdicts] != statuses:
+            raise RuntimeError(f"{name}: verify_batch disagrees with verify")
+    mismatches = []
+    for c, s in zip(cases, statuses, strict=True):
+        if s != c["expected"]:
+            keys = ("category", "reference", "expected")
+            mismatches.append({**{k: c[k] for k in keys}, "response": c["response"][:200], "got": s})
+    return {
+        **accuracy(statuses, cases),
+        "items_per_s_1_thread": statistics.median(runs),
+        f"items_per_s_{threads}_threads": statistics.median(batch_runs),
+        "latency_ms_p50": 1e3 * percentile(latencies, 0.5),
+        "latency_ms_p99": 1e3 * percentile(latencies, 0.99),
+        "mismatches": mismatches,
+    }
+
+
+def bench_math_verify(cases: list[dict[str, Any]], repeat: int) -> dict[str, Any] | None:
+    try:
+        from math_verify import parse, verify
+    except ImportError:
+        return None
+
+    def gold_text(ref: Any) -> str:
+        ref = str(ref)
+        return ref if ("$" in ref or "\\boxed" in ref) else "\\boxed{" + ref + "}"
+
+    def one(case: dict[str, Any]) -> str:
+        try:
+            pred = parse(case["response"])
+            if not pred:
+                return "unparsed"
+            return "correct" if verify(parse(gold_text(case["reference"])), pred) else "incorrect"
+        except BaseException as e:  # noqa: BLE001 - the wrapper must never crash the benchmark
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            return "error"
+
+    runs, latencies, statuses = [], [], []
+    for _ in range(repeat):
+        statuses, lat, wall = timed_pass(one, cases)
+        runs.append(len(cases) / wall)
+        latencies.extend(lat)
+    return {
+        **accuracy(statuses, cases),
+        "items_per_s_1_thread": statistics.median(runs),
+        "latency_ms_p50": 1e3 * percentile(latencies, 0.5),
+        "latency_ms_p99": 1e3 * percentile(latencies, 0.99),
+        "version": importlib.metadata.version("math-verify"),
+        "statuses": statuses,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("sympy", "math-verify", "rlvr"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def fmt(x: Any, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "tests" / "verifiers" / "data")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "verifiers.json")
+    ap.add_argument("--repeat", type=int, default=3, help="timed passes per configuration (median reported)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = ap.parse_args(argv)
+    if args.repeat < 1 or args.threads < 1:
+        raise SystemExit("--repeat and --threads must be at least 1")
+
+    results: dict[str, Any] = {"machine": machine_info(), "threads": args.threads, "verifiers": {}}
+    for name, cases in load_cases(args.data).items():
+        try:
+            results["verifiers"][name] = bench_ours(name, cases, args.repeat, args.threads)
+        except Exception as e:  # noqa: BLE001 - one broken verifier must not hide the others' numbers
+            results["verifiers"][name] = {"items": len(cases), "failed": f"{type(e).__name__}: {e}"}
+        if name == "math":
+            mv = bench_math_verify(cases, args.repeat)
+            if mv is not None:
+                mv_statuses = mv.pop("statuses")
+                results["verifiers"]["math"]["math_verify"] = mv
+                ours = results["verifiers"]["math"]
+                if "items_per_s_1_thread" in ours:
+                    ours["speedup_vs_math_verify_1_thread"] = ours["items_per_s_1_thread"] / mv["items_per_s_1_thread"]
+                by_cat: dict[str, list[bool]] = defaultdict(list)
+                for c, s in zip(cases, mv_statuses, strict=True):
+                    by_cat[c["category"]].append((s == "correct") == (c["expected"] == "correct"))
+                mv["by_category_binary"] = {cat: sum(v) / len(v) for cat, v in sorted(by_cat.items())}
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    t = args.threads
+    header = f"{'verifier':<22}{'items':>6}{'status acc':>11}{'binary acc':>11}{'prec':>7}{'recall':>7}"
+    header += f"{'items/s x1':>12}{f'items/s x{t}':>12}{'p50 ms':>9}{'p99 ms':>9}"
+    print(header)
+    rows = []
+    for name, r in results["verifiers"].items():
+        rows.append((name, r))
+        if "math_verify" in r:
+            rows.append(("  math-verify " + r["math_verify"]["version"], r["math_verify"]))
+    for name, r in rows:
+        if "failed" in r:
+            print(f"{name:<22}{r['items']:>6}  failed: {r['failed']}")
+            continue
+        print(
+            f"{name:<22}{r['items']:>6}{fmt(r['status_agreement'], '.3f'):>11}{fmt(r['binary_agreement'], '.3f'):>11}"
+            f"{fmt(r['precision_correct'], '.3f'):>7}{fmt(r['recall_correct'], '.3f'):>7}"
+            f"{fmt(r['items_per_s_1_thread'], '.0f'):>12}{fmt(r.get(f'items_per_s_{t}_threads'), '.0f'):>12}"
+            f"{fmt(r['latency_ms_p50'], '.3f'):>9}{fmt(r['latency_ms_p99'], '.3f'):>9}"
+        )
+    if "speedup_vs_math_verify_1_thread" in results["verifiers"].get("math", {}):
+        print(f"math: {results['verifiers']['math']['speedup_vs_math_verify_1_thread']:.1f}x math-verify's throughput")
+    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,663 @@
+"""Math verifier: is the final answer of a response the reference answer?
+
+Pipeline: extract the answer (math_extract) -> identical text? -> plain numbers compared as `fractions.Fraction`
+without sympy -> parse both sides with our own parser (math_parse; never `sympify`/`parse_expr`/`parse_latex`) ->
+structural comparison, with expressions compared exactly (rationals), numerically at 30 digits (constants) or by
+probing at fixed pseudo-random points (expressions with variables). `simplify` is never called: its running time is
+unbounded. Every step runs under a time budget (`TIME_BUDGET_S`); running past it gives a `timeout` verdict.
+
+Grading policy (what a careful human grader accepts; the labelled corpus tests/verifiers/data/math.jsonl pins it):
+  * Inexact decimals: a response is accepted when it equals the reference exactly or, if a decimal is involved,
+    within a relative 1e-9 (`0.3333333333` = 1/3, `0.333` is not; `3.14` is not pi). No rounding to written digits.
+  * Percent: a reference `50%` accepts `50%` and `50` (not `0.5`: that reads as 0.5%); a plain reference `0.5` or `50`
+    accepts `50%`.
+  * Units: ignored when only one side has one (`5\\text{ cm}` = `5`); when both do they must be the same unit (no
+    conversion: `500 cm` is not `5 m`). Degrees are a unit: `30^\\circ` = `30`, but `\\pi/6` is not `30^\\circ`.
+  * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; two equations are equal when solved for the same variable or
+    when their sides' differences are proportional. Relations: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]`.
+  * Several answers: a top-level list (`2, 3`, `x=2 or x=3`, `\\boxed{2}, \\boxed{3}`) matches a list or set with the
+    same elements in any order; against a single reference a list is a hedge and is wrong (`3 or 5`, `\\boxed{3, 5}`).
+  * `(a, b)` is a point or an open interval; `[a, b)` is an interval (closedness matters; ignored at infinity);
+    `\\{...\\}` is a set (order and repeats ignored); tuples keep order; a column or row matrix equals a tuple.
+  * An answer found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
+    "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`), is `incorrect`.
+  * A reference that is text (`\\text{yes}`, "No solution") or that our grammar does not read is compared as
+    normalised text.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+import re
+import time
+from fractions import Fraction
+from typing import Any
+
+import sympy
+
+from rlvr.verifiers.base import Verdict, Verifier
+from rlvr.verifiers.math_extract import extract_answer, extract_reference
+from rlvr.verifiers.math_parse import (
+    MAX_CHARS,
+    Interval,
+    Matrix,
+    ParseError,
+    Quantity,
+    Rel,
+    Seq,
+    Union,
+    parse_answer,
+)
+from rlvr.verifiers.steps import StepScore, equality_chains
+
+TIME_BUDGET_S = 1.0
+DECIMAL_RTOL = 1e-9  # a written decimal must be this close (relative) to the reference
+EXACT_RTOL = 1e-20  # two exact forms compared at 30 digits
+PROBE_RTOL = 1e-9  # double-precision probes of expressions with variables
+MAX_ITEMS = 64  # list / set / tuple length we compare
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Ctx:
+    def __init__(self, decimal: bool, budget_s: float = TIME_BUDGET_S) -> None:
+        self.deadline = time.perf_counter() + budget_s
+        self.decimal = decimal
+
+    def tick(self) -> None:
+        if time.perf_counter() > self.deadline:
+            raise _Timeout
+
+
+# ---------------------------------------------------------------- numbers without sympy
+
+_PLAIN = re.compile(r"(-?)(?:([0-9]+(?:\.[0-9]*)?|\.[0-9]+)|\\[dt]?frac\{([0-9]+)\}\{([0-9]+)\}|([0-9]+)/([0-9]+))")
+
+
+def _plain_number(s: str) -> tuple[Fraction, bool] | None:
+    """`-12`, `0.5`, `\\frac{1}{2}`, `3/4` as an exact Fraction (and whether it was a decimal), else None."""
+    m = _PLAIN.fullmatch(s.strip())
+    if m is None or len(s) > 60:
+        return None
+    sign = -1 if m.group(1) else 1
+    if m.group(2) is not None:
+        return sign * Fraction(m.group(2)), "." in m.group(2)
+    num, den = (m.group(3), m.group(4)) if m.group(3) is not None else (m.group(5), m.group(6))
+    return (sign * Fraction(int(num), int(den)), False) if int(den) else None
+
+
+def _close(a: complex, b: complex, rtol: float, atol: float = 0.0) -> bool:
+    d = abs(a - b)
+    return d <= atol or d <= rtol * max(abs(a), abs(b))
+
+
+# ---------------------------------------------------------------- float evaluation of sympy trees (probing)
+
+_CFUNCS = {
+    sympy.sin: cmath.sin, sympy.cos: cmath.cos, sympy.tan: cmath.tan, sympy.asin: cmath.asin,
+    sympy.acos: cmath.acos, sympy.atan: cmath.atan, sympy.sinh: cmath.sinh, sympy.cosh: cmath.cosh,
+    sympy.tanh: cmath.tanh, sympy.exp: cmath.exp, sympy.log: cmath.log, sympy.Abs: abs,
+    sympy.cot: lambda z: 1 / cmath.tan(z), sympy.sec: lambda z: 1 / cmath.cos(z), sympy.csc: lambda z: 1 / cmath.sin(z),
+}  # fmt: skip
+_BIG = 1e250
+
+
+def _fnum(e: sympy.Basic, env: dict[sympy.Symbol, float]) -> complex | None:
+    """`e` at the point `env` in double precision, or None (overflow, a pole, something we do not evaluate)."""
+    try:
+        v = _fnum_raw(e, env)
+    except (OverflowError, ZeroDivisionError, ValueError, TypeError, RecursionError):
+        return None
+    if v is None or not cmath.isfinite(v) or abs(v) > _BIG:
+        return None
+    return v
+
+
+def _fnum_raw(e: sympy.Basic, env: dict) -> complex | None:
+    if e.is_Rational:
+        return complex(int(e.p) / int(e.q))
+    if e.is_Float:
+        return complex(float(e))
+    if e.is_Symbol:
+        return complex(env[e]) if e in env else None
+    if e is sympy.pi:
+        return complex(math.pi)
+    if e is sympy.E:
+        return complex(math.e)
+    if e is sympy.I:
+        return 1j
+    args = []
+    for a in e.args:
+        v = _fnum_raw(a, env)
+        if v is None or abs(v) > _BIG:
+            return None
+        args.append(v)
+    if e.is_Add:
+        return sum(args)
+    if e.is_Mul:
+        out = complex(1)
+        for v in args:
+            out *= v
+        return out
+    if e.is_Pow:
+        b, x = args
+        if x.imag == 0 and x.real.is_integer() and abs(x.real) <= 1000:
+            return b ** int(x.real)
+        if b == 0:
+            return complex(0) if x.real > 0 else None
+        return cmath.exp(x * cmath.log(b)) if b.imag or b.real < 0 else complex(b.real**x) if not x.imag else b**x
+    f = _CFUNCS.get(e.func)
+    if f is not None and len(args) == 1:
+        return complex(f(args[0]))
+    if e.func in (sympy.floor, sympy.ceiling) and args[0].imag == 0:
+        return complex((math.floor if e.func is sympy.floor else math.ceil)(args[0].real))
+    if e.func is sympy.factorial and args[0].imag == 0:
+        return complex(math.gamma(args[0].real + 1))
+    if e.func is sympy.binomial and args[0].imag == 0 and args[1].imag == 0:
+        n, k = args[0].real, args[1].real
+        return complex(math.gamma(n + 1) / (math.gamma(k + 1) * math.gamma(n - k + 1)))
+    return None
+
+
+_PROBE_VALUES = (0.5772, 1.3247, 2.1718, 0.8660, 1.6180, 2.5029, 0.4142, 1.9021, 2.7320, 1.1447, 0.6931, 2.3026)
+
+
+def _probe_points(symbols: list[sympy.Symbol], count: int = 6) -> list[dict[sympy.Symbol, float]]:
+    """Fixed pseudo-random points (deterministic verdicts), distinct per variable, a negative one included."""
+    pts = []
+    for k in range(count):
+        pt = {}
+        for j, s in enumerate(symbols):
+            v = _PROBE_VALUES[(k * 5 + j * 7) % len(_PROBE_VALUES)] + 0.013 * j
+            pt[s] = -v if (k + j) % 4 == 3 else v
+        pts.append(pt)
+    return pts
+
+
+# ---------------------------------------------------------------- expression equality
+
+
+def _invalid(e: sympy.Expr) -> bool:
+    return e.has(sympy.zoo, sympy.nan)
+
+
+def expr_equal(a: sympy.Expr, b: sympy.Expr, ctx: _Ctx) -> bool:
+    """Exact for rationals, 30-digit numeric for constants, probing for expressions with variables."""
+    ctx.tick()
+    if a == b:
+        return not _invalid(a)
+    if _invalid(a) or _invalid(b) or a.has(sympy.oo) or b.has(sympy.oo):
+        return False
+    rtol = DECIMAL_RTOL if ctx.decimal else EXACT_RTOL
+    if a.is_Rational and b.is_Rational:
+        if not ctx.decimal:
+            return False
+        fa, fb = Fraction(int(a.p), int(a.q)), Fraction(int(b.p), int(b.q))
+        return abs(fa - fb) <= Fraction(rtol) * max(abs(fa), abs(fb))
+    symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
+    if not symbols:
+        fa, fb = _fnum(a, {}), _fnum(b, {})
+        if fa is None or fb is None or not _close(fa, fb, 1e-6, 1e-12):
+            return False  # too large to evaluate safely, or clearly different
+        diff = complex(sympy.N(a - b, 30))
+        return abs(diff) <= max(rtol * max(abs(fa), abs(fb)), 1e-25)
+    return _probe(a, b, symbols, ctx, ratio=False) is not None
+
+
+def _probe(a: sympy.Expr, b: sympy.Expr, symbols: list, ctx: _Ctx, ratio: bool) -> complex | None:
+    """Compare at probe points: returns the common value of a/b (ratio) or 1 (equality) if consistent, else None."""
+    common, valid = None, 0
+    for pt in _probe_points(symbols):
+        ctx.tick()
+        fa, fb = _fnum(a, pt), _fnum(b, pt)
+        if fa is None or fb is None:
+            continue
+        if ratio:
+            if abs(fb) < 1e-9:
+                if abs(fa) > 1e-9:
+                    return None
+                continue
+            r = fa / fb
+            if common is None:
+                common = r
+            elif not _close(r, common, PROBE_RTOL, 1e-12):
+                return None
+        elif not _close(fa, fb, PROBE_RTOL, 1e-12):
+            return None
+        valid += 1
+    if valid < 3:
+        return None
+    return common if ratio else complex(1)
+
+
+# ---------------------------------------------------------------- structural comparison
+
+
+def _lone_symbol(v: Any) -> bool:
+    return isinstance(v, sympy.Symbol)
+
+
+def _solved(rel: Rel) -> tuple[sympy.Symbol, Any] | None:
+    """`x = value` or `value = x` (x not in value) -> (x, value)."""
+    if rel.ops not in (("=",), ("in",)):
+        return None
+    lhs, rhs = rel.parts
+    for sym, val in ((lhs, rhs), (rhs, lhs)):
+        if _lone_symbol(sym) and not (isinstance(val, sympy.Expr) and val.has(sym)):
+            return sym, val
+        if rel.ops == ("in",):
+            return None
+    return None
+
+
+def _unwrap(v: Any) -> Any:
+    if isinstance(v, Rel) and (s := _solved(v)) is not None:
+        return s[1]
+    return v
+
+
+def _bare(v: Any) -> Any:
+    return v.value if isinstance(v, Quantity) else v
+
+
+def _unit_key(unit: str) -> str:
+    """`square cm` -> `cm^2`; `cm` and `cms` alike."""
+    words, out = unit.split(), []
+    for w in words:
+        if out and out[-1] in ("sq", "cu"):
+            w = w + ("^2" if out.pop() == "sq" else "^3")
+        out.append(w.rstrip("s") if len(w) > 3 else w)
+    return " ".join(out)
+
+
+def equivalent(ref: Any, resp: Any, ctx: _Ctx) -> bool:
+    """Is the parsed response value `resp` the reference value `ref` (policy in the module docstring)?"""
+    ctx.tick()
+    if not isinstance(resp, Rel):
+        ref = _unwrap(ref)
+    if not isinstance(ref, Rel):
+        resp = _unwrap(resp)
+    if isinstance(ref, Quantity) or isinstance(resp, Quantity):
+        return _quantity_eq(ref, resp, ctx)
+    if _is_list(ref) or _is_list(resp):
+        return _list_eq(ref, resp, ctx)
+    if any(isinstance(v, (Interval, Union)) for v in (ref, resp)) or (
+        isinstance(ref, Rel) != isinstance(resp, Rel) and any(_is_paren(v) for v in (ref, resp))
+    ):
+        return _set_like_eq(ref, resp, ctx)
+    if isinstance(ref, Rel) or isinstance(resp, Rel):
+        return isinstance(ref, Rel) and isinstance(resp, Rel) and _rel_eq(ref, resp, ctx)
+    if isinstance(ref, Matrix) or isinstance(resp, Matrix):
+        return _matrix_eq(ref, resp, ctx)
+    if isinstance(ref, Seq) and isinstance(resp, Seq):
+        return _seq_eq(ref, resp, ctx)
+    if isinstance(ref, sympy.Expr) and isinstance(resp, sympy.Expr):
+        return expr_equal(ref, resp, ctx)
+    return False
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, Seq) and v.kind == "list"
+
+
+def _is_paren(v: Any) -> bool:
+    return isinstance(v, Seq) and v.kind == "paren"
+
+
+def _quantity_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
+    ru = _unit_key(ref.unit) if isinstance(ref, Quantity) else ""
+    pu = _unit_key(resp.unit) if isinstance(resp, Quantity) else ""
+    rv, pv = _bare(ref), _bare(resp)
+    if ru and pu and ru != pu:
+        return False
+    if pu == "%" and ru != "%" and isinstance(pv, sympy.Expr):
+        return equivalent(rv, pv, ctx) or equivalent(rv, pv / 100, ctx)
+    return equivalent(rv, pv, ctx)
+
+
+def _match_unordered(ra: list, pa: list, ctx: _Ctx) -> bool:
+    if len(ra) != len(pa) or len(ra) > MAX_ITEMS:
+        return False
+    unused = list(pa)
+    for r in ra:
+        for k, p in enumerate(unused):
+            if equivalent(r, p, ctx):
+                del unused[k]
+                break
+        else:
+            return False
+    return True
+
+
+def _dedupe(items: tuple, ctx: _Ctx) -> list:
+    out: list = []
+    for it in items[: MAX_ITEMS + 1]:
+        if not any(equivalent(o, it, ctx) for o in out):
+            out.append(it)
+    return out
+
+
+def _list_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
+    """Several answers: a list matches a list or a set with the same elements, in any order; never a single value."""
+    kinds = ("list", "set")
+    if not (isinstance(ref, Seq) and ref.kind in kinds and isinstance(resp, Seq) and resp.kind in kinds):
+        return False
+    if "set" in (ref.kind, resp.kind):
+        return _match_unordered(_dedupe(ref.items, ctx), _dedupe(resp.items, ctx), ctx)
+    return _match_unordered(list(ref.items), list(resp.items), ctx)
+
+
+def _seq_eq(ref: Seq, resp: Seq, ctx: _Ctx) -> bool:
+    if ref.kind == "set" or resp.kind == "set":
+        return ref.kind == resp.kind and _match_unordered(_dedupe(ref.items, ctx), _dedupe(resp.items, ctx), ctx)
+    return len(ref.items) == len(resp.items) and all(
+        equivalent(a, b, ctx) for a, b in zip(ref.items, resp.items, strict=True)
+    )
+
+
+def _matrix_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
+    def cells(v: Any) -> tuple[tuple[int, int], list] | None:
+        if isinstance(v, Matrix):
+            return (len(v.rows), len(v.rows[0])), [c for row in v.rows for c in row]
+        if isinstance(v, Seq) and v.kind in ("paren", "tuple"):
+            return (len(v.items), 1), list(v.items)
+        return None
+
+    a, b = cells(ref), cells(resp)
+    if a is None or b is None:
+        return False
+    vector = 1 in a[0] and 1 in b[0] and (isinstance(ref, Seq) or isinstance(resp, Seq))
+    if a[0] != b[0] and not (vector and len(a[1]) == len(b[1])):
+        return False
+    return all(equivalent(x, y, ctx) for x, y in zip(a[1], b[1], strict=True))
+
+
+def _interval_of(v: Any) -> Interval | None:
+    """An interval from `(a, b)` or from a one-variable inequality (`x < 3`, `1 \\le x < 2`)."""
+    if isinstance(v, Interval):
+        return v
+    if _is_paren(v) and all(isinstance(x, sympy.Expr) for x in v.items):
+        return Interval(v.items[0], v.items[1], False, False)
+    if not isinstance(v, Rel) or not set(v.ops) <= {"<", "<=", ">", ">="} or len(v.ops) > 2:
+        return None
+    parts = [_bare(p) for p in v.parts]
+    syms = [k for k, p in enumerate(parts) if _lone_symbol(p)]
+    if len(syms) != 1 or any(
+        not isinstance(p, sympy.Expr) or p.free_symbols for k, p in enumerate(parts) if k != syms[0]
+    ):
+        return None
+    k = syms[0]
+    if len(v.ops) == 2 and (k != 1 or (v.ops[0] in "<=") != (v.ops[1] in "<=")):
+        return None
+    lo, hi, lo_c, hi_c = -sympy.oo, sympy.oo, False, False
+    for j, op in enumerate(v.ops):
+        other = parts[j] if j + 1 == k else parts[j + 1]
+        sym_on_left = j == k
+        upper = (op in ("<", "<=")) == sym_on_left
+        if upper:
+            hi, hi_c = other, op.endswith("=")
+        else:
+            lo, lo_c = other, op.endswith("=")
+    return Interval(lo, hi, lo_c, hi_c)
+
+
+def _interval_eq(a: Interval, b: Interval, ctx: _Ctx) -> bool:
+    for x, y, cx, cy in ((a.lo, b.lo, a.lo_closed, b.lo_closed), (a.hi, b.hi, a.hi_closed, b.hi_closed)):
+        infinite = x.has(sympy.oo) or y.has(sympy.oo)
+        if infinite:
+            if x != y:
+                return False
+        elif cx != cy or not expr_equal(x, y, ctx):
+            return False
+    return True
+
+
+def _set_like_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
+    def parts(v: Any) -> list | None:
+        items = v.parts if isinstance(v, Union) else (v,)
+        out = []
+        for it in items:
+            iv = _interval_of(it)
+            if iv is None and not (isinstance(it, Seq) and it.kind == "set"):
+                return None
+            out.append(iv if iv is not None else it)
+        return out
+
+    pa, pb = parts(ref), parts(resp)
+    if pa is None or pb is None or len(pa) != len(pb):
+        return False
+    unused = list(pb)
+    for x in pa:
+        for k, y in enumerate(unused):
+            same = (
+                _interval_eq(x, y, ctx)
+                if isinstance(x, Interval) and isinstance(y, Interval)
+                else isinstance(x, Seq) and isinstance(y, Seq) and _seq_eq(x, y, ctx)
+            )
+            if same:
+                del unused[k]
+                break
+        else:
+            return False
+    return True
+
+
+def _difference(rel: Rel) -> sympy.Expr | None:
+    lhs, rhs = (_bare(p) for p in rel.parts)
+    if not (isinstance(lhs, sympy.Expr) and isinstance(rhs, sympy.Expr)):
+        return None
+    return lhs - rhs
+
+
+def _rel_eq(ref: Rel, resp: Rel, ctx: _Ctx) -> bool:
+    if ref.ops == ("in",) or resp.ops == ("in",):
+        sa, sb = _solved(ref), _solved(resp)
+        return sa is not None and sb is not None and sa[0] == sb[0] and equivalent(sa[1], sb[1], ctx)
+    ia, ib = _interval_of(ref), _interval_of(resp)
+    if ia is not None and ib is not None:
+        return _interval_eq(ia, ib, ctx)
+    if len(ref.ops) != 1 or len(resp.ops) != 1:
+        return (
+            len(ref.ops) == len(resp.ops)
+            and ref.ops == resp.ops
+            and all(equivalent(a, b, ctx) for a, b in zip(ref.parts, resp.parts, strict=True))
+        )
+    if ref.ops == ("=",) and resp.ops == ("=",):
+        sa, sb = _solved(ref), _solved(resp)
+        if sa is not None and sb is not None:
+            if sa[0] == sb[0] and equivalent(sa[1], sb[1], ctx):
+                return True
+    da, db = _difference(ref), _difference(resp)
+    if da is None or db is None:
+        return False
+    flip = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+    oa, ob = ref.ops[0], resp.ops[0]
+    if oa in flip and ob in flip:  # normalise to `d > 0` / `d >= 0`
+        da, oa = (-da, flip[oa]) if oa in ("<", "<=") else (da, oa)
+        db, ob = (-db, flip[ob]) if ob in ("<", "<=") else (db, ob)
+    if oa != ob:
+        return False
+    symbols = sorted(da.free_symbols | db.free_symbols, key=lambda s: s.name)
+    if not symbols:
+        return False
+    r = _probe(da, db, symbols, ctx, ratio=True)
+    if r is None or abs(r) < 1e-12:
+        return False
+    return oa in ("=", "!=") or (abs(r.imag) < 1e-12 and r.real > 0)
+
+
+# ---------------------------------------------------------------- text answers
+
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox|operatorname)\b")
+_WORDY = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]|[A-Za-z]")
+
+
+def _text_key(s: str) -> str:
+    s = _TEXT_CMD.sub(" ", s)
+    return " ".join("".join(c if c.isalnum() else " " for c in s.lower()).split())
+
+
+def _is_text_reference(ref: str) -> bool:
+    """`\\text{yes}`, `No solution`, `Tuesday`: words, not a product of variables."""
+    key = _text_key(ref)
+    if not key or not _WORDY.fullmatch(key) or "\\" in _TEXT_CMD.sub("", ref):
+        return False
+    return bool(_TEXT_CMD.search(ref)) or any(len(w) >= 4 for w in key.split()) or key in ("yes", "no")
+
+
+def _canon(s: str) -> str:
+    s = re.sub(r"\\(?:left|right|displaystyle)\b|\$", "", s).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    return " ".join(s.split())
+
+
+def _reference_text(reference: Any) -> str:
+    if isinstance(reference, bool) or not isinstance(reference, (str, int, float, Fraction)):
+        raise ValueError(f"math reference must be a string or a number, got {type(reference).__name__}")
+    if isinstance(reference, float):
+        return repr(reference)
+    return extract_reference(str(reference))
+
+
+class MathVerifier(Verifier):
+    """Final-answer verifier for math; see the module docstring for the grading policy."""
+
+    name = "math"
+
+    def __init__(self, time_budget_s: float = TIME_BUDGET_S) -> None:
+        self.time_budget_s = time_budget_s
+
+    @staticmethod
+    def clear_cache() -> None:
+        """Forget parsed answers (cached: a reference repeats across a GRPO group) and sympy's own cache."""
+        parse_answer.cache_clear()
+        sympy.core.cache.clear_cache()
+
+    def _verify(self, response: str, reference: Any) -> Verdict:
+        ref_text = _reference_text(reference)
+        if not isinstance(response, str):
+            return Verdict("unparsed", 0.0, None, "response is not text")
+        found = extract_answer(response)
+        if found is None:
+            return Verdict("unparsed", 0.0, None, "no answer found")
+        ans = found.text
+        if len(ans) > MAX_CHARS:
+            status = "unparsed" if found.source == "last_line" else "incorrect"
+            return Verdict(status, 0.0, ans[:200], f"answer longer than {MAX_CHARS} characters")
+        if _canon(ans) == _canon(ref_text):
+            return Verdict("correct", 1.0, ans, "same text as the reference")
+        a, b = _plain_number(ref_text), _plain_number(ans)
+        if a is not None and b is not None:
+            ok = a[0] == b[0] or (
+                (a[1] or b[1]) and abs(a[0] - b[0]) <= Fraction(DECIMAL_RTOL) * max(abs(a[0]), abs(b[0]))
+            )
+            return (
+                Verdict("correct", 1.0, ans, "equal numbers")
+                if ok
+                else Verdict("incorrect", 0.0, ans, "different number")
+            )
+        if _is_text_reference(ref_text):
+            ok = _text_key(ans) == _text_key(ref_text)
+            return Verdict("correct" if ok else "incorrect", float(ok), ans, "text answer")
+        try:
+            ref = parse_answer(ref_text)
+        except ParseError:
+            ok = _text_key(ans) == _text_key(ref_text) and bool(_text_key(ans))
+            return Verdict("correct" if ok else "incorrect", float(ok), ans, "reference compared as text")
+        try:
+            got = parse_answer(ans)
+        except ParseError as e:
+            status = "unparsed" if found.source == "last_line" else "incorrect"
+            return Verdict(status, 0.0, ans, f"answer does not parse: {e}"[:200])
+        ctx = _Ctx(ref.has_decimal or got.has_decimal, self.time_budget_s)
+        try:
+            ok = equivalent(ref.value, got.value, ctx)
+        except _Timeout:
+            return Verdict("timeout", 0.0, ans, f"comparison took longer than {self.time_budget_s}s")
+        return Verdict("correct", 1.0, ans, "equivalent") if ok else Verdict("incorrect", 0.0, ans, "not equivalent")
+
+    def verify_steps(self, response: str, reference: Any = None) -> list[StepScore]:
+        """Score every written equality (`a = b`, `a = b = c`) of the response: 1.0 if it holds, 0.0 if not.
+
+        Numeric sides are compared under the answer policy. With variables, a link counts only as an identity
+        claim: `(x+1)^2 = x^2+2x+1` scores 1.0 and `(x+1)^2 = x^2+1` 0.0, while definitions and equations being
+        solved (`x = 5`, `2x + 3 = 7`, `f(x) = x^2`) are not scored. A line is one step: 1.0 only if every link
+        holds. Lines we cannot parse are skipped. `reference` is unused (steps are checked on their own).
+        """
+        if not isinstance(response, str):
+            return []
+        out: list[StepScore] = []
+        deadline = time.perf_counter() + 5 * self.time_budget_s
+        values: dict[tuple[int, int], Any] = {}
+        for chain in equality_chains(response):
+            if time.perf_counter() > deadline:
+                break
+            scored = _score_chain(response, chain.sides, values, self.time_budget_s)
+            if scored is not None:
+                score, start, end = scored
+                start = chain.start if chain.continued else start
+                out.append(StepScore(start, end, score, response[start:end]))
+        return out
+
+
+_PROSE_WORD = re.compile(r"[A-Za-z]{2,}[,:.]?")
+_DEFINITION = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*(?:\(|\\left\()")
+_FUNCTION_WORDS = frozenset(["sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "exp", "sqrt", "pi"])
+
+
+def _parse_side(text: str, first: bool, last: bool) -> tuple[sympy.Expr, bool, int, int] | None:
+    """Parse one side of a step -> (value, has_decimal, start, end) with offsets into `text`.
+
+    Prose words are dropped before the first side and after the last (`So 2+3`, `5 apples`): whole words of two or
+    more letters that are not function names; a side that still does not parse makes the step unscored.
+    """
+    a, b = 0, len(text)
+    while first and (m := re.match(r"\s*(\S+)", text[a:b])) is not None and _prose(m.group(1)):
+        a += m.end()
+    while last and (m := re.search(r"(\S+)\s*$", text[a:b])) is not None and _prose(m.group(1)) and m.start() > 0:
+        b = a + m.start()
+    if not text[a:b].strip():
+        return None
+    try:
+        p = parse_answer(text[a:b].strip())
+    except ParseError:
+        return None
+    v = _bare(p.value)
+    if not isinstance(v, sympy.Expr):
+        return None
+    a += len(text[a:b]) - len(text[a:b].lstrip())
+    b -= len(text[a:b]) - len(text[a:b].rstrip())
+    return v, p.has_decimal, a, b
+
+
+def _prose(word: str) -> bool:
+    return _PROSE_WORD.fullmatch(word) is not None and word.rstrip(",:.").lower() not in _FUNCTION_WORDS
+
+
+def _score_chain(text: str, sides: tuple, cache: dict, budget_s: float) -> tuple[float, int, int] | None:
+    """(score, start, end) of one chain, or None when no link in it is a checkable claim."""
+    parsed = []
+    for k, (a, b) in enumerate(sides):
+        key = (a, b, k == 0, k == len(sides) - 1)
+        if key not in cache:
+            cache[key] = _parse_side(text[a:b], k == 0, k == len(sides) - 1)
+        if cache[key] is None:
+            return None
+        parsed.append((cache[key], text[a:b]))
+    checked, ok = 0, True
+    for ((x, dx, _, _), tx), ((y, dy, _, _), _ty) in zip(parsed, parsed[1:], strict=False):
+        ctx = _Ctx(dx or dy, budget_s)
+        try:
+            same = expr_equal(x, y, ctx)
+        except _Timeout:
+            continue
+        if not same and (x.free_symbols or y.free_symbols):
+            if _lone_symbol(x) or _lone_symbol(y) or x.is_Number or y.is_Number or _DEFINITION.match(tx):
+                continue  # a definition or an equation being solved, not an identity claim
+        checked += 1
+        ok = ok and same
+    if checked == 0:
+        return None
+    return float(ok), sides[0][0] + parsed[0][0][2], sides[-1][0] + parsed[-1][0][3]

@@ -1,0 +1,208 @@
+"""Find the final answer in a model's response: linear time in the response length, whole response read.
+
+Priority (first that applies):
+  1. the last `<answer>...</answer>` block (a `\\boxed{}` inside it wins over the rest of its text);
+  2. the last top-level `\\boxed{...}` / `\\fbox{...}` (balanced braces, nested boxes allowed). Boxes written next to
+     each other with only connectors between them (`\\boxed{2} and \\boxed{3}`, `\\boxed{3} or \\boxed{5}`) are read
+     together as one list answer, so a hedge between boxes is a list and cannot match a single reference; a box
+     followed later by prose and a new box is a correction, and only the new box counts;
+  3. the last "the answer is ...", "final answer: ..." phrase (to the end of its sentence or its first `$...$`);
+  4. the last non-empty line (its last `$...$` / `\\(...\\)` / `\\[...\\]` segment if it has one; after " is " if it
+     reads "... is X"). An answer found only this way that does not parse counts as "no answer" (unparsed).
+
+Everything runs on `str.find`/`rfind` and regexes without nested quantifiers, so hostile inputs (1 MB of braces,
+thousands of unclosed `<answer>` tags) stay linear. Nothing here interprets the answer; see math_parse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+
+@dataclasses.dataclass(frozen=True)
+class Extracted:
+    text: str
+    source: str  # "answer_tag" | "boxed" | "phrase" | "last_line"
+    start: int  # span of the answer in the searched text
+    end: int
+
+
+MAX_GROUP = 64  # adjacent boxes read as one list; more than this is spam, and still a (wrong) list
+
+_BRACE_EVENTS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
+_CONNECTOR = re.compile(r"(?:\s|\$|,|;|\\quad|\\qquad|\\[()\[\],; ]|\\text\{\s*(?:or|and)\s*\}|\bor\b|\band\b)*")
+_PHRASE = re.compile(
+    r"(?i)\b(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)[ \t]*|\bfinal\s+answer\b[ \t]*|^####[ \t]*", re.M
+)
+_PROSE_TAIL = re.compile(r"[,;]?\s+(?:since|because|as|which|where|so|then|this|that|from|by|with|for|because)\b")
+_SENTENCE_END = re.compile(r"\.(?=\s|$)(?![0-9])")
+_LEFT_WRAPS = ("$", "\\(", "\\[", "\\displaystyle", "**")
+_RIGHT_WRAPS = ("$", "\\)", "\\]", "**", ".", ",", ";", ":")  # not "!": 5! is an answer
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\{[a-z*]+\}")
+_DELIMS = ("$", "\\[", "\\]", "\\(", "\\)", "**", "```")
+
+
+def _only_delimiters(line: str) -> bool:
+    """True for lines like `\\]`, `$$`, `\\end{aligned}`: nothing but math delimiters (str.replace: linear, fast)."""
+    line = _ENVIRONMENT.sub("", line)
+    for d in _DELIMS:
+        line = line.replace(d, "")
+    return not line.strip()
+
+
+def top_level_boxes(text: str) -> list[tuple[int, int, int]]:
+    """(command start, content start, content end) of every `\\boxed{`/`\\fbox{` not inside another box.
+
+    One pass over the braces with an explicit stack (no recursion); unclosed boxes are dropped.
+    """
+    boxes: list[tuple[int, int, int]] = []
+    stack: list[tuple[bool, int, int]] = []  # (is_box, command start, content start)
+    open_boxes = 0
+    for m in _BRACE_EVENTS.finditer(text):
+        tok = m.group()
+        if tok[0] == "\\" and len(tok) == 2:
+            continue  # escaped brace \{ or \}
+        if tok == "}":
+            if not stack:
+                continue
+            is_box, start, content = stack.pop()
+            if is_box:
+                open_boxes -= 1
+                if open_boxes == 0:
+                    boxes.append((start, content, m.start()))
+        else:
+            is_box = tok != "{"
+            stack.append((is_box, m.start(), m.end()))
+            open_boxes += is_box
+    return boxes
+
+
+def _boxed(text: str) -> Extracted | None:
+    boxes = top_level_boxes(text)
+    if not boxes:
+        return None
+    group = [boxes[-1]]  # built backwards
+    for prev in reversed(boxes[:-1]):
+        gap = text[prev[2] + 1 : group[-1][0]]
+        if len(group) > MAX_GROUP or len(gap) > 40 or "\n\n" in gap or _CONNECTOR.fullmatch(gap) is None:
+            break
+        group.append(prev)
+    group.reverse()
+    parts = [strip_wrappers(text[c:e]) for _, c, e in group]
+    joined = parts[0] if len(parts) == 1 else ", ".join(f"{{{p}}}" for p in parts)
+    return Extracted(joined, "boxed", group[0][1], group[-1][2])
+
+
+def strip_wrappers(s: str) -> str:
+    """Remove math delimiters, markdown bold and trailing punctuation around an answer."""
+    # A loop over fixed tokens rather than an anchored regex: `(...)+$` backtracks quadratically on long runs.
+    a, b = 0, len(s)
+    changed = True
+    while changed and a < b:
+        changed = False
+        while a < b and s[a].isspace():
+            a, changed = a + 1, True
+        while a < b and s[b - 1].isspace():
+            b, changed = b - 1, True
+        for w in _LEFT_WRAPS:
+            if s.startswith(w, a, b):
+                a, changed = a + len(w), True
+        for w in _RIGHT_WRAPS:
+            if b - len(w) >= a and s.endswith(w, a, b):
+                b, changed = b - len(w), True
+    return s[a:b]
+
+
+def _math_segment(line: str, last: bool) -> tuple[int, int] | None:
+    """Span of the first or last `$...$`, `\\(...\\)` or `\\[...\\]` content in `line` (linear: find/rfind)."""
+    best = None
+    for op, cl in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if last:
+            e = line.rfind(cl)
+            s = line.rfind(op, 0, e - len(op) + 1) if e > 0 else -1
+        else:
+            s = line.find(op)
+            e = line.find(cl, s + len(op)) if s >= 0 else -1
+        if s >= 0 and e > s + len(op) and line[s + len(op) : e].strip():
+            span = (s + len(op), e)
+            if best is None or (span[1] > best[1] if last else span[0] < best[0]):
+                best = span
+    return best
+
+
+def _phrase(text: str) -> Extracted | None:
+    m = None
+    for m in _PHRASE.finditer(text):  # noqa: B007 - we want the last match
+        pass
+    if m is None:
+        return None
+    start = m.end()
+    end = text.find("\n", start)
+    end = len(text) if end < 0 else end
+    rest = text[start:end]
+    if rest.lstrip().startswith(("$", "\\(", "\\[")) and (seg := _math_segment(rest, last=False)) is not None:
+        a, b = seg
+    else:
+        a, b = 0, len(rest)
+        if (s := _SENTENCE_END.search(rest)) is not None:
+            b = s.start()
+        if (s := _PROSE_TAIL.search(rest, 0, b)) is not None:
+            b = s.start()
+    answer = strip_wrappers(rest[a:b])
+    return Extracted(answer, "phrase", start + a, start + b) if answer else None
+
+
+def _last_line(text: str) -> Extracted | None:
+    end = len(text)
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end]
+        if not _only_delimiters(line):
+            break
+        end = start - 1
+    else:
+        return None
+    a, b = 0, len(line)
+    if (seg := _math_segment(line, last=True)) is not None:
+        a, b = seg
+        segments = [line[a:b]]
+        # `$x = 2$ or $x = 3$`: earlier segments joined to the last one by connectors only are part of the answer
+        while len(segments) < 20 and (prev := _math_segment(line[: a - 1], last=True)) is not None:
+            gap = line[prev[1] : a]
+            if len(gap) > 40 or _CONNECTOR.fullmatch(gap) is None:
+                break
+            a = prev[0]
+            segments.insert(0, line[prev[0] : prev[1]])
+        answer = ", ".join(f"{{{strip_wrappers(x)}}}" for x in segments) if len(segments) > 1 else segments[0]
+        answer = strip_wrappers(answer)
+        return Extracted(answer, "last_line", start + a, start + b) if answer else None
+    k = max(line.rfind(" is "), line.rfind(" are "))
+    if k >= 0:
+        a = line.index(" ", k + 1) + 1
+    answer = strip_wrappers(line[a:b])
+    return Extracted(answer, "last_line", start + a, start + b) if answer else None
+
+
+def extract_answer(text: str) -> Extracted | None:
+    """The response's final answer, or None when there is none (see the module docstring for the rules)."""
+    lower = text.lower() if "<" in text else ""
+    close = lower.rfind("</answer>") if lower else -1
+    if close >= 0 and (open_ := lower.rfind("<answer>", 0, close)) >= 0:
+        inner = text[open_ + 8 : close]
+        if (box := _boxed(inner) or _phrase(inner)) is not None:
+            return Extracted(box.text, "answer_tag", open_ + 8 + box.start, open_ + 8 + box.end)
+        answer = strip_wrappers(inner)
+        return Extracted(answer, "answer_tag", open_ + 8, close) if answer else None
+    if "\\boxed" in text or "\\fbox" in text:
+        if (box := _boxed(text)) is not None:
+            return box if box.text else None
+    return _phrase(text) or _last_line(text)
+
+
+def extract_reference(reference: str) -> str:
+    """A reference answer as text: its last boxed group if it has one, else itself without math delimiters."""
+    if "\\boxed" in reference or "\\fbox" in reference:
+        if (box := _boxed(reference)) is not None:
+            return box.text
+    return strip_wrappers(reference)
