@@ -121,7 +121,7 @@ def bwrap_argv(argv: list[str], files: dict[str, str], limits: Limits, status_fd
             if d not in made:
                 made.add(d)
                 args += ["--dir", f"{WORK_DIR}/{d}"]
-        args += ["--perms", "0644", "--file", str(fd), f"{WORK_DIR}/{name}"]
+        args += ["--perms", "0755", "--file", str(fd), f"{WORK_DIR}/{name}"]
     args += ["--chdir", WORK_DIR, "--json-status-fd", str(status_fd), "--remount-ro", "/", "--", *argv]
     return rlimit_prefix(limits, helpers=2) + drop_privileges_prefix(uid) + args
 

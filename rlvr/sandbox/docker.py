@@ -44,7 +44,7 @@ signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
 for name in os.listdir('/in'):
     if name != '.stdin':
         src, dst = '/in/' + name, '/box/' + name
-        shutil.copytree(src, dst) if os.path.isdir(src) else shutil.copyfile(src, dst)
+        shutil.copytree(src, dst) if os.path.isdir(src) else shutil.copy2(src, dst)
 pid = os.fork()
 if pid == 0:
     fd = os.open('/in/.stdin', os.O_RDONLY); os.dup2(fd, 0); os.close(fd)
@@ -115,7 +115,7 @@ class DockerSandbox(Sandbox):
                 os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
                 with open(path, "wb") as f:
                     f.write(data)
-                os.chmod(path, 0o644)
+                os.chmod(path, 0o755)
             cpu = max(1, int(limits.cpu_s + 0.999))
             container = self.client.containers.create(
                 self.image,

@@ -17,7 +17,7 @@ import sysconfig
 import tarfile
 
 IMAGE_REPO = "rlvr-sandbox"
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 DOCKERFILE = """\
 FROM scratch
 COPY rootfs/ /
@@ -87,6 +87,8 @@ def build_context() -> bytes:
         add_link("rootfs/tmp", "box")
         add_link("rootfs/usr/bin/python3", os.path.basename(python))
         add_link("rootfs/usr/bin/python", os.path.basename(python))
+        if len(binaries) > 1 and os.path.basename(binaries[1]) != "sh":
+            add_link("rootfs/usr/bin/sh", os.path.basename(binaries[1]))
         add_bytes("rootfs/etc/passwd", _PASSWD.encode())
         add_bytes("rootfs/etc/group", _GROUP.encode())
         for d in ("box", "in", "etc", "usr/lib64"):

@@ -42,6 +42,7 @@ class ProcessSandbox(Sandbox):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 with open(path, "wb") as f:
                     f.write(data)
+                os.chmod(path, 0o755)
             if os.geteuid() == 0:
                 for root, dirs, names in os.walk(work):
                     for n in [*dirs, *names]:
