@@ -18,6 +18,8 @@ import functools
 import json
 import os
 import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
 
 from rlvr.sandbox.base import (
     HOST_TOOLS_ENV,
@@ -59,15 +61,36 @@ def _system_binds() -> list[str]:
     return args
 
 
+def _fd_binds(ro_bind_fds: Mapping[str, int]) -> list[str]:
+    """`--ro-bind-fd` arguments, parents before children so that a nested bind is not hidden."""
+    args: list[str] = []
+    for dest, fd in sorted(ro_bind_fds.items()):
+        if not os.path.isabs(dest) or os.path.normpath(dest) != dest or dest == "/":
+            raise ValueError(f"read-only bind destination must be a normalised absolute path, got {dest!r}")
+        args += ["--ro-bind-fd", str(fd), dest]
+    return args
+
+
 @functools.cache
 def _bwrap_path() -> str | None:
     return shutil.which("bwrap", path=HOST_TOOLS_ENV["PATH"]) or shutil.which("bwrap")
 
 
-def bwrap_argv(argv: list[str], files: dict[str, str], limits: Limits, status_fd: int, uid: int) -> list[str]:
+def bwrap_argv(
+    argv: list[str],
+    files: dict[str, str],
+    limits: Limits,
+    status_fd: int | None,
+    uid: int,
+    ro_bind_fds: Mapping[str, int] | None = None,
+) -> list[str]:
     """The full command line: rlimits, privilege drop, then bwrap with its mounts and `argv`.
 
-    `files` maps a work-dir path to the number of an open fd holding its content.
+    `files` maps a work-dir path to the number of an open fd holding its content. `status_fd`, when
+    given, receives bwrap's JSON status lines. `ro_bind_fds` maps an absolute path inside the sandbox
+    to an open fd of a host directory or file that is bound there read-only (`--ro-bind-fd`): the fd
+    was opened before the privilege drop, so the unprivileged uid needs no permission on the path's
+    parents (a venv's interpreter under root's mode-700 home).
     """
     bwrap = _bwrap_path()
     if bwrap is None:
@@ -99,6 +122,7 @@ def bwrap_argv(argv: list[str], files: dict[str, str], limits: Limits, status_fd
         "LANG",
         "C.UTF-8",
         *_system_binds(),
+        *_fd_binds(ro_bind_fds or {}),
         "--proc",
         "/proc",
         "--dev",
@@ -122,7 +146,10 @@ def bwrap_argv(argv: list[str], files: dict[str, str], limits: Limits, status_fd
                 made.add(d)
                 args += ["--dir", f"{WORK_DIR}/{d}"]
         args += ["--perms", "0755", "--file", str(fd), f"{WORK_DIR}/{name}"]
-    args += ["--chdir", WORK_DIR, "--json-status-fd", str(status_fd), "--remount-ro", "/", "--", *argv]
+    args += ["--chdir", WORK_DIR]
+    if status_fd is not None:
+        args += ["--json-status-fd", str(status_fd)]
+    args += ["--remount-ro", "/", "--", *argv]
     return rlimit_prefix(limits, helpers=2) + drop_privileges_prefix(uid) + args
 
 
@@ -168,6 +195,50 @@ class BwrapSandbox(Sandbox):
             exit_code = status["exit-code"]
         result, detail = classify(exit_code, out.raw("stderr"), timed_out=timed_out, over_output=out.over)
         return ExecResult(result, exit_code, out.text("stdout"), out.text("stderr"), wall, detail)
+
+
+# Long-lived workers get uids in a range of their own, above every one-shot run's uid, so that a worker's
+# processes never count against a one-shot run's RLIMIT_NPROC (uids are per process and slot, see sandbox_uid).
+_WORKER_UID_OFFSET = 1 << 24
+
+
+def worker_uid(slot: int) -> int:
+    """The unprivileged uid of long-lived worker `slot` (0..255) of this process."""
+    if not 0 <= slot < 256:
+        raise ValueError(f"worker slot must be in 0..255, got {slot}")
+    return sandbox_uid(slot) + _WORKER_UID_OFFSET
+
+
+def start_worker(argv: list[str], ro_bind_paths: Sequence[str], limits: Limits, slot: int) -> subprocess.Popen:
+    """Start `argv` as a long-lived process in a bubblewrap sandbox, talking over stdin/stdout pipes.
+
+    The sandbox is the one-shot run's (same argv builder: no network, read-only system, scrubbed
+    environment, rlimits incl. address space, unprivileged uid `worker_uid(slot)`), plus each of
+    `ro_bind_paths` bound read-only at its own path through an fd opened here, before the privilege
+    drop. The process leads its own session: `base.kill_group(proc)` kills the whole sandbox.
+
+    Not handled here: any wall-clock limit (the caller owns deadlines and must kill the group) and
+    reading stderr (the caller must drain all three pipes or the worker blocks on a full one).
+    `limits.wall_s` and `limits.output_bytes` are ignored.
+    """
+    fds: dict[str, int] = {}
+    try:
+        for path in ro_bind_paths:
+            if path not in fds:
+                fds[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        cmd = bwrap_argv(argv, {}, limits, None, worker_uid(slot), ro_bind_fds=fds)
+        return subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=tuple(fds.values()),
+            env=HOST_TOOLS_ENV,
+            start_new_session=True,
+        )
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 @functools.cache

@@ -1,0 +1,180 @@
+"""The environment base: a `Problem`, where problems come from, and `ReasoningEnv`.
+
+A problem is a pure function of (source config, seed): `source.problem(seed)` returns the same
+`Problem` on every machine. The env shows `problem.prompt` (which already tells the model the
+answer format), and `step(response)` asks the problem's verifier for a `Verdict`.
+
+Single-turn envs end after one step (`terminated=True`). Multi-turn envs override `next_turn` to
+return the next prompt (for example the failing tests' output) until the turn limit, after which
+the episode is truncated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from rlvr.verifiers import Verdict, Verifier, get_verifier
+
+MAX_TEXT = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One task instance.
+
+    id: stable across machines (e.g. "countdown/7f3a…" or "data.jsonl:42").
+    domain: "math" | "code" | "parity" | "stem" | "instruction" | "puzzle" | …
+    prompt: the full text shown to the model, including the answer-format instruction.
+    reference: what the verifier compares against (JSON-serialisable).
+    verifier: name in the verifier registry (`rlvr.verifiers.get_verifier`).
+    answer_format: "boxed" | "answer_tags" | "code_block" | "choice" | "text".
+    difficulty: the knob values that produced it (empty for dataset problems).
+    solution: a response the verifier accepts, when known (`reference_response`).
+    """
+
+    id: str
+    domain: str
+    prompt: str
+    reference: Any
+    verifier: str
+    answer_format: str
+    difficulty: dict[str, Any] = dataclasses.field(default_factory=dict)
+    solution: str | None = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def info(self) -> dict[str, Any]:
+        """The info dict `reset` returns: everything but the prompt."""
+        return {
+            "problem_id": self.id,
+            "domain": self.domain,
+            "difficulty": dict(self.difficulty),
+            "reference": self.reference,
+            "answer_format": self.answer_format,
+            "verifier": self.verifier,
+        }
+
+
+class ProblemSource(Protocol):
+    """Anything that turns a seed into a Problem, deterministically."""
+
+    def problem(self, seed: int) -> Problem: ...
+
+
+def problem_rng(*keys: int | str) -> np.random.Generator:
+    """A generator derived from the keys (never `seed + index`): `problem_rng(seed)` or `problem_rng(seed, i)`."""
+    ints = [k if isinstance(k, int) else int.from_bytes(k.encode()[:16].ljust(16, b"\0"), "little") for k in keys]
+    return np.random.default_rng([abs(k) for k in ints])
+
+
+def derive_seed(seed: int, index: int) -> int:
+    """The seed of the `index`-th problem of a batch reset with `seed`."""
+    return int(problem_rng(seed, index).integers(2**62))
+
+
+class TextSpace(gym.spaces.Space[str]):
+    """Any string up to `max_length` characters (Gymnasium's Text space only admits a fixed charset)."""
+
+    def __init__(self, max_length: int = MAX_TEXT, seed: int | None = None) -> None:
+        super().__init__(shape=None, dtype=None, seed=seed)
+        self.max_length = max_length
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, str) and len(x) <= self.max_length
+
+    def sample(self, mask: Any = None, probability: Any = None) -> str:
+        n = int(self.np_random.integers(0, 64))
+        return "".join(chr(c) for c in self.np_random.integers(32, 127, size=n))
+
+    @property
+    def is_np_flattenable(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"TextSpace(max_length={self.max_length})"
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, TextSpace) and other.max_length == self.max_length
+
+
+class ReasoningEnv(gym.Env[str, str]):
+    """A text-in, text-out env over a problem source, scored by the problem's verifier.
+
+    `verifier` overrides the problem's own (e.g. a `VerifierPool` for isolation); by default the
+    named verifier runs in-process. `reset(seed=s)` gives problem `s`; `reset()` without a seed
+    draws the next problem seed from the env's `np_random`.
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self, source: ProblemSource, verifier: Verifier | None = None, max_turns: int = 1, render_mode: str | None = None
+    ) -> None:
+        if max_turns < 1:
+            raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        self.source = source
+        self.max_turns = max_turns
+        self.render_mode = render_mode
+        self.observation_space = TextSpace()
+        self.action_space = TextSpace()
+        self._verifier = verifier
+        self._verifiers: dict[str, Verifier] = {}
+        self.problem: Problem | None = None
+        self.turn = 0
+        self._last = ""
+
+    def verifier_for(self, problem: Problem) -> Verifier:
+        if self._verifier is not None:
+            return self._verifier
+        if problem.verifier not in self._verifiers:
+            self._verifiers[problem.verifier] = get_verifier(problem.verifier)
+        return self._verifiers[problem.verifier]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        problem_seed = seed if seed is not None else int(self.np_random.integers(2**62))
+        self.problem = self.source.problem(problem_seed)
+        self.turn = 0
+        self._last = self.problem.prompt
+        return self.problem.prompt, {**self.problem.info(), "seed": problem_seed, "turn": 0}
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self.problem is None:
+            raise RuntimeError("call reset() before step()")
+        verdict = self.verifier_for(self.problem).verify(action, self.problem.reference)
+        self.turn += 1
+        info = {**self.problem.info(), "turn": self.turn, "verdict": verdict.to_dict()}
+        next_prompt = None if verdict.correct else self.next_turn(self.problem, action, verdict)
+        if next_prompt is None:
+            self._last = ""
+            return "", verdict.reward, True, False, info
+        truncated = self.turn >= self.max_turns
+        self._last = "" if truncated else next_prompt
+        return self._last, verdict.reward, False, truncated, info
+
+    def next_turn(self, problem: Problem, response: str, verdict: Verdict) -> str | None:
+        """The next prompt of a multi-turn episode after a response that was not correct, or None to
+        end it. Single-turn envs end here; multi-turn ones return feedback (e.g. failing tests)."""
+        return None
+
+    def reference_response(self) -> str:
+        """A response the verifier accepts for the current problem (for tests and benchmarks)."""
+        if self.problem is None:
+            raise RuntimeError("call reset() before reference_response()")
+        if self.problem.solution is None:
+            raise NotImplementedError(f"{type(self).__name__} has no reference solution for {self.problem.id}")
+        return self.problem.solution
+
+    def negative_responses(self) -> list[str]:
+        """Responses that must score below 1 for the current problem: the empty one, plus (in each env)
+        a wrong answer and a hedge that lists the right answer next to a wrong one. Property tests
+        run these for every registered id."""
+        return [""]
+
+    def render(self) -> str | None:
+        return self._last if self.render_mode == "ansi" else None
