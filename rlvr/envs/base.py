@@ -111,7 +111,11 @@ class ReasoningEnv(gym.Env[str, str]):
     metadata = {"render_modes": ["ansi"]}
 
     def __init__(
-        self, source: ProblemSource, verifier: Verifier | None = None, max_turns: int = 1, render_mode: str | None = None
+        self,
+        source: ProblemSource,
+        verifier: Verifier | None = None,
+        max_turns: int = 1,
+        render_mode: str | None = None,
     ) -> None:
         if max_turns < 1:
             raise ValueError(f"max_turns must be >= 1, got {max_turns}")

@@ -52,7 +52,9 @@ class ReasoningVectorEnv(VectorEnv):
         self.problems = [p for p in groups for _ in range(self.group_size)]
         self.turns[:] = 0
         self.done[:] = False
-        infos = _stack([{**p.info(), "seed": s} for p, s in zip(groups, seeds) for _ in range(self.group_size)])
+        infos = _stack(
+            [{**p.info(), "seed": s} for p, s in zip(groups, seeds, strict=True) for _ in range(self.group_size)]
+        )
         infos["group"] = np.repeat(np.arange(self.num_groups), self.group_size)
         return tuple(p.prompt for p in self.problems), infos
 
@@ -69,8 +71,8 @@ class ReasoningVectorEnv(VectorEnv):
             by_verifier.setdefault(id(self.env.verifier_for(self.problems[i])), []).append(i)
         for idx in by_verifier.values():
             verifier = self.env.verifier_for(self.problems[idx[0]])
-            for i, v in zip(idx, verifier.verify_batch([(actions[i], self.problems[i].reference) for i in idx])):
-                verdicts[i] = v
+            batch = verifier.verify_batch([(actions[i], self.problems[i].reference) for i in idx])
+            verdicts.update(zip(idx, batch, strict=True))
         obs, rewards = [""] * self.num_envs, np.zeros(self.num_envs, dtype=np.float32)
         terminated, truncated = np.zeros(self.num_envs, dtype=bool), np.zeros(self.num_envs, dtype=bool)
         infos: list[dict[str, Any]] = []

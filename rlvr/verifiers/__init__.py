@@ -16,6 +16,7 @@ _BUILTIN: dict[str, str] = {
     "math": "rlvr.verifiers.math:MathVerifier",
     "choice": "rlvr.verifiers.choice:ChoiceVerifier",
     "instruction": "rlvr.verifiers.instruction:InstructionVerifier",
+    "parity": "rlvr.verifiers.parity:ParityVerifier",
 }
 
 

@@ -1,0 +1,92 @@
+"""Parity of d bits, with the running parity as checkable intermediate steps.
+
+Reference: `{"bits": "10110"}` (the answer is the XOR of the bits). A response is either
+- tagged: `<answer>1</answer>`, with any running-parity bits written before the tag as steps; or
+- bare: nothing but bits (spaces allowed), the last bit being the answer: `1` (short form) or
+  `1 1 0 1 1` (long form: the running parity after each input bit, whose last value is the answer).
+
+Anything else without tags is `unparsed`, so prose that happens to end in a digit is not read as
+an answer. Two different tagged answers are a hedge: incorrect. `verify_steps` scores the i-th
+written step 1.0 when it equals the parity of the first i bits.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rlvr.verifiers.base import Verdict, Verifier
+from rlvr.verifiers.steps import StepScore
+
+_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.S)
+_BARE = re.compile(r"[01](?:[ \t]*[01])*")
+
+
+def _bits(reference: Any) -> str:
+    bits = reference["bits"] if isinstance(reference, dict) else reference
+    if not isinstance(bits, str) or not bits or set(bits) - {"0", "1"}:
+        raise ValueError(f"parity reference must be {{'bits': '0101…'}}, got {reference!r}")
+    return bits
+
+
+def parity(bits: str) -> int:
+    return bits.count("1") % 2
+
+
+def running_parity(bits: str) -> str:
+    out, p = [], 0
+    for b in bits:
+        p ^= b == "1"
+        out.append(str(p))
+    return "".join(out)
+
+
+def _parse(response: str) -> tuple[str | None, list[tuple[int, str]], str]:
+    """(answer or None, [(offset, step bit)], why-unparsed)."""
+    tags = list(_TAG.finditer(response))
+    if tags:
+        answers = {m.group(1) for m in tags}
+        if len(answers) > 1:
+            return "hedge", [], f"several different answers: {sorted(answers)[:4]}"
+        answer = answers.pop()
+        if answer not in ("0", "1"):
+            return None, [], f"answer {answer[:20]!r} is not 0 or 1"
+        head = response[: tags[0].start()]
+        steps = [(i, c) for i, c in enumerate(head) if c in "01"] if _BARE.fullmatch(head.strip() or "0") else []
+        return answer, steps, ""
+    body = response.strip()
+    if not body or not _BARE.fullmatch(body):
+        return None, [], "no <answer> tag and not a plain bit string"
+    start = response.index(body)
+    steps = [(start + i, c) for i, c in enumerate(body) if c in "01"]
+    return steps[-1][1], steps, ""
+
+
+class ParityVerifier(Verifier):
+    """Checks the final parity bit; `verify_steps` checks a written running-parity chain."""
+
+    name = "parity"
+
+    def _verify(self, response: str, reference: Any) -> Verdict:
+        bits = _bits(reference)
+        answer, _, why = _parse(response)
+        if answer is None:
+            return Verdict("unparsed", 0.0, None, why)
+        if answer == "hedge":
+            return Verdict("incorrect", 0.0, None, f"hedge: {why}")
+        expected = str(parity(bits))
+        if answer == expected:
+            return Verdict("correct", 1.0, answer, "")
+        return Verdict("incorrect", 0.0, answer, f"expected {expected}")
+
+    def verify_steps(self, response: str, reference: Any) -> list[StepScore]:
+        """One score per running-parity bit written before the answer (all of them in the bare long form)."""
+        bits = _bits(reference)
+        answer, steps, _ = _parse(response)
+        if answer in (None, "hedge") or len(steps) < 2:
+            return []
+        chain = running_parity(bits)
+        return [
+            StepScore(start=pos, end=pos + 1, score=float(i < len(chain) and bit == chain[i]), text=bit)
+            for i, (pos, bit) in enumerate(steps)
+        ]
