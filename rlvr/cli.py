@@ -32,9 +32,8 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
     except OSError as e:
         return _fail(f"cannot read {e.filename}: {e.strerror}")
     name = os.path.basename(args.file)
-    argv = _INTERPRETERS.get(os.path.splitext(name)[1], ["./" + name]) + (
-        [name] if name.endswith((".py", ".sh")) else []
-    )
+    interpreter = _INTERPRETERS.get(os.path.splitext(name)[1])
+    argv = [interpreter, name] if interpreter else ["./" + name]
     try:
         limits = Limits(wall_s=args.timeout, cpu_s=args.timeout, memory_mb=args.memory_mb)
         sandbox = get_sandbox(args.backend)

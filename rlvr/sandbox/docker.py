@@ -164,8 +164,8 @@ class DockerSandbox(Sandbox):
                 timer.cancel()
                 stream.close()
             wall = time.monotonic() - start
-            container.reload()
-            oom = bool(container.attrs["State"].get("OOMKilled"))
+            # Only a SIGKILL can be the OOM killer's; skip the extra API round trip otherwise.
+            oom = code == 137 and (container.reload() or bool(container.attrs["State"].get("OOMKilled")))
             exit_code = None if timed_out.is_set() or cap.over else code
             status, detail = classify(
                 exit_code, cap.raw("stderr"), timed_out=timed_out.is_set(), over_output=cap.over, oom=oom
