@@ -92,6 +92,64 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env_kwargs(pairs: list[str]) -> dict:
+    """`--set key=value` pairs for an env constructor; values are read as JSON when they parse, else as text."""
+    kwargs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except ValueError:
+            kwargs[key] = value
+    return kwargs
+
+
+def cmd_envs_list(args: argparse.Namespace) -> int:
+    import importlib
+
+    from rlvr.envs.puzzles import PUZZLE_IDS
+    from rlvr.envs.registration import ENV_IDS
+
+    rows = []
+    for env_id, entry_point in {**ENV_IDS, **PUZZLE_IDS}.items():
+        module, cls = entry_point.split(":")
+        try:
+            doc = (getattr(importlib.import_module(module), cls).__doc__ or "").strip().splitlines()
+            description = doc[0] if doc else ""
+        except Exception as e:  # noqa: BLE001 - an env whose optional dependency is missing is listed as such
+            description = f"(unavailable: {type(e).__name__}: {e})"
+        rows.append((env_id, description))
+    width = max(len(r[0]) for r in rows)
+    for env_id, description in rows:
+        print(f"{env_id:{width}}  {description}")
+    return 0
+
+
+def cmd_envs_show(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    import rlvr  # noqa: F401 - registers the ids
+
+    try:
+        env = gym.make(args.env_id, **_env_kwargs(args.set))
+    except (ValueError, TypeError, gym.error.Error) as e:
+        return _fail(f"cannot make {args.env_id}: {e}")
+    prompt, info = env.reset(seed=args.seed)
+    try:
+        solution = env.unwrapped.reference_response()
+    except NotImplementedError:
+        solution = None
+    if args.json:
+        print(json.dumps({"prompt": prompt, "info": info, "reference_response": solution}, default=str))
+    else:
+        print(f"{prompt}\n\n-- reference: {json.dumps(info['reference'], default=str)}")
+        if solution is not None:
+            print(f"-- a response it accepts:\n{solution}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlvr", description="Reasoning environments with verifiable rewards.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -111,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_sandbox_run)
     build = sandbox_sub.add_parser("build-image", help="build the Docker sandbox image locally")
     build.set_defaults(func=cmd_sandbox_build_image)
+
+    envs = sub.add_parser("envs", help="list the environments; show a problem")
+    envs_sub = envs.add_subparsers(dest="envs_command", metavar="SUBCOMMAND", required=True)
+    envs_sub.add_parser("list", help="every env id with a one-line description").set_defaults(func=cmd_envs_list)
+    show = envs_sub.add_parser("show", help="print the prompt and reference of one problem")
+    show.add_argument("env_id", metavar="ID")
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="env constructor argument")
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
+    show.set_defaults(func=cmd_envs_show)
 
     verify = sub.add_parser("verify", help="verify a response (or a JSONL batch) and print verdicts as JSON")
     verify.add_argument("domain", help="verifier name, e.g. math, choice, instruction")
