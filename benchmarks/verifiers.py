@@ -14,7 +14,14 @@ delimiters; of bare, `$...$` and boxed gold, boxed scored best for it on our set
 passed as is. Its output is binary, plus "unparsed" when `parse(pred)` finds nothing. It runs in
 the main thread only: its timeouts use SIGALRM, which Python allows only there.
 
+With `--pool`, the math cases also go through the isolated verifier pool (`rlvr.verifiers.VerifierPool`, bwrap
+workers by default): throughput with 1 worker (one item at a time, so latency p50 / p99 are per item, round trip
+included) and with N workers (`verify_batch`), the pool's start-up time, and the overhead against in-process
+verification. Each timed pass uses a freshly started pool, so the workers' caches are cold as in the other passes.
+The results go under `verifiers.math.pool`; the other fields are unchanged.
+
     .venv/bin/python benchmarks/verifiers.py [--repeat 3] [--threads N] [--out benchmarks/results/verifiers.json]
+                                             [--pool [--pool-backend bwrap|process] [--pool-workers N]]
 """
 
 from __future__ import annotations
@@ -151,6 +158,40 @@ def bench_math_verify(cases: list[dict[str, Any]], repeat: int) -> dict[str, Any
     }
 
 
+def bench_pool(name: str, cases: list[dict[str, Any]], repeat: int, workers: int, backend: str) -> dict[str, Any]:
+    """Throughput and latency of `name` through the verifier pool, next to the in-process numbers."""
+    from rlvr.verifiers.pool import VerifierPool
+
+    pairs = [(c["response"], c["reference"]) for c in cases]
+    expected = [get_verifier(name).verify(*p).status for p in pairs]
+    starts, one_runs, batch_runs, latencies = [], [], [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        with VerifierPool(name, workers=1, backend=backend) as pool:
+            starts.append(time.perf_counter() - t)
+            statuses, lat, wall = timed_pass(lambda p: pool.verify(*p).status, pairs)
+        one_runs.append(len(pairs) / wall)
+        latencies.extend(lat)
+        if statuses != expected:
+            raise RuntimeError(f"{name}: the pool disagrees with in-process verification")
+    for _ in range(repeat):
+        with VerifierPool(name, workers=workers, backend=backend) as pool:
+            t = time.perf_counter()
+            verdicts = pool.verify_batch(pairs)
+            batch_runs.append(len(pairs) / (time.perf_counter() - t))
+        if [v.status for v in verdicts] != expected:
+            raise RuntimeError(f"{name}: the pool's verify_batch disagrees with in-process verification")
+    return {
+        "backend": backend,
+        "workers": workers,
+        "start_s_1_worker": statistics.median(starts),
+        "items_per_s_1_worker": statistics.median(one_runs),
+        f"items_per_s_{workers}_workers": statistics.median(batch_runs),
+        "latency_ms_p50": 1e3 * percentile(latencies, 0.5),
+        "latency_ms_p99": 1e3 * percentile(latencies, 0.99),
+    }
+
+
 def machine_info() -> dict[str, Any]:
     cpu = platform.processor()
     try:
@@ -186,9 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "verifiers.json")
     ap.add_argument("--repeat", type=int, default=3, help="timed passes per configuration (median reported)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--pool", action="store_true", help="also measure the math cases through the verifier pool")
+    ap.add_argument("--pool-backend", choices=("bwrap", "process"), default="bwrap")
+    ap.add_argument("--pool-workers", type=int, default=None, help="workers for the batch pass (default: --threads)")
     args = ap.parse_args(argv)
-    if args.repeat < 1 or args.threads < 1:
-        raise SystemExit("--repeat and --threads must be at least 1")
+    pool_workers = args.pool_workers or args.threads
+    if args.repeat < 1 or args.threads < 1 or pool_workers < 1:
+        raise SystemExit("--repeat, --threads and --pool-workers must be at least 1")
 
     results: dict[str, Any] = {"machine": machine_info(), "threads": args.threads, "verifiers": {}}
     for name, cases in load_cases(args.data).items():
@@ -208,6 +253,16 @@ def main(argv: list[str] | None = None) -> int:
                 for c, s in zip(cases, mv_statuses, strict=True):
                     by_cat[c["category"]].append((s == "correct") == (c["expected"] == "correct"))
                 mv["by_category_binary"] = {cat: sum(v) / len(v) for cat, v in sorted(by_cat.items())}
+        ours = results["verifiers"][name]
+        if name == "math" and args.pool and "items_per_s_1_thread" in ours:
+            try:
+                pool = bench_pool(name, cases, args.repeat, pool_workers, args.pool_backend)
+            except Exception as e:  # noqa: BLE001 - report, keep the in-process numbers
+                pool = {"failed": f"{type(e).__name__}: {e}"}
+            else:
+                pool["overhead_ms_p50"] = pool["latency_ms_p50"] - ours["latency_ms_p50"]
+                pool["throughput_vs_in_process_1_thread"] = pool["items_per_s_1_worker"] / ours["items_per_s_1_thread"]
+            ours["pool"] = pool
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -233,6 +288,17 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "speedup_vs_math_verify_1_thread" in results["verifiers"].get("math", {}):
         print(f"math: {results['verifiers']['math']['speedup_vs_math_verify_1_thread']:.1f}x math-verify's throughput")
+    pool = results["verifiers"].get("math", {}).get("pool")
+    if pool and "failed" in pool:
+        print(f"math through the pool: failed: {pool['failed']}")
+    elif pool:
+        w = pool["workers"]
+        print(
+            f"math through the {pool['backend']} pool: {pool['items_per_s_1_worker']:.0f} items/s x1 worker, "
+            f"{pool[f'items_per_s_{w}_workers']:.0f} x{w} workers, p50 {pool['latency_ms_p50']:.3f} ms "
+            f"(+{pool['overhead_ms_p50']:.3f} ms over in-process), p99 {pool['latency_ms_p99']:.3f} ms, "
+            f"start {pool['start_s_1_worker']:.2f} s"
+        )
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 

@@ -9,6 +9,9 @@ address space, processes, file size, no core dumps). The whole process tree dies
 bwrap is the leader of its own session, `--die-with-parent` takes its pid-1 reaper along, and the
 pid namespace takes every descendant, setsid'd or not.
 
+Long-lived workers (`start_worker`, used by the verifier pool) get the same sandbox with pipes instead
+of a deadline, plus read-only binds of the host paths they need (the Python environment).
+
 Not handled: a per-run cgroup. Memory is bounded per process (RLIMIT_AS) times `Limits.pids`.
 """
 
@@ -61,37 +64,28 @@ def _system_binds() -> list[str]:
     return args
 
 
-def _fd_binds(ro_bind_fds: Mapping[str, int]) -> list[str]:
-    """`--ro-bind-fd` arguments, parents before children so that a nested bind is not hidden."""
-    args: list[str] = []
-    for dest, fd in sorted(ro_bind_fds.items()):
-        if not os.path.isabs(dest) or os.path.normpath(dest) != dest or dest == "/":
-            raise ValueError(f"read-only bind destination must be a normalised absolute path, got {dest!r}")
-        args += ["--ro-bind-fd", str(fd), dest]
-    return args
-
-
 @functools.cache
 def _bwrap_path() -> str | None:
     return shutil.which("bwrap", path=HOST_TOOLS_ENV["PATH"]) or shutil.which("bwrap")
 
 
-def bwrap_argv(
+def bwrap_argv(argv: list[str], files: dict[str, str], limits: Limits, status_fd: int | None, uid: int) -> list[str]:
+    """The full command line: rlimits, privilege drop, then bwrap with its mounts and `argv`.
+
+    `files` maps a work-dir path to the number of an open fd holding its content; `status_fd`, when
+    given, receives bwrap's JSON status lines.
+    """
+    return rlimit_prefix(limits, helpers=2) + drop_privileges_prefix(uid) + _bwrap_args(argv, files, limits, status_fd)
+
+
+def _bwrap_args(
     argv: list[str],
     files: dict[str, str],
     limits: Limits,
     status_fd: int | None,
-    uid: int,
-    ro_bind_fds: Mapping[str, int] | None = None,
+    ro_binds: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The full command line: rlimits, privilege drop, then bwrap with its mounts and `argv`.
-
-    `files` maps a work-dir path to the number of an open fd holding its content. `status_fd`, when
-    given, receives bwrap's JSON status lines. `ro_bind_fds` maps an absolute path inside the sandbox
-    to an open fd of a host directory or file that is bound there read-only (`--ro-bind-fd`): the fd
-    was opened before the privilege drop, so the unprivileged uid needs no permission on the path's
-    parents (a venv's interpreter under root's mode-700 home).
-    """
+    """bwrap and its options (no rlimits, no privilege drop); `ro_binds` maps a sandbox path to a host source."""
     bwrap = _bwrap_path()
     if bwrap is None:
         raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {_INSTALL_HINT}")
@@ -122,7 +116,7 @@ def bwrap_argv(
         "LANG",
         "C.UTF-8",
         *_system_binds(),
-        *_fd_binds(ro_bind_fds or {}),
+        *[a for dest, src in sorted((ro_binds or {}).items()) for a in ("--ro-bind", src, dest)],
         "--proc",
         "/proc",
         "--dev",
@@ -149,8 +143,7 @@ def bwrap_argv(
     args += ["--chdir", WORK_DIR]
     if status_fd is not None:
         args += ["--json-status-fd", str(status_fd)]
-    args += ["--remount-ro", "/", "--", *argv]
-    return rlimit_prefix(limits, helpers=2) + drop_privileges_prefix(uid) + args
+    return args + ["--remount-ro", "/", "--", *argv]
 
 
 def _read_status(fd: int) -> dict:
@@ -201,6 +194,25 @@ class BwrapSandbox(Sandbox):
 # processes never count against a one-shot run's RLIMIT_NPROC (uids are per process and slot, see sandbox_uid).
 _WORKER_UID_OFFSET = 1 << 24
 
+# Run as root between `unshare --mount` and the privilege drop: mounts a small tmpfs on the staging dir ($1),
+# bind-mounts each of the $2 source paths (directories or files) that follow onto $1/0, $1/1, ..., then execs the
+# rest of argv.
+# The mounts exist only in that process's private mount namespace and die with it.
+_STAGE_SCRIPT = """set -e
+stage=$1; n=$2; shift 2
+mount -t tmpfs -o mode=0755,size=64k rlvr-stage "$stage"
+i=0
+while [ "$i" -lt "$n" ]; do
+  if [ -d "$1" ]; then mkdir "$stage/$i"; else : > "$stage/$i"; fi
+  mount --bind "$1" "$stage/$i"
+  shift
+  i=$((i + 1))
+done
+exec "$@"
+"""
+# An existing, normally unused host directory to stage on (never /tmp: bwrap builds its new root there).
+_STAGE_DIRS = ("/srv", "/mnt", "/media", "/opt")
+
 
 def worker_uid(slot: int) -> int:
     """The unprivileged uid of long-lived worker `slot` (0..255) of this process."""
@@ -209,36 +221,61 @@ def worker_uid(slot: int) -> int:
     return sandbox_uid(slot) + _WORKER_UID_OFFSET
 
 
+def _staged_binds(paths: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """When we are root: an argv prefix that stages `paths` where the unprivileged uid can reach them.
+
+    Why: a path under a directory the sandbox uid cannot traverse (a venv's interpreter under root's
+    mode-700 home) cannot be bound by bwrap once privileges are dropped, and bwrap's `--ro-bind-fd`
+    does not help: bwrap 0.8 canonicalises `/proc/self/fd/N` back into the path (realpath) and walks
+    it as the dropped uid ("Can't find source path /proc/self/fd/N: Permission denied"). So root
+    bind-mounts each path onto `STAGE/i` in a private mount namespace first, and bwrap binds `STAGE/i`
+    back at the original path. Returns (argv prefix, {sandbox path: bwrap source}). When we are not
+    root there is no prefix and each path is its own source (we can reach it, and so can bwrap).
+    """
+    if os.geteuid() != 0 or not paths:
+        return [], {p: p for p in paths}
+    stage = next((d for d in _STAGE_DIRS if os.path.isdir(d) and not os.path.islink(d)), None)
+    if stage is None:
+        raise SandboxUnavailable(f"no staging directory for worker binds: none of {', '.join(_STAGE_DIRS)} exists")
+    prefix = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", _STAGE_SCRIPT, "stage"]
+    prefix += [stage, str(len(paths)), *paths]
+    return prefix, {p: f"{stage}/{i}" for i, p in enumerate(paths)}
+
+
 def start_worker(argv: list[str], ro_bind_paths: Sequence[str], limits: Limits, slot: int) -> subprocess.Popen:
-    """Start `argv` as a long-lived process in a bubblewrap sandbox, talking over stdin/stdout pipes.
+    """Start `argv` as a long-lived process in a bubblewrap sandbox, talking over stdin/stdout/stderr pipes.
 
     The sandbox is the one-shot run's (same argv builder: no network, read-only system, scrubbed
-    environment, rlimits incl. address space, unprivileged uid `worker_uid(slot)`), plus each of
-    `ro_bind_paths` bound read-only at its own path through an fd opened here, before the privilege
-    drop. The process leads its own session: `base.kill_group(proc)` kills the whole sandbox.
+    environment, rlimits incl. address space, unprivileged uid `worker_uid(slot)`, no project files)
+    plus each of `ro_bind_paths` (existing absolute host paths: the interpreter, site-packages, the
+    verifier's source) bound read-only at its own path. The process leads its own session:
+    `base.kill_group(proc)` takes the whole sandbox down, and `--die-with-parent` does when we die.
 
-    Not handled here: any wall-clock limit (the caller owns deadlines and must kill the group) and
-    reading stderr (the caller must drain all three pipes or the worker blocks on a full one).
-    `limits.wall_s` and `limits.output_bytes` are ignored.
+    Not handled here: deadlines (the caller waits on the pipes with its own and kills the group) and
+    draining stderr (the caller must, or the worker blocks on a full pipe). `limits.wall_s` and
+    `limits.output_bytes` are ignored.
     """
-    fds: dict[str, int] = {}
-    try:
-        for path in ro_bind_paths:
-            if path not in fds:
-                fds[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        cmd = bwrap_argv(argv, {}, limits, None, worker_uid(slot), ro_bind_fds=fds)
-        return subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=tuple(fds.values()),
-            env=HOST_TOOLS_ENV,
-            start_new_session=True,
-        )
-    finally:
-        for fd in fds.values():
-            os.close(fd)
+    paths: list[str] = []
+    for p in ro_bind_paths:
+        if not os.path.isabs(p) or os.path.normpath(p) != p or p == "/" or not os.path.exists(p):
+            raise ValueError(f"a worker bind must be an existing, normalised absolute path other than /, got {p!r}")
+        if p not in paths:
+            paths.append(p)
+    if _bwrap_path() is None:
+        raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {_INSTALL_HINT}")
+    if missing := missing_host_tools():
+        raise SandboxUnavailable(missing)
+    stage, binds = _staged_binds(paths)
+    cmd = rlimit_prefix(limits, helpers=2) + stage + drop_privileges_prefix(worker_uid(slot))
+    cmd += _bwrap_args(argv, {}, limits, None, ro_binds=binds)
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=HOST_TOOLS_ENV,
+        start_new_session=True,
+    )
 
 
 @functools.cache

@@ -16,6 +16,17 @@ _BUILTIN: dict[str, str] = {
     "math": "rlvr.verifiers.math:MathVerifier",
     "choice": "rlvr.verifiers.choice:ChoiceVerifier",
     "instruction": "rlvr.verifiers.instruction:InstructionVerifier",
+    "code": "rlvr.verifiers.code:CodeVerifier",
+    "numeric": "rlvr.verifiers.numeric:NumericVerifier",
+    "reasoning_gym": "rlvr.verifiers.reasoning_gym:ReasoningGymVerifier",
+    "puzzle/countdown": "rlvr.verifiers.puzzles.countdown:CountdownVerifier",
+    "puzzle/sudoku": "rlvr.verifiers.puzzles.sudoku:SudokuVerifier",
+    "puzzle/knights_knaves": "rlvr.verifiers.puzzles.knights_knaves:KnightsKnavesVerifier",
+    "puzzle/graph_coloring": "rlvr.verifiers.puzzles.graph_coloring:GraphColoringVerifier",
+    "puzzle/zebra": "rlvr.verifiers.puzzles.zebra:ZebraVerifier",
+    "puzzle/cryptarithm": "rlvr.verifiers.puzzles.cryptarithm:CryptarithmVerifier",
+    "puzzle/sat": "rlvr.verifiers.puzzles.sat:SATVerifier",
+    "puzzle/maze": "rlvr.verifiers.puzzles.maze:MazeVerifier",
     "parity": "rlvr.verifiers.parity:ParityVerifier",
 }
 
@@ -37,4 +48,13 @@ def get_verifier(name: str, **options: Any) -> Verifier:
     return getattr(importlib.import_module(module), cls)(**options)
 
 
-__all__ = ["STATUSES", "Verdict", "Verifier", "available_verifiers", "get_verifier", "register"]
+def __getattr__(name: str) -> Any:
+    # `VerifierPool(name)` is the isolated twin of `get_verifier(name)`; imported on first use only.
+    if name == "VerifierPool":
+        from rlvr.verifiers.pool import VerifierPool
+
+        return VerifierPool
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["STATUSES", "Verdict", "Verifier", "VerifierPool", "available_verifiers", "get_verifier", "register"]
