@@ -11,6 +11,7 @@ the episode is truncated.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Protocol
 
@@ -47,15 +48,17 @@ class Problem:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def info(self) -> dict[str, Any]:
-        """The info dict `reset` returns: everything but the prompt."""
-        return {
-            "problem_id": self.id,
-            "domain": self.domain,
-            "difficulty": dict(self.difficulty),
-            "reference": self.reference,
-            "answer_format": self.answer_format,
-            "verifier": self.verifier,
-        }
+        """The info dict `reset` returns: everything but the prompt (a copy: callers may mutate it)."""
+        return copy.deepcopy(
+            {
+                "problem_id": self.id,
+                "domain": self.domain,
+                "difficulty": dict(self.difficulty),
+                "reference": self.reference,
+                "answer_format": self.answer_format,
+                "verifier": self.verifier,
+            }
+        )
 
 
 class ProblemSource(Protocol):
@@ -108,7 +111,7 @@ class ReasoningEnv(gym.Env[str, str]):
     draws the next problem seed from the env's `np_random`.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,

@@ -25,7 +25,6 @@ def register_envs() -> None:
     import gymnasium as gym
 
     from rlvr.envs.puzzles import PUZZLE_IDS
-    from rlvr.envs.vector import make_vector_env
 
     for env_id, entry_point in {**ENV_IDS, **PUZZLE_IDS}.items():
         if env_id in gym.registry:
@@ -36,3 +35,19 @@ def register_envs() -> None:
             vector_entry_point=functools.partial(make_vector_env, entry_point),
             disable_env_checker=True,
         )
+
+
+def make_vector_env(env_entry_point: str, num_envs: int = 1, group_size: int = 1, **kwargs):
+    """Vector entry point: build the single env from `kwargs` and batch over it (see rlvr.envs.vector).
+
+    It lives here, importing the env modules only when called, because registration runs while
+    Gymnasium itself is still being imported (see rlvr/__init__.py).
+    """
+    import importlib
+
+    from rlvr.envs.vector import ReasoningVectorEnv
+
+    kwargs.pop("max_episode_steps", None)
+    module, cls = env_entry_point.split(":")
+    env = getattr(importlib.import_module(module), cls)(**kwargs)
+    return ReasoningVectorEnv(env, num_envs=num_envs, group_size=group_size)

@@ -11,7 +11,6 @@ In multi-turn envs a finished slot stays finished (empty observation, reward 0) 
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import gymnasium as gym
@@ -108,11 +107,3 @@ def _stack(infos: list[dict[str, Any]]) -> dict[str, Any]:
         arr[:] = values
         out[key] = arr
     return out
-
-
-def make_vector_env(env_entry_point: str, num_envs: int = 1, group_size: int = 1, **kwargs: Any) -> ReasoningVectorEnv:
-    """Vector entry point: build the single env from `kwargs` and batch over it."""
-    kwargs.pop("max_episode_steps", None)
-    module, cls = env_entry_point.split(":")
-    env = getattr(importlib.import_module(module), cls)(**kwargs)
-    return ReasoningVectorEnv(env, num_envs=num_envs, group_size=group_size)
