@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from rlvr.sandbox import Limits, get_sandbox
-from rlvr.sandbox.base import SANDBOX_UID_BASE
+from rlvr.sandbox.base import sandbox_uid
 
 ISOLATING = [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)]
 ALL = [*ISOLATING, "process"]
@@ -26,7 +26,11 @@ QUICK = Limits(wall_s=10, cpu_s=5, memory_mb=256, pids=32, output_bytes=1 << 20,
 
 
 def _sandbox_pids() -> list[int]:
-    """Host pids running as a sandbox uid (bwrap and process backends) or as nobody (docker's containers)."""
+    """Host pids running as one of this test process's sandbox uids (bwrap and process backends).
+
+    Only our own uid range counts, so sandboxes of other processes on the machine are not "strays".
+    """
+    lo = sandbox_uid(0)
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -36,7 +40,7 @@ def _sandbox_pids() -> list[int]:
                 uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
         except (OSError, StopIteration, ValueError):
             continue
-        if uid >= SANDBOX_UID_BASE or uid == 65534:
+        if lo <= uid < lo + 256:
             found.append(int(entry))
     return found
 
@@ -58,7 +62,8 @@ def nothing_left_behind():
     if "docker" in _used:
         import docker
 
-        left = docker.from_env().containers.list(all=True, filters={"label": "rlvr.sandbox.owner"})
+        owner = get_sandbox("docker").owner
+        left = docker.from_env().containers.list(all=True, filters={"label": f"rlvr.sandbox.owner={owner}"})
         assert left == [], f"containers left behind: {[c.name for c in left]}"
 
 
