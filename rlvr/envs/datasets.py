@@ -219,11 +219,14 @@ class DatasetSource:
             if not inputs:
                 raise ValueError(f"field {col!r} has no test cases")
             fn_name = value.get("fn_name")
-            reference: dict[str, Any] = {"inputs": inputs, "outputs": outputs, "fn_name": fn_name}
+            layout = {"inputs": inputs, "outputs": outputs, **({"fn_name": fn_name} if fn_name else {})}
+            reference: dict[str, Any] = {"input_output": layout}  # the code verifier's APPS/TACO layout
         elif isinstance(value, list):
             if not value:
                 raise ValueError(f"field {col!r} has no test cases")
-            reference = {"tests": value}
+            # assert strings make a test script; dicts are stdin/stdout or function-call cases (code verifier schema)
+            strings = all(isinstance(t, str) for t in value)
+            reference = {"test_script": "\n".join(value)} if strings else {"tests": value}
         else:
             raise ValueError(
                 f"field {col!r} must be a list of tests or an object with 'inputs' and 'outputs', "

@@ -1,6 +1,6 @@
 """rlvr/Math-v0: procedural math problems with exact answers, or a math dataset file; scored by the `math` verifier.
 
-    gym.make("rlvr/Math-v0")                                        # all kinds, difficulty 3
+    gym.make("rlvr/Math-v0")                                        # all kinds, difficulty 6
     gym.make("rlvr/Math-v0", difficulty=8, kinds=["linear", "quadratic"])
     gym.make("rlvr/Math-v0", dataset="train.jsonl")                 # problem/question + answer/solution rows
 
@@ -42,7 +42,7 @@ class MathConfig:
     """difficulty: 1 (small) .. 10 (large); kinds: which categories to draw from (uniformly);
     dataset: a .jsonl/.parquet file instead of generated problems (then `mapping` and `shuffle_seed` apply)."""
 
-    difficulty: int = 3
+    difficulty: int = 6
     kinds: tuple[str, ...] = KINDS
     dataset: str | None = None
     mapping: dict[str, str] | None = None
@@ -213,7 +213,7 @@ def _linear(rng: np.random.Generator, d: int) -> _Generated:
 
 
 def _quadratic(rng: np.random.Generator, d: int) -> _Generated:
-    bound = 2 + 2 * d
+    bound = 4 + 3 * d
     r1 = _int(rng, -bound, bound)
     r2 = _int(rng, -bound, bound)
     while r2 == r1:
@@ -286,7 +286,7 @@ def _combinatorics(rng: np.random.Generator, d: int) -> _Generated:
         ans = math.perm(n, r)
         q = f"{n} runners finish a race with no ties. In how many ways can the first {r} places be filled?"
         return _Generated(q, str(ans), f"P({n}, {r}) = {ans}", str(ans + 1))
-    length = 3 + d
+    length = 4 + d
     letters = "ABCDEFGH"[: max(2, length // 2)]
     word = "".join(letters[i] for i in rng.integers(0, len(letters), size=length))
     ans = math.factorial(length)
@@ -335,7 +335,7 @@ class MathEnv(ReasoningEnv):
 
     def __init__(
         self,
-        difficulty: int = 3,
+        difficulty: int = 6,
         kinds: Sequence[str] | None = None,
         dataset: str | None = None,
         mapping: dict[str, str] | None = None,

@@ -25,7 +25,7 @@ STYLES = ("instruct", "plain")
 
 @dataclasses.dataclass(frozen=True)
 class ParityConfig:
-    n_bits: int = 8
+    n_bits: int = 16
     style: str = "instruct"
 
     def __post_init__(self) -> None:
@@ -76,7 +76,7 @@ class ParitySource:
 class ParityEnv(ReasoningEnv):
     """Parity of `n_bits` bits; see the module docstring for the styles and the demonstrations."""
 
-    def __init__(self, n_bits: int = 8, style: str = "instruct", verifier=None, render_mode: str | None = None):
+    def __init__(self, n_bits: int = 16, style: str = "instruct", verifier=None, render_mode: str | None = None):
         self.config = ParityConfig(n_bits=n_bits, style=style)
         super().__init__(ParitySource(self.config), verifier=verifier, render_mode=render_mode)
 

@@ -54,10 +54,31 @@ def test_code_layouts(tmp_path):
     ]  # fmt: skip
     src = DatasetSource(_jsonl(tmp_path / "apps.jsonl", rows), domain="code")
     p0, p1, p2 = (src.problem(i) for i in range(3))
-    assert p0.reference == {"inputs": ["1\n"], "outputs": ["1\n"], "fn_name": None} and p0.verifier == "code"
+    assert p0.reference == {"input_output": {"inputs": ["1\n"], "outputs": ["1\n"]}} and p0.verifier == "code"
     assert p0.solution == "```python\nprint(input())\n```"
-    assert p1.reference == {"tests": ["assert add(1, 2) == 3"]} and "return a + b" in p1.solution
-    assert p2.reference["fn_name"] == "sq" and p2.solution is None
+    assert p1.reference == {"test_script": "assert add(1, 2) == 3"} and "return a + b" in p1.solution
+    assert p2.reference["input_output"]["fn_name"] == "sq" and p2.solution is None
+    from rlvr.verifiers.code_reference import parse_reference
+
+    for p in (p0, p1, p2):
+        parse_reference(p.reference)  # the code verifier accepts every layout the loader produces
+
+
+@pytest.mark.bwrap
+def test_code_dataset_solutions_pass_the_code_verifier(tmp_path):
+    rows = [
+        {"question": "Echo.", "input_output": {"inputs": ["1\n", "x\n"], "outputs": ["1\n", "x\n"]},
+         "solutions": ["print(input())"]},
+        {"prompt": "Add.", "tests": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+         "solution": "def add(a, b):\n    return a + b"},
+    ]  # fmt: skip
+    src = DatasetSource(_jsonl(tmp_path / "code.jsonl", rows), domain="code")
+    from rlvr.verifiers import get_verifier
+
+    v = get_verifier("code", backend="bwrap")
+    for i in range(2):
+        p = src.problem(i)
+        assert v.verify(p.solution, p.reference).status == "correct", p
 
 
 def test_parquet_round_trip(tmp_path):

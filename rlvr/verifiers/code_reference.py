@@ -1,0 +1,239 @@
+"""The code verifier's reference: a JSON-serialisable dict (or its JSON text), validated into `CodeReference`.
+
+Exactly one test style per reference:
+
+  stdin/stdout   {"tests": [{"stdin": "1 2\\n", "stdout": "3\\n"}, ...]}
+                 `stdin` may be omitted (empty input). Output is compared whitespace-normalised (trailing
+                 whitespace per line and trailing blank lines ignored).
+  function call  {"fn_name": "add", "tests": [{"args": [1, 2], "expected": 3}, {"args": [], "kwargs": {"a": 1},
+                 "expected": 1}]}
+                 Calls the top-level function `fn_name`, or `Solution().fn_name` (LeetCode) when the program
+                 defines no such function. The return value is compared on the host with JSON-equivalence.
+  assert script  {"test_script": "assert add(1, 2) == 3\\nassert add(0, 0) == 0\\n", "entry_point"?: "add"}
+                 Runs in the program's namespace. Each top-level assert, top-level expression statement (such
+                 as `check(add)`) or compound statement holding an assert (a `for` loop of asserts) is one test;
+                 definitions, imports and assignments are set-up. A script with no such statement is one test.
+                 With `entry_point` (HumanEval layout), `check(<entry_point>)` is appended as a test.
+  APPS / TACO    {"input_output": {"inputs": [...], "outputs": [...], "fn_name"?: "..."}} (the dict or its JSON
+                 text, as the datasets store it). Without fn_name: stdin/stdout, each input/output a string or
+                 a list of lines. With fn_name: each input is the argument list, and the return value may
+                 equal the output or, when the output is a one-element list, its element (the APPS convention).
+
+Optional everywhere: "language" (default "python"; see LANGUAGES in rlvr/verifiers/code.py), "float_tol"
+(numbers compare within this relative/absolute tolerance), "mode" ("fraction" or "all", overriding the
+verifier's). Unknown fields are an error, so a typo cannot silently drop a test.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import math
+from typing import Any, Literal
+
+_FIELDS = {"language", "tests", "fn_name", "test_script", "entry_point", "input_output", "float_tol", "mode"}
+MODES = ("fraction", "all")
+
+
+@dataclasses.dataclass(frozen=True)
+class StdioCase:
+    stdin: str
+    stdout: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CallCase:
+    args: list[Any]
+    kwargs: dict[str, Any]
+    expected: tuple[Any, ...]  # accepted return values (more than one only for the APPS convention)
+
+
+@dataclasses.dataclass(frozen=True)
+class Statement:
+    """One top-level statement of a test script; `case` is its test index, or None for set-up."""
+
+    code: str
+    line: int
+    case: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeReference:
+    style: Literal["stdio", "call", "script"]
+    n_tests: int
+    language: str = "python"
+    stdio: tuple[StdioCase, ...] = ()
+    fn_name: str | None = None
+    calls: tuple[CallCase, ...] = ()
+    statements: tuple[Statement, ...] = ()
+    float_tol: float | None = None
+    mode: str | None = None
+
+
+def _bad(msg: str) -> ValueError:
+    return ValueError(f"code reference: {msg}")
+
+
+def _text(value: Any, field: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        return "\n".join(value)
+    raise _bad(f"{field} must be a string (or a list of lines), got {type(value).__name__}")
+
+
+def _identifier(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise _bad(f"{field} must be a Python identifier, got {value!r}")
+    return value
+
+
+def _json_value(value: Any, field: str) -> Any:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise _bad(f"{field} must be JSON-serialisable: {e}") from None
+    return value
+
+
+def parse_reference(reference: Any) -> CodeReference:
+    """Validate a reference; raises ValueError naming the field (a data bug, never the model's fault)."""
+    if isinstance(reference, CodeReference):
+        return reference
+    if isinstance(reference, str):
+        try:
+            reference = json.loads(reference)
+        except ValueError as e:
+            raise _bad(f"a string reference must be JSON: {e}") from None
+    if not isinstance(reference, dict):
+        raise _bad(f"must be a dict, got {type(reference).__name__}")
+    unknown = set(reference) - _FIELDS
+    if unknown:
+        raise _bad(f"unknown field(s) {sorted(unknown)}; allowed: {', '.join(sorted(_FIELDS))}")
+    styles = [k for k in ("tests", "test_script", "input_output") if k in reference]
+    if len(styles) != 1:
+        raise _bad(f"needs exactly one of 'tests', 'test_script', 'input_output'; got {styles or 'none'}")
+    common: dict[str, Any] = {"language": reference.get("language", "python")}
+    if not isinstance(common["language"], str):
+        raise _bad("language must be a string")
+    tol = reference.get("float_tol")
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < math.inf):
+        raise _bad(f"float_tol must be a positive number, got {tol!r}")
+    common["float_tol"] = None if tol is None else float(tol)
+    mode = reference.get("mode")
+    if mode is not None and mode not in MODES:
+        raise _bad(f"mode must be one of {MODES}, got {mode!r}")
+    common["mode"] = mode
+    if "entry_point" in reference and styles != ["test_script"]:
+        raise _bad("entry_point goes with test_script only")
+
+    if styles == ["test_script"]:
+        script = reference["test_script"]
+        if not isinstance(script, str):
+            raise _bad("test_script must be a string")
+        entry = reference.get("entry_point")
+        if entry is not None:
+            script += f"\n\ncheck({_identifier(entry, 'entry_point')})\n"
+        statements = split_script(script)
+        n = sum(s.case is not None for s in statements)
+        return CodeReference("script", n, statements=statements, **common)
+
+    if styles == ["input_output"]:
+        io = reference["input_output"]
+        if isinstance(io, str):
+            try:
+                io = json.loads(io)
+            except ValueError as e:
+                raise _bad(f"input_output text must be JSON: {e}") from None
+        if not isinstance(io, dict) or not all(isinstance(io.get(k), list) for k in ("inputs", "outputs")):
+            raise _bad("input_output must hold lists 'inputs' and 'outputs'")
+        inputs, outputs = io["inputs"], io["outputs"]
+        if len(inputs) != len(outputs) or not inputs:
+            raise _bad(f"input_output: {len(inputs)} inputs and {len(outputs)} outputs (need equal, at least 1)")
+        fn_name = io.get("fn_name", reference.get("fn_name"))
+        if fn_name is None:
+            cases = tuple(
+                StdioCase(_text(i, f"inputs[{n}]"), _text(o, f"outputs[{n}]"))
+                for n, (i, o) in enumerate(zip(inputs, outputs, strict=True))
+            )
+            return CodeReference("stdio", len(cases), stdio=cases, **common)
+        calls = []
+        for n, (args, out) in enumerate(zip(inputs, outputs, strict=True)):
+            if not isinstance(args, list):
+                raise _bad(f"input_output.inputs[{n}] must be the argument list")
+            accepted = (out, out[0]) if isinstance(out, list) and len(out) == 1 else (out,)
+            calls.append(CallCase(_json_value(args, f"inputs[{n}]"), {}, _json_value(accepted, f"outputs[{n}]")))
+        return CodeReference("call", len(calls), fn_name=_identifier(fn_name, "fn_name"), calls=tuple(calls), **common)
+
+    tests = reference["tests"]
+    if not isinstance(tests, list) or not tests or not all(isinstance(t, dict) for t in tests):
+        raise _bad("tests must be a non-empty list of objects")
+    if "fn_name" not in reference:
+        cases = []
+        for n, t in enumerate(tests):
+            if set(t) - {"stdin", "stdout"} or "stdout" not in t:
+                raise _bad(f"tests[{n}] must have 'stdout' and optionally 'stdin' (with no fn_name), got {sorted(t)}")
+            cases.append(StdioCase(_text(t.get("stdin", ""), f"tests[{n}].stdin"), _text(t["stdout"], "stdout")))
+        return CodeReference("stdio", len(cases), stdio=tuple(cases), **common)
+    calls = []
+    for n, t in enumerate(tests):
+        if set(t) - {"args", "kwargs", "expected"} or "expected" not in t:
+            raise _bad(f"tests[{n}] must have 'expected' and optionally 'args', 'kwargs', got {sorted(t)}")
+        args, kwargs = t.get("args", []), t.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            raise _bad(f"tests[{n}]: args must be a list and kwargs an object")
+        _json_value([args, kwargs], f"tests[{n}]")
+        calls.append(CallCase(args, kwargs, (_json_value(t["expected"], f"tests[{n}].expected"),)))
+    fn_name = _identifier(reference["fn_name"], "fn_name")
+    return CodeReference("call", len(calls), fn_name=fn_name, calls=tuple(calls), **common)
+
+
+class _GuardEquality(ast.NodeTransformer):
+    """Inside asserts, `a == b` becomes `__rlvr_eq__(a, b)` (see make_guarded_eq in code_harness.py)."""
+
+    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
+        node.test = _EqToCall().visit(node.test)
+        return node
+
+
+class _EqToCall(ast.NodeTransformer):
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+            call = ast.Call(ast.Name("__rlvr_eq__", ast.Load()), [node.left, node.comparators[0]], [])
+            return ast.copy_location(call, node)
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        return node  # a lambda's == is the test's own helper, not a checked comparison
+
+
+def _is_test(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Assert):
+        return True
+    if isinstance(stmt, ast.Expr):
+        return not isinstance(stmt.value, ast.Constant)  # a bare string is a docstring, not a test
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return False
+    return any(isinstance(node, ast.Assert) for node in ast.walk(stmt))
+
+
+def split_script(script: str) -> tuple[Statement, ...]:
+    """Top-level statements of a (trusted) test script, asserts rewritten, each marked test or set-up.
+
+    Parsing happens on the host because the test script is reference data, not model output.
+    """
+    try:
+        tree = ast.parse(script)
+    except SyntaxError as e:
+        raise _bad(f"test_script does not parse: {e.msg} (line {e.lineno})") from None
+    tree = ast.fix_missing_locations(_GuardEquality().visit(tree))
+    if not any(_is_test(s) for s in tree.body):
+        return (Statement(ast.unparse(tree), 1, 0),)
+    out, n = [], 0
+    for stmt in tree.body:
+        case = n if _is_test(stmt) else None
+        n += case is not None
+        out.append(Statement(ast.unparse(stmt), stmt.lineno, case))
+    return tuple(out)
