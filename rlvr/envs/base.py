@@ -112,6 +112,9 @@ class ReasoningEnv(gym.Env[str, str]):
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    # None: verifiers run in this process. "bwrap" | "process" | "ray": each verifier name gets a VerifierPool of
+    # isolated workers (the code verifier excepted: it already runs every program in a fresh sandbox).
+    verifier_backend: str | None = None
 
     def __init__(
         self,
@@ -136,11 +139,23 @@ class ReasoningEnv(gym.Env[str, str]):
         self._last = ""
 
     def verifier_for(self, problem: Problem) -> Verifier:
+        """The verifier for `problem`: the one given to the env, else one per verifier name, made on first use:
+        in this process, or in a `VerifierPool` of isolated workers when `verifier_backend` is set."""
         if self._verifier is not None:
             return self._verifier
-        if problem.verifier not in self._verifiers:
-            self._verifiers[problem.verifier] = get_verifier(problem.verifier)
-        return self._verifiers[problem.verifier]
+        name = problem.verifier
+        if name not in self._verifiers:
+            from rlvr.verifiers.pool import IN_PROCESS_ONLY, VerifierPool
+
+            pooled = self.verifier_backend is not None and name not in IN_PROCESS_ONLY
+            self._verifiers[name] = VerifierPool(name, backend=self.verifier_backend) if pooled else get_verifier(name)
+        return self._verifiers[name]
+
+    def close(self) -> None:
+        for verifier in self._verifiers.values():
+            getattr(verifier, "close", lambda: None)()
+        self._verifiers.clear()
+        super().close()
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)

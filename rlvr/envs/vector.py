@@ -3,7 +3,9 @@
 `gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point", group_size=G)` builds one
 single env from the same kwargs and batches over its problem source and verifier: `reset` draws
 N/G problems (seeds derived from the reset seed), `step` verifies all N responses in one
-`verify_batch` per verifier (concurrent, order-preserving). Slots `g*G .. g*G+G-1` are group `g`.
+`verify_batch` per verifier (concurrent, order-preserving): in this process by default, or through
+isolated `VerifierPool` workers with `make_vec(..., verifier_backend="bwrap")`. Slots `g*G .. g*G+G-1`
+are group `g`; `infos["group"]` says so, and `step`'s infos carry each slot's verdict.
 
 Autoreset is disabled: single-turn slots are done after one step and the caller resets the batch.
 In multi-turn envs a finished slot stays finished (empty observation, reward 0) until `reset`.

@@ -57,7 +57,7 @@ from rlvr.verifiers.worker import FrameReader, ProtocolError, encode_frame, verd
 
 Backend = Literal["bwrap", "process", "ray"]
 BACKENDS: tuple[str, ...] = ("bwrap", "process", "ray")
-_IN_PROCESS_ONLY = {
+IN_PROCESS_ONLY = {
     "code": "the code verifier runs every program in its own one-shot sandbox, and a sandbox cannot start "
     'inside another: use get_verifier("code") in-process (it parses nothing itself)',
 }
@@ -131,8 +131,8 @@ def make_spec(
     """Resolve verifier `name` through the registry and validate the pool's settings."""
     from rlvr.verifiers import _BUILTIN, available_verifiers
 
-    if name in _IN_PROCESS_ONLY:
-        raise ValueError(f"verifier {name!r} cannot run in a VerifierPool: {_IN_PROCESS_ONLY[name]}")
+    if name in IN_PROCESS_ONLY:
+        raise ValueError(f"verifier {name!r} cannot run in a VerifierPool: {IN_PROCESS_ONLY[name]}")
     if name not in _BUILTIN:
         raise ValueError(f"unknown verifier {name!r}; available: {', '.join(available_verifiers())}")
     if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < 64:

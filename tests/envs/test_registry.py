@@ -135,3 +135,24 @@ def test_same_seed_same_problem_in_another_process():
         env = gym.make(env_id)
         ours = [[env.reset(seed=s)[0], env.unwrapped.problem.reference] for s in (0, 5, 99)]
         assert json.loads(json.dumps(ours)) == theirs[env_id], env_id
+
+
+@pytest.mark.bwrap
+def test_vector_env_verifies_through_the_isolated_pool():
+    venv = gym.make_vec(
+        "rlvr/Mixture-v0", num_envs=6, vectorization_mode="vector_entry_point", group_size=2, verifier_backend="bwrap"
+    )
+    _, infos = venv.reset(seed=5)
+    solo = gym.make("rlvr/Mixture-v0")
+    answers = []
+    for seed in infos["seed"]:
+        solo.reset(seed=int(seed))
+        answers.append(solo.unwrapped.reference_response())
+    _, rewards, *_ = venv.step(answers)
+    assert list(rewards) == [1.0] * 6
+    from rlvr.verifiers.pool import VerifierPool
+
+    pools = list(venv.env._verifiers.values())
+    assert pools and all(isinstance(v, VerifierPool) for v in pools)
+    venv.close()
+    assert venv.env._verifiers == {}
