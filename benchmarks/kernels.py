@@ -19,7 +19,6 @@ pointless for speed) and does not measure memory. Writes benchmarks/results/kern
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import platform
 import re
@@ -29,7 +28,10 @@ from pathlib import Path
 
 import torch
 
-from rlvr.trainer.kernels import fused_logprobs
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info  # noqa: E402
+
+from rlvr.trainer.kernels import fused_logprobs  # noqa: E402
 
 MODELS = {"qwen2.5-1.5b": (1536, 151_936), "llama3-8b": (4096, 128_256)}
 CPU_MODELS = {"cpu-small": (256, 8192), "cpu-32k": (512, 32_000)}
@@ -181,14 +183,12 @@ def main(argv=None):
         triton_version = None
     result = dict(
         machine=dict(
+            **machine_info(("torch", "liger-kernel")),
             device=name,
             device_type=device.type,
-            torch=torch.__version__,
             triton=triton_version,
             cuda=torch.version.cuda,
-            python=sys.version.split()[0],
             cpu_threads=torch.get_num_threads(),
-            date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         ),
         quick=args.quick,
         dtype=str(dtype).removeprefix("torch."),

@@ -27,11 +27,9 @@ The results go under `verifiers.math.pool`; the other fields are unchanged.
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.metadata
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from common import machine_info, percentile  # noqa: E402
 
 from rlvr.verifiers import get_verifier  # noqa: E402
 
@@ -84,11 +84,6 @@ def timed_pass(fn, items: list) -> tuple[list[str], list[float], float]:
     return statuses, latencies, time.perf_counter() - start
 
 
-def percentile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
 def bench_ours(name: str, cases: list[dict[str, Any]], repeat: int, threads: int) -> dict[str, Any]:
     verifier = get_verifier(name)
     clear = getattr(verifier, "clear_cache", lambda: None)
@@ -116,8 +111,8 @@ def bench_ours(name: str, cases: list[dict[str, Any]], repeat: int, threads: int
         **accuracy(statuses, cases),
         "items_per_s_1_thread": statistics.median(runs),
         f"items_per_s_{threads}_threads": statistics.median(batch_runs),
-        "latency_ms_p50": 1e3 * percentile(latencies, 0.5),
-        "latency_ms_p99": 1e3 * percentile(latencies, 0.99),
+        "latency_ms_p50": 1e3 * percentile(latencies, 50),
+        "latency_ms_p99": 1e3 * percentile(latencies, 99),
         "mismatches": mismatches,
     }
 
@@ -151,8 +146,8 @@ def bench_math_verify(cases: list[dict[str, Any]], repeat: int) -> dict[str, Any
     return {
         **accuracy(statuses, cases),
         "items_per_s_1_thread": statistics.median(runs),
-        "latency_ms_p50": 1e3 * percentile(latencies, 0.5),
-        "latency_ms_p99": 1e3 * percentile(latencies, 0.99),
+        "latency_ms_p50": 1e3 * percentile(latencies, 50),
+        "latency_ms_p99": 1e3 * percentile(latencies, 99),
         "version": importlib.metadata.version("math-verify"),
         "statuses": statuses,
     }
@@ -187,33 +182,8 @@ def bench_pool(name: str, cases: list[dict[str, Any]], repeat: int, workers: int
         "start_s_1_worker": statistics.median(starts),
         "items_per_s_1_worker": statistics.median(one_runs),
         f"items_per_s_{workers}_workers": statistics.median(batch_runs),
-        "latency_ms_p50": 1e3 * percentile(latencies, 0.5),
-        "latency_ms_p99": 1e3 * percentile(latencies, 0.99),
-    }
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {}
-    for pkg in ("sympy", "math-verify", "rlvr"):
-        try:
-            versions[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "latency_ms_p50": 1e3 * percentile(latencies, 50),
+        "latency_ms_p99": 1e3 * percentile(latencies, 99),
     }
 
 
@@ -235,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1 or args.threads < 1 or pool_workers < 1:
         raise SystemExit("--repeat, --threads and --pool-workers must be at least 1")
 
-    results: dict[str, Any] = {"machine": machine_info(), "threads": args.threads, "verifiers": {}}
+    results: dict[str, Any] = {
+        "machine": machine_info(("sympy", "math-verify")),
+        "threads": args.threads,
+        "verifiers": {},
+    }
     for name, cases in load_cases(args.data).items():
         try:
             results["verifiers"][name] = bench_ours(name, cases, args.repeat, args.threads)

@@ -332,11 +332,16 @@ def run_stdio(job, source, stop, deadline_total):
             return
 
 
-def run_call(job, source, stop, deadline_total):
-    dog = Watchdog()
+def load_watched(source, job, dog):
+    """load_program under the watchdog: a program whose top level hangs is reported as a load timeout."""
     dog.arm({"load": "timeout"}, job["test_timeout_s"])
     namespace = load_program(source, "solution")
     dog.disarm()
+    return namespace
+
+
+def run_call(job, source, stop, deadline_total):
+    namespace = load_watched(source, job, Watchdog())
     if namespace is None:
         return
     name = job["fn_name"]
@@ -379,9 +384,7 @@ def run_script(job, source, stop, deadline_total):
             return
     guarded_eq = make_guarded_eq()
     dog = Watchdog()
-    dog.arm({"load": "timeout"}, job["test_timeout_s"])
-    namespace = load_program(source, "solution")
-    dog.disarm()
+    namespace = load_watched(source, job, dog)
     if namespace is None:
         return
     emit({"load": "ok"})

@@ -60,6 +60,45 @@ INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
+@triton.jit
+def _logit_tile(
+    hid_ptr,
+    w_ptr,
+    rows64,
+    row_mask,
+    cols64,
+    col_mask,
+    HID,
+    stride_hn,
+    stride_wv,
+    BLOCK_N: tl.constexpr,
+    BLOCK_V: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    INPUT_PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+):
+    # fp32 [BLOCK_N, BLOCK_V] tile of hidden[rows] @ weight[cols].T, accumulated over the hidden dim (unscaled).
+    offs_h = tl.arange(0, BLOCK_H)
+    acc = tl.zeros([BLOCK_N, BLOCK_V], tl.float32)
+    for k0 in range(0, HID, BLOCK_H):
+        ks = k0 + offs_h
+        k_mask = ks < HID
+        a = tl.load(
+            hid_ptr + rows64[:, None] * stride_hn + ks[None, :],
+            mask=row_mask[:, None] & k_mask[None, :],
+            other=0.0,
+        )
+        b = tl.load(
+            w_ptr + cols64[:, None] * stride_wv + ks[None, :],
+            mask=col_mask[:, None] & k_mask[None, :],
+            other=0.0,
+        )
+        if UPCAST:
+            a, b = a.to(tl.float32), b.to(tl.float32)
+        acc = tl.dot(a, tl.trans(b), acc, input_precision=INPUT_PRECISION)
+    return acc
+
+
 def _fwd_body(
     hid_ptr,
     w_ptr,
@@ -99,28 +138,14 @@ def _fwd_body(
     s = tl.zeros([BLOCK_N], tl.float32)
     u = tl.zeros([BLOCK_N], tl.float32)
     zt = tl.zeros([BLOCK_N], tl.float32)
-    offs_h = tl.arange(0, BLOCK_H)
     for v0 in range(v_start, v_stop, BLOCK_V):
         cols = v0 + tl.arange(0, BLOCK_V)
         col_mask = cols < V
         cols64 = cols.to(tl.int64)
-        acc = tl.zeros([BLOCK_N, BLOCK_V], tl.float32)
-        for k0 in range(0, HID, BLOCK_H):
-            ks = k0 + offs_h
-            k_mask = ks < HID
-            a = tl.load(
-                hid_ptr + rows64[:, None] * stride_hn + ks[None, :],
-                mask=row_mask[:, None] & k_mask[None, :],
-                other=0.0,
-            )
-            b = tl.load(
-                w_ptr + cols64[:, None] * stride_wv + ks[None, :],
-                mask=col_mask[:, None] & k_mask[None, :],
-                other=0.0,
-            )
-            if UPCAST:
-                a, b = a.to(tl.float32), b.to(tl.float32)
-            acc = tl.dot(a, tl.trans(b), acc, input_precision=INPUT_PRECISION)
+        acc = _logit_tile(
+            hid_ptr, w_ptr, rows64, row_mask, cols64, col_mask, HID, stride_hn, stride_wv,
+            BLOCK_N, BLOCK_V, BLOCK_H, INPUT_PRECISION, UPCAST,
+        )  # fmt: skip
         z = tl.where(col_mask[None, :], acc * inv_temp, -1.0e30)  # columns past V: exp underflows to 0
         m_new = tl.maximum(m, tl.max(z, axis=1))
         alpha = tl.exp(m - m_new)
@@ -181,24 +206,10 @@ def _bwd_body(
     cols = v_begin + local  # column within the vocabulary
     cols64 = cols.to(tl.int64)
 
-    offs_h = tl.arange(0, BLOCK_H)
-    acc = tl.zeros([BLOCK_N, BLOCK_V], tl.float32)
-    for k0 in range(0, HID, BLOCK_H):
-        ks = k0 + offs_h
-        k_mask = ks < HID
-        a = tl.load(
-            hid_ptr + rows64[:, None] * stride_hn + ks[None, :],
-            mask=row_mask[:, None] & k_mask[None, :],
-            other=0.0,
-        )
-        b = tl.load(
-            w_ptr + cols64[:, None] * stride_wv + ks[None, :],
-            mask=col_mask[:, None] & k_mask[None, :],
-            other=0.0,
-        )
-        if UPCAST:
-            a, b = a.to(tl.float32), b.to(tl.float32)
-        acc = tl.dot(a, tl.trans(b), acc, input_precision=INPUT_PRECISION)
+    acc = _logit_tile(
+        hid_ptr, w_ptr, rows64, row_mask, cols64, col_mask, HID, stride_hn, stride_wv,
+        BLOCK_N, BLOCK_V, BLOCK_H, INPUT_PRECISION, UPCAST,
+    )  # fmt: skip
 
     tgt = tl.load(tgt_ptr + rows64, mask=row_mask, other=-1)
     lse = tl.load(lse_ptr + rows64, mask=row_mask, other=0.0)
