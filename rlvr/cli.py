@@ -15,8 +15,70 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+DEFAULT_TRAIN_CONFIG = os.path.join("configs", "parity.yaml")
+
+
+def _default_config_path() -> str:
+    """configs/parity.yaml in the working directory, else the one next to the package (a source checkout)."""
+    if os.path.isfile(DEFAULT_TRAIN_CONFIG):
+        return DEFAULT_TRAIN_CONFIG
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), DEFAULT_TRAIN_CONFIG)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    return _fail("the trainer is not built yet: `rlvr train` arrives with the trainer issue", 1)
+    from rlvr.trainer.config import load_config
+
+    try:
+        cfg = load_config(args.config or _default_config_path(), args.set)
+    except ValueError as e:
+        return _fail(str(e))
+    from rlvr.trainer.run import format_table, train
+
+    try:
+        results = train(cfg)
+    except ValueError as e:
+        return _fail(str(e))
+    print(f"run: {results['run_dir']}  ({results['wall_s']:.0f} s)")
+    print(format_table(results))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rlvr.trainer.config import ModelConfig
+
+    try:
+        env_kwargs = _env_kwargs(args.set)
+        if args.samples < 1 or args.prompts < 1:
+            raise ValueError("--samples and --prompts must be >= 1")
+        if args.temperature <= 0:
+            raise ValueError(f"--temperature must be > 0, got {args.temperature}")
+        import gymnasium as gym
+
+        import rlvr  # noqa: F401 - registers the ids
+
+        if args.env not in gym.registry:
+            raise ValueError(
+                f"unknown env {args.env!r}; known: {sorted(k for k in gym.registry if k.startswith('rlvr/'))}"
+            )
+        from transformers.utils import logging as hf_logging
+
+        from rlvr.trainer.evaluate import evaluate
+        from rlvr.trainer.model import load_model
+        from rlvr.trainer.rollout import make_engine
+
+        hf_logging.disable_progress_bar()
+
+        model, tok = load_model(ModelConfig(path=args.model, chat_template=args.chat_template))
+        engine = make_engine("hf", model, tok, add_special_tokens=not args.chat_template)
+        result = evaluate(
+            engine, tok, args.env, env_kwargs, prompts=args.prompts, samples_per_prompt=args.samples, seed=args.seed,
+            temperature=args.temperature, max_response_tokens=args.max_response_tokens,
+            chat_template=args.chat_template,
+        )  # fmt: skip
+    except ValueError as e:
+        return _fail(str(e))
+    print(json.dumps({"model": args.model, "env": args.env, "env_kwargs": env_kwargs, **result}, indent=2))
+    return 0
 
 
 def cmd_sandbox_run(args: argparse.Namespace) -> int:
@@ -93,37 +155,41 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _env_kwargs(pairs: list[str]) -> dict:
-    """`--set key=value` pairs for an env constructor; values are read as JSON when they parse, else as text."""
+    """`--set key=value` pairs for an env constructor; each value is read as YAML (numbers, lists, text)."""
+    import yaml
+
     kwargs = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        try:
-            kwargs[key] = json.loads(value)
-        except ValueError:
-            kwargs[key] = value
+        if not sep or not key.strip():
+            raise ValueError(f"--set {pair!r} must look like KEY=VALUE (an env keyword argument)")
+        kwargs[key.strip()] = yaml.safe_load(value)
     return kwargs
 
 
 def cmd_envs_list(args: argparse.Namespace) -> int:
     import importlib
 
+    import gymnasium as gym
+
+    import rlvr  # noqa: F401 - registers the ids
     from rlvr.envs.puzzles import PUZZLE_IDS
     from rlvr.envs.registration import ENV_IDS
 
-    rows = []
+    rows = [("id", "domain", "description")]
     for env_id, entry_point in {**ENV_IDS, **PUZZLE_IDS}.items():
-        module, cls = entry_point.split(":")
         try:
-            doc = (getattr(importlib.import_module(module), cls).__doc__ or "").strip().splitlines()
-            description = doc[0] if doc else ""
+            doc = (importlib.import_module(entry_point.split(":")[0]).__doc__ or "").strip().splitlines()
+            description = doc[0].split(": ", 1)[-1] if doc else ""
+            env = gym.make(env_id)
+            domain = "mixed" if env_id == "rlvr/Mixture-v0" else env.reset(seed=0)[1]["domain"]
+            env.close()
         except Exception as e:  # noqa: BLE001 - an env whose optional dependency is missing is listed as such
-            description = f"(unavailable: {type(e).__name__}: {e})"
-        rows.append((env_id, description))
-    width = max(len(r[0]) for r in rows)
-    for env_id, description in rows:
-        print(f"{env_id:{width}}  {description}")
+            domain, description = "-", f"(unavailable: {type(e).__name__}: {e})"
+        rows.append((env_id, domain, description))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for env_id, domain, description in rows:
+        print(f"{env_id:{widths[0]}}  {domain:{widths[1]}}  {description}")
     return 0
 
 
@@ -155,7 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     train = sub.add_parser("train", help="train a model (default: the embedded CPU parity run)")
+    train.add_argument("--config", metavar="FILE.yaml", help="training config (default: configs/parity.yaml)")
+    train.add_argument("--set", action="append", default=[], metavar="PART.FIELD=VALUE", help="override a config value")
     train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="sample a model on an env's held-out problems; print accuracy and pass@k as JSON")
+    ev.add_argument("--model", required=True, help="a local model directory, e.g. RUN_DIR/checkpoints/latest")
+    ev.add_argument("--env", required=True, help="env id, e.g. rlvr/Parity-v0")
+    ev.add_argument("--samples", type=int, default=8, help="samples per problem (pass@k for k = 1, 2, 4, … <= n)")
+    ev.add_argument("--prompts", type=int, default=128, help="number of problems (default: 128)")
+    ev.add_argument("--seed", type=int, default=1, help="problem seed stream (default: 1, the trainer's eval.seed)")
+    ev.add_argument("--temperature", type=float, default=1.0)
+    ev.add_argument("--max-response-tokens", type=int, default=256)
+    ev.add_argument("--chat-template", action="store_true", help="wrap prompts with the tokenizer's chat template")
+    ev.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="env keyword argument (YAML value)")
+    ev.set_defaults(func=cmd_eval)
 
     sandbox = sub.add_parser("sandbox", help="run programs in the sandbox; build its Docker image")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", required=True)

@@ -1,0 +1,347 @@
+"""The training config: one flat dataclass per part, loaded from YAML, overridden with `--set part.field=value`.
+
+    cfg = load_config("configs/parity.yaml", ["grpo.kl_coef=0.001", "env.kwargs={n_bits: 12}"])
+    save_config(cfg, run_dir / "config.yaml")          # the fully resolved config
+
+Parts: `model`, `env`, `sft`, `rollout`, `grpo`, `optim`, `eval`, `checkpoint`, `logging`, `runtime`.
+Every field has a default; a YAML file lists only what it changes. Values given with `--set` are parsed
+by the field's type (`true`/`false` for bools; YAML for lists and dicts). `validate` runs once at
+start-up and raises a `ValueError` that names the field and what is allowed; unknown keys are errors.
+Units are in the names (`max_response_tokens`, `prompts_per_step`, `every_steps`).
+
+Not here on purpose: executable configs, nesting deeper than part.field, and keys for features that do
+not exist yet (dynamic sampling, reference resets and other prolonged-training controllers arrive with
+their own issue and their own keys).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from typing import Any
+
+import yaml
+
+DTYPES = ("float32", "bfloat16")
+DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("adamw",)
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """A local Hugging Face directory (`path`), or a tiny Llama built from the fields below when `path` is empty."""
+
+    path: str = ""
+    vocab_chars: str = "01="  # built models: a character-level tokenizer over these characters (+ <pad>, <eos>)
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    head_dim: int = 32
+    intermediate_size: int = 256
+    max_position_tokens: int = 256
+    dtype: str = "float32"
+    gradient_checkpointing: bool = False
+    chat_template: bool = False  # wrap prompts with the tokenizer's chat template (needs one)
+    init_seed: int = 0
+
+
+@dataclasses.dataclass
+class EnvConfig:
+    """The Gymnasium env the run trains and evaluates on; `kwargs` go to `gym.make_vec` / `gym.make`."""
+
+    id: str = "rlvr/Parity-v0"
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    seed: int = 0  # training problems: reset seeds derived from (seed, step)
+
+
+@dataclasses.dataclass
+class SFTConfig:
+    """Next-token training before RL on `demos` env demonstrations (or `dataset`: a JSONL of prompt/response)."""
+
+    steps: int = 0
+    dataset: str = ""
+    demos: int = 4096
+    long_fraction: float = 0.25  # env demonstrations only: the share of long (chain-of-thought) demos
+    seed: int = 0
+    sequences_per_step: int = 64
+    row_tokens: int = 512  # sequences are packed into rows of at most this many tokens
+    lr: float = 1e-3
+    warmup_steps: int = 0
+
+
+@dataclasses.dataclass
+class RolloutConfig:
+    engine: str = "hf"
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_response_tokens: int = 64
+    stop_strings: list = dataclasses.field(default_factory=list)
+    max_batch_sequences: int = 256  # sequences generated at once (memory), not a training batch size
+
+
+@dataclasses.dataclass
+class GRPOConfig:
+    """GRPO: `prompts_per_step` groups of `samples_per_prompt`; the policy is updated `epochs` times over them in
+    minibatches of `minibatch_samples` (one optimiser step each), in micro-batches of `micro_batch_samples`."""
+
+    steps: int = 0
+    prompts_per_step: int = 16
+    samples_per_prompt: int = 8
+    advantage: str = "grpo"
+    policy_loss: str = "clip"
+    loss_agg: str = "token_mean"
+    kl: str = "k3"
+    kl_coef: float = 0.0
+    entropy_coef: float = 0.0
+    eps_low: float = 0.2
+    eps_high: float = 0.28
+    epochs: int = 1
+    minibatch_samples: int = 0  # 0: the whole step's batch is one minibatch
+    micro_batch_samples: int = 0  # 0: no micro-batching
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """The GRPO optimiser (SFT uses the same one with `sft.lr`)."""
+
+    name: str = "adamw"
+    lr: float = 1e-6
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    warmup_steps: int = 0
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Held-out evaluation after SFT and after GRPO: `prompts` problems from a seed stream disjoint from training."""
+
+    prompts: int = 128
+    samples_per_prompt: int = 4
+    seed: int = 1
+    temperature: float = 1.0
+    every_steps: int = 0  # also evaluate during GRPO every N steps (0: only before and after)
+
+
+@dataclasses.dataclass
+class CheckpointConfig:
+    every_steps: int = 0  # 0: only at the end of training
+    keep_last: int = 2
+    save_optimizer: bool = True
+
+
+@dataclasses.dataclass
+class LoggingConfig:
+    name: str = "run"
+    runs_root: str = "runs"
+    run_dir: str = ""  # empty: <runs_root>/<timestamp>-<name>
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    device: str = "auto"
+    threads: int = 0  # torch intra-op threads; 0: leave torch's default
+    seed: int = 0  # torch sampling and shuffling
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    sft: SFTConfig = dataclasses.field(default_factory=SFTConfig)
+    rollout: RolloutConfig = dataclasses.field(default_factory=RolloutConfig)
+    grpo: GRPOConfig = dataclasses.field(default_factory=GRPOConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = dataclasses.field(default_factory=LoggingConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+
+
+PARTS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def _field_types(part_cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(part_cls)
+
+
+def parse_value(text: str, kind: Any, key: str) -> Any:
+    """`text` (from `--set`) as a value of `kind`."""
+    if kind is bool:
+        low = text.strip().lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"{key} must be a bool (true/false), got {text!r}")
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"{key} must be {kind.__name__}, got {text!r}") from None
+    if kind is str:
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{key}: cannot parse {text!r} as YAML: {e}") from None
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """A YAML value checked against the field type (ints are accepted where floats are expected)."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is float and isinstance(value, str):  # YAML reads 1e-6 (no dot) as a string
+        return parse_value(value, float, key)
+    expected = {list: list, dict: dict}.get(typing.get_origin(kind) or kind, kind)
+    if isinstance(value, bool) and expected is not bool:
+        raise ValueError(f"{key} must be {expected.__name__}, got {value!r}")
+    if not isinstance(value, expected):
+        raise ValueError(f"{key} must be {expected.__name__}, got {value!r}")
+    return value
+
+
+def _set(cfg: TrainConfig, key: str, value: Any, from_text: bool) -> None:
+    part, _, name = key.partition(".")
+    if part not in PARTS or not name:
+        raise ValueError(f"unknown key {key}; keys are part.field with part one of {PARTS}")
+    section = getattr(cfg, part)
+    types = _field_types(type(section))
+    if name not in types:
+        raise ValueError(f"unknown key {key}; known: {', '.join(f'{part}.{n}' for n in types)}")
+    kind = types[name]
+    value = parse_value(value, kind, key) if from_text else value
+    setattr(section, name, _coerce(value, kind, key))
+
+
+def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
+    cfg = TrainConfig()
+    for part, fields in (data or {}).items():
+        if part not in PARTS:
+            raise ValueError(f"unknown config part {part!r}; known: {', '.join(PARTS)}")
+        if not isinstance(fields, dict):
+            raise ValueError(f"config part {part!r} must be a mapping of field: value, got {fields!r}")
+        for name, value in fields.items():
+            _set(cfg, f"{part}.{name}", value, from_text=False)
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Defaults, then the YAML file at `path` (if any), then each `part.field=value` override; then `validate`."""
+    data = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ValueError(f"cannot read config {path}: {e.strerror}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config {path} must be a YAML mapping of parts")
+    cfg = config_from_dict(data)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} must look like part.field=value")
+        _set(cfg, key.strip(), value, from_text=True)
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+
+
+def _choice(key: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {sorted(allowed)}, got {value!r}")
+
+
+def _at_least(key: str, value: float, low: float) -> None:
+    if value < low:
+        raise ValueError(f"{key} must be >= {low}, got {value!r}")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Check every value once, at start-up; the error names the field and the allowed values."""
+    from rlvr.envs.puzzles import PUZZLE_IDS
+    from rlvr.envs.registration import ENV_IDS
+    from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
+    from rlvr.trainer.rollout import ENGINES
+
+    m, e, s, r, g, o = cfg.model, cfg.env, cfg.sft, cfg.rollout, cfg.grpo, cfg.optim
+    _choice("model.dtype", m.dtype, DTYPES)
+    if not m.path:
+        if len(set(m.vocab_chars)) != len(m.vocab_chars) or not m.vocab_chars:
+            raise ValueError(f"model.vocab_chars must be non-empty distinct characters, got {m.vocab_chars!r}")
+        for key in ("hidden_size", "num_layers", "num_heads", "head_dim", "intermediate_size", "max_position_tokens"):
+            _at_least(f"model.{key}", getattr(m, key), 1)
+        if m.head_dim < 32:
+            raise ValueError(f"model.head_dim must be >= 32 (vLLM's CPU attention rejects smaller), got {m.head_dim}")
+    _choice("env.id", e.id, set(ENV_IDS) | set(PUZZLE_IDS))
+    _at_least("sft.steps", s.steps, 0)
+    _at_least("sft.demos", s.demos, 1)
+    _at_least("sft.sequences_per_step", s.sequences_per_step, 1)
+    _at_least("sft.row_tokens", s.row_tokens, 2)
+    _at_least("sft.warmup_steps", s.warmup_steps, 0)
+    if not 0.0 <= s.long_fraction <= 1.0:
+        raise ValueError(f"sft.long_fraction must be in [0, 1], got {s.long_fraction}")
+    if s.lr <= 0:
+        raise ValueError(f"sft.lr must be > 0, got {s.lr}")
+    if s.dataset and not os.path.isfile(s.dataset):
+        raise ValueError(f"sft.dataset {s.dataset!r} is not a file (a JSONL of prompt/response objects)")
+    _choice("rollout.engine", r.engine, ENGINES)
+    if r.temperature <= 0:
+        raise ValueError(f"rollout.temperature must be > 0, got {r.temperature}")
+    if not 0.0 < r.top_p <= 1.0:
+        raise ValueError(f"rollout.top_p must be in (0, 1], got {r.top_p}")
+    _at_least("rollout.max_response_tokens", r.max_response_tokens, 1)
+    _at_least("rollout.max_batch_sequences", r.max_batch_sequences, 1)
+    if not all(isinstance(x, str) and x for x in r.stop_strings):
+        raise ValueError(f"rollout.stop_strings must be a list of non-empty strings, got {r.stop_strings!r}")
+    _choice("grpo.advantage", g.advantage, ADVANTAGES)
+    _choice("grpo.policy_loss", g.policy_loss, POLICY_LOSSES)
+    _choice("grpo.loss_agg", g.loss_agg, LOSS_AGG)
+    _choice("grpo.kl", g.kl, KL)
+    for key in ("steps", "minibatch_samples", "micro_batch_samples"):
+        _at_least(f"grpo.{key}", getattr(g, key), 0)
+    for key in ("prompts_per_step", "samples_per_prompt", "epochs"):
+        _at_least(f"grpo.{key}", getattr(g, key), 1)
+    for key in ("kl_coef", "eps_low", "eps_high"):
+        _at_least(f"grpo.{key}", getattr(g, key), 0.0)
+    if g.eps_low >= 1:
+        raise ValueError(f"grpo.eps_low must be in [0, 1), got {g.eps_low}")
+    batch = g.prompts_per_step * g.samples_per_prompt
+    if g.minibatch_samples and batch % g.minibatch_samples:
+        raise ValueError(f"grpo.minibatch_samples ({g.minibatch_samples}) must divide the step's batch "
+                         f"(prompts_per_step * samples_per_prompt = {batch})")  # fmt: skip
+    _choice("optim.name", o.name, OPTIMIZERS)
+    if o.lr <= 0:
+        raise ValueError(f"optim.lr must be > 0, got {o.lr}")
+    for key in ("beta1", "beta2"):
+        if not 0.0 <= getattr(o, key) < 1.0:
+            raise ValueError(f"optim.{key} must be in [0, 1), got {getattr(o, key)}")
+    _at_least("optim.weight_decay", o.weight_decay, 0.0)
+    _at_least("optim.max_grad_norm", o.max_grad_norm, 0.0)
+    _at_least("optim.warmup_steps", o.warmup_steps, 0)
+    _at_least("eval.prompts", cfg.eval.prompts, 0)
+    _at_least("eval.samples_per_prompt", cfg.eval.samples_per_prompt, 1)
+    _at_least("eval.every_steps", cfg.eval.every_steps, 0)
+    if cfg.eval.temperature <= 0:
+        raise ValueError(f"eval.temperature must be > 0, got {cfg.eval.temperature}")
+    if cfg.eval.seed == e.seed:
+        raise ValueError(f"eval.seed must differ from env.seed (held-out problems), both are {e.seed}")
+    _at_least("checkpoint.every_steps", cfg.checkpoint.every_steps, 0)
+    _at_least("checkpoint.keep_last", cfg.checkpoint.keep_last, 1)
+    _choice("runtime.device", cfg.runtime.device, DEVICES)
+    _at_least("runtime.threads", cfg.runtime.threads, 0)
+    if not cfg.logging.name or "/" in cfg.logging.name:
+        raise ValueError(f"logging.name must be a non-empty name without '/', got {cfg.logging.name!r}")

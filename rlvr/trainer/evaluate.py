@@ -1,0 +1,88 @@
+"""Held-out evaluation: n samples for each of `prompts` problems, scored by the env's verifier.
+
+    evaluate(engine, tok, env_id, env_kwargs, prompts=128, samples_per_prompt=8, seed=1, temperature=1.0, ...)
+    -> {"accuracy": mean reward-1 rate over all samples, "pass@1": ..., "pass@k": ..., "mean_response_tokens": ...}
+
+Problems come from `venv.reset(seed=seed)`, whose problem seeds are derived from `seed` alone; training draws
+its problems from `reset(seed=derive_seed(env.seed, step))`, a different stream (config validation requires
+eval.seed != env.seed). pass@k is the unbiased estimator 1 - C(n-c, k)/C(n, k) averaged over problems, for
+k = 1, 2, 4, … up to n. Samples whose verdict is `error` are left out (and counted in `error_fraction`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlvr.trainer.algorithms import pass_at_k
+from rlvr.trainer.model import format_prompt
+
+
+def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int):
+    import gymnasium as gym
+
+    import rlvr  # noqa: F401 - registers the ids
+
+    return gym.make_vec(
+        env_id,
+        num_envs=prompts * group_size,
+        vectorization_mode="vector_entry_point",
+        group_size=group_size,
+        **env_kwargs,
+    )
+
+
+def response_tokens(sample, eos_id: int) -> int:
+    """Length of a response in tokens, not counting a final EOS."""
+    ids = sample.response_ids
+    return len(ids) - int(bool(ids) and ids[-1] == eos_id)
+
+
+def evaluate(
+    engine,
+    tok,
+    env_id: str,
+    env_kwargs: dict,
+    prompts: int,
+    samples_per_prompt: int,
+    seed: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_response_tokens: int = 256,
+    stop_strings=(),
+    chat_template: bool = False,
+) -> dict:
+    n = samples_per_prompt
+    venv = make_venv(env_id, env_kwargs, prompts, n)
+    try:
+        obs, _ = venv.reset(seed=seed)
+        texts = [format_prompt(tok, p, chat_template) for p in obs[::n]]
+        samples = engine.generate(
+            texts,
+            n,
+            temperature=temperature,
+            top_p=top_p,
+            max_response_tokens=max_response_tokens,
+            stop_strings=stop_strings,
+        )
+        _, rewards, _, _, infos = venv.step([s.text for s in samples])
+    finally:
+        venv.close()
+    status = np.array([v["status"] if v else "error" for v in infos["verdict"]]).reshape(prompts, n)
+    correct = (status == "correct").astype(float)
+    ok = status != "error"
+    lengths = np.array([response_tokens(s, tok.eos_token_id) for s in samples], dtype=float)
+    out = {
+        "accuracy": float(correct[ok].mean()) if ok.any() else 0.0,
+        "mean_reward": float(np.asarray(rewards).reshape(prompts, n)[ok].mean()) if ok.any() else 0.0,
+        "mean_response_tokens": float(lengths.mean()),
+        "truncated_fraction": float(np.mean([s.finish_reason == "length" for s in samples])),
+        "error_fraction": float(1.0 - ok.mean()),
+        "prompts": prompts,
+        "samples_per_prompt": n,
+    }
+    k = 1
+    while k <= n:
+        scores = [pass_at_k(int(ok[i].sum()), int(correct[i].sum()), k) for i in range(prompts) if ok[i].sum() >= k]
+        out[f"pass@{k}"] = float(np.mean(scores)) if scores else 0.0
+        k *= 2
+    return out

@@ -1,0 +1,44 @@
+"""Metrics: one JSON object per line in `metrics.jsonl`, and the same scalars as TensorBoard events.
+
+    log = MetricsLogger(run_dir, tensorboard=True)
+    log.log("grpo", step, {"reward": 0.5, "kl": 0.01})   # -> {"phase": "grpo", "step": 3, "reward": 0.5, ...}
+
+TensorBoard tags are `phase/key`. TensorBoard is optional: without the `tensorboard` package only the
+JSONL is written (and `tensorboard_error` says why).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+
+class MetricsLogger:
+    def __init__(self, run_dir: str, tensorboard: bool = True) -> None:
+        self.path = os.path.join(run_dir, "metrics.jsonl")
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._tb = None
+        self.tensorboard_error = ""
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(log_dir=run_dir)
+            except ImportError as e:
+                self.tensorboard_error = f"TensorBoard events not written: {e}"
+
+    def log(self, phase: str, step: int, metrics: dict) -> None:
+        record = {"phase": phase, "step": step, "time": time.time(), **metrics}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        if self._tb is not None:
+            for key, value in metrics.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    self._tb.add_scalar(f"{phase}/{key}", value, step)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()

@@ -1,0 +1,58 @@
+"""Rollout engines: one interface for writing G responses per prompt with their sampling log-probs.
+
+    engine = make_engine("hf", model, tokenizer, add_special_tokens=True)
+    samples = engine.generate(prompts, n=8, temperature=1.0, top_p=1.0, max_response_tokens=64)
+    engine.sync_weights(model)      # after every optimiser step
+
+`generate` returns `len(prompts) * n` samples, the n samples of prompt i at `i*n .. i*n+n-1` (the layout of
+a GRPO group in the vector env). Each `Sample` holds the prompt's token ids, the response's token ids (ending
+with EOS when the model stopped by itself; a matched stop string is kept), the response text (special tokens
+removed) and the log-probability of each response token under the distribution it was sampled from
+(temperature and top-p applied).
+
+`sync_weights(model)` is the hook for engines that hold their own copy of the weights (a colocated vLLM
+engine reloads them from the trainer's model); engines that sample from the trainer's model make it a no-op.
+Engines are named in `ENGINES` ("module:Class") and imported on first use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+ENGINES: dict[str, str] = {"hf": "rlvr.trainer.rollout.hf:HFEngine", "vllm": "rlvr.trainer.rollout.vllm:VLLMEngine"}
+
+
+@dataclasses.dataclass
+class Sample:
+    prompt_ids: list[int]
+    response_ids: list[int]
+    text: str
+    logprobs: list[float]  # one per response token, at the sampling temperature / top-p
+    finish_reason: str  # "stop" (EOS or a stop string) | "length" (max_response_tokens reached)
+
+
+class RolloutEngine:
+    """The interface every engine implements."""
+
+    def generate(
+        self,
+        prompts: list[str],
+        n: int,
+        *,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_response_tokens: int = 256,
+        stop_strings: list[str] | tuple[str, ...] = (),
+    ) -> list[Sample]:
+        raise NotImplementedError
+
+    def sync_weights(self, model) -> None:
+        """Make the engine sample from `model`'s current weights."""
+
+
+def make_engine(name: str, model, tokenizer, **kwargs) -> RolloutEngine:
+    if name not in ENGINES:
+        raise ValueError(f"rollout.engine must be one of {sorted(ENGINES)}, got {name!r}")
+    module, cls = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module), cls)(model, tokenizer, **kwargs)

@@ -1,0 +1,141 @@
+"""The SFT stage: next-token prediction on (prompt, response) demonstrations, the loss on response tokens only.
+
+Demonstrations come from the env (`env.unwrapped.demonstrations(n, long_fraction, seed)`, e.g. Parity-v0's
+mix of short and long answers) or from `sft.dataset`, a JSONL file of {"prompt": ..., "response": ...}.
+Each example is tokenised as prompt ids + response ids + EOS; the loss is
+
+    L = - Σ_{i,t} m_it log π(y_it | y_i,<t) / Σ_{i,t} m_it,     m_it = 1 on response tokens (EOS included)
+
+(a token mean over the batch), with log-probs from `fused_logprobs` (no [N, V] logits).
+
+Each step draws `sequences_per_step` examples (shuffled epochs) and packs them into rows of at most
+`row_tokens` tokens: position ids restart at 0 for each sequence and no attention mask is passed, so
+transformers (>= 4.54, `find_packed_sequence_indices`) builds a block-diagonal causal mask and no token
+attends across a sequence boundary (tested). Packing keeps every batch a random mix of short and long
+demonstrations; length bucketing would have made parity's batches all-short or all-long, and the loss
+swung between the two. The learning rate warms up linearly for `sft.warmup_steps` and then follows a
+cosine to 0 at `sft.steps`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import torch
+
+from rlvr.trainer.config import TrainConfig
+from rlvr.trainer.model import TokenBatch, format_prompt, response_logprobs
+
+
+def load_demonstrations(cfg: TrainConfig, env) -> list[dict]:
+    """[{"prompt", "response"}] from `cfg.sft.dataset` or from the env's `demonstrations`."""
+    if cfg.sft.dataset:
+        out = []
+        with open(cfg.sft.dataset, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    out.append({"prompt": str(item["prompt"]), "response": str(item["response"])})
+                except (ValueError, KeyError, TypeError) as e:
+                    raise ValueError(
+                        f"sft.dataset {cfg.sft.dataset}:{lineno}: need prompt and response ({e})"
+                    ) from None
+        return out
+    demos = getattr(env.unwrapped, "demonstrations", None)
+    if demos is None:
+        raise ValueError(f"env {cfg.env.id} has no demonstrations(); set sft.dataset to a JSONL file or sft.steps=0")
+    return demos(cfg.sft.demos, cfg.sft.long_fraction, cfg.sft.seed)
+
+
+def tokenize(demos: list[dict], tok, chat_template: bool) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, response ids + EOS) per demonstration."""
+    out = []
+    for d in demos:
+        prompt = tok(format_prompt(tok, d["prompt"], chat_template), add_special_tokens=not chat_template).input_ids
+        response = tok(d["response"], add_special_tokens=False).input_ids + [tok.eos_token_id]
+        out.append((prompt, response))
+    return out
+
+
+def pack_batch(examples: list[tuple[list[int], list[int]]], row_tokens: int, pad_id: int) -> TokenBatch:
+    """Pack (prompt ids, response ids) pairs greedily, in order, into rows of at most `row_tokens` tokens (a longer
+    sequence gets a row of its own). Padding at the end of a row gets its own positions 0, 1, … (a sequence of
+    its own, never a target). Returns input_ids, position_ids [R, W], targets [R, W-1], attention_mask None."""
+    rows: list[list[tuple[list[int], list[int]]]] = [[]]
+    used = 0
+    for p, r in examples:
+        if rows[-1] and used + len(p) + len(r) > row_tokens:
+            rows.append([])
+            used = 0
+        rows[-1].append((p, r))
+        used += len(p) + len(r)
+    width = max(sum(len(p) + len(r) for p, r in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    pos = torch.zeros((len(rows), width), dtype=torch.long)
+    targets = torch.full((len(rows), width - 1), -100, dtype=torch.long)
+    for i, row in enumerate(rows):
+        at = 0
+        for p, r in row:
+            n = len(p) + len(r)
+            ids[i, at : at + n] = torch.tensor(p + r)
+            pos[i, at : at + n] = torch.arange(n)
+            targets[i, at + len(p) - 1 : at + n - 1] = torch.tensor(r)
+            at += n
+        pos[i, at:] = torch.arange(width - at)
+    return TokenBatch(ids, None, targets, pos)
+
+
+def sft_loss(model, batch) -> tuple[torch.Tensor, int]:
+    """(mean negative log-likelihood over the response tokens of `batch`, number of those tokens)."""
+    logp, _ = response_logprobs(model, batch, temperature=1.0)
+    n = int((batch.targets != -100).sum())
+    return -logp.sum() / max(n, 1), n
+
+
+def cosine_lr(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Multiplier of the base lr: linear warm-up, then cosine from 1 to 0 at `total_steps`."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(total_steps - warmup_steps, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup_steps, span) / span))
+
+
+def run_sft(model, tok, env, cfg: TrainConfig, logger, progress=None) -> dict:
+    """Train `model` in place for `cfg.sft.steps` steps; log per-step loss to `logger`; return the last metrics."""
+    examples = tokenize(load_demonstrations(cfg, env), tok, cfg.model.chat_template)
+    device = next(model.parameters()).device
+    o = cfg.optim
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.sft.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(s, cfg.sft.warmup_steps, cfg.sft.steps))
+    gen = torch.Generator().manual_seed(cfg.sft.seed)
+    model.train()
+    order: list[int] = []
+    metrics: dict = {}
+    for step in range(1, cfg.sft.steps + 1):
+        t0 = time.perf_counter()
+        while len(order) < cfg.sft.sequences_per_step:  # epochs of shuffled examples, batches may straddle two
+            order += torch.randperm(len(examples), generator=gen).tolist()
+        idx, order = order[: cfg.sft.sequences_per_step], order[cfg.sft.sequences_per_step :]
+        batch = pack_batch([examples[i] for i in idx], cfg.sft.row_tokens, tok.pad_token_id).to(device)
+        loss, n_tokens = sft_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), o.max_grad_norm or float("inf"))
+        opt.step()
+        sched.step()
+        metrics = {
+            "loss": loss.item(),
+            "grad_norm": float(grad_norm),
+            "lr": sched.get_last_lr()[0],
+            "tokens": n_tokens,
+            "time_step_s": time.perf_counter() - t0,
+        }
+        logger.log("sft", step, metrics)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(phase="sft", loss=f"{metrics['loss']:.3f}")
+    return metrics

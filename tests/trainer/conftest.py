@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread is fastest, and robust on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _sharpen(model, factor: float = 3.0, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.02).mul_(factor)
+    return model
+
+
+@pytest.fixture(scope="session")
+def sharpen():
+    """sharpen(model): scale a random model's weights so its next-token distributions are far from uniform."""
+    return _sharpen

@@ -1,0 +1,60 @@
+"""`rlvr train` end to end on a shortened default run, then `rlvr eval` on its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from rlvr.cli import main
+
+SHORT = [
+    "sft.steps=30", "sft.demos=256", "grpo.steps=3", "grpo.prompts_per_step=4", "grpo.samples_per_prompt=4",
+    "grpo.minibatch_samples=8",
+    "eval.prompts=8", "eval.samples_per_prompt=4", "logging.progress=false", "env.kwargs={n_bits: 6, style: plain}",
+    "rollout.max_response_tokens=10",
+]  # fmt: skip
+
+
+def test_train_short_default_run_then_eval(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", *sum((["--set", s] for s in SHORT), []), "--set", f"logging.run_dir={run_dir}"]) == 0
+    out = capsys.readouterr().out
+    assert "after SFT" in out and "after GRPO" in out and "accuracy" in out and "mean response tokens" in out
+
+    files = set(os.listdir(run_dir))
+    assert {"config.yaml", "metrics.jsonl", "results.json", "checkpoints"} <= files
+    assert any(f.startswith("events.out.tfevents") for f in files)
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["latest", "step_0", "step_3"]
+    assert os.readlink(run_dir / "checkpoints" / "latest") == "step_3"
+
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    sft = [r for r in records if r["phase"] == "sft"]
+    grpo = [r for r in records if r["phase"] == "grpo"]
+    assert [r["step"] for r in sft] == list(range(1, 31)) and all("loss" in r for r in sft)
+    assert [r["step"] for r in grpo] == [1, 2, 3]
+    for key in ("reward", "accuracy", "kl", "entropy", "response_tokens", "clip_fraction", "mismatch",
+                "time_generate_s", "time_update_s"):  # fmt: skip
+        assert key in grpo[0], key
+    results = json.loads((run_dir / "results.json").read_text())
+    assert f"{results['after GRPO']['accuracy']:.3f}" in out  # the table shows the run's own numbers
+
+    capsys.readouterr()
+    argv = ["eval", "--model", str(run_dir / "checkpoints" / "latest"), "--env", "rlvr/Parity-v0", "--samples", "4",
+            "--prompts", "8", "--max-response-tokens", "10", "--set", "n_bits=6", "--set", "style=plain"]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "pass@1", "pass@2", "pass@4", "mean_response_tokens"} <= set(result)
+    assert 0.0 <= result["pass@1"] <= result["pass@2"] <= result["pass@4"] <= 1.0
+    assert result["pass@1"] == pytest.approx(result["accuracy"])
+
+
+def test_train_rejects_bad_overrides(capsys):
+    assert main(["train", "--set", "grpo.foo=1"]) == 2
+    assert "unknown key grpo.foo; known:" in capsys.readouterr().err
+
+
+def test_eval_rejects_unknown_env(tmp_path, capsys):
+    assert main(["eval", "--model", str(tmp_path), "--env", "rlvr/Nope-v0"]) == 2
+    assert "unknown env" in capsys.readouterr().err

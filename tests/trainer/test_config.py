@@ -1,0 +1,108 @@
+"""Config: YAML + --set overrides with typed parsing, validation errors that name the field, the shipped configs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from rlvr.trainer.config import TrainConfig, load_config, save_config, to_dict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PARITY = os.path.join(ROOT, "configs", "parity.yaml")
+PRORL = os.path.join(ROOT, "configs", "prorl-1.5b.yaml")
+
+
+def test_yaml_then_overrides_with_typed_parsing(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("grpo:\n  kl_coef: 0.01\n  steps: 3\nmodel:\n  hidden_size: 32\n")
+    cfg = load_config(
+        path,
+        [
+            "grpo.kl_coef=0.5",
+            "grpo.eps_high=1e-1",
+            "sft.steps=7",
+            "model.gradient_checkpointing=true",
+            "env.kwargs={n_bits: 5, style: plain}",
+            "rollout.stop_strings=['</answer>']",
+            "logging.name=abc",
+        ],
+    )
+    assert cfg.grpo.kl_coef == 0.5 and cfg.grpo.steps == 3 and cfg.model.hidden_size == 32
+    assert cfg.grpo.eps_high == pytest.approx(0.1) and isinstance(cfg.sft.steps, int) and cfg.sft.steps == 7
+    assert cfg.model.gradient_checkpointing is True
+    assert cfg.env.kwargs == {"n_bits": 5, "style": "plain"}
+    assert cfg.rollout.stop_strings == ["</answer>"]
+    assert cfg.logging.name == "abc"
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(PARITY, ["grpo.steps=2"])
+    save_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert to_dict(again) == to_dict(cfg)
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["grpo"]["steps"] == 2
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("grpo.foo=1", r"unknown key grpo.foo; known: .*grpo.kl_coef"),
+        ("bogus.x=1", r"unknown key bogus.x"),
+        ("grpo.advantage=ppo", r"grpo.advantage must be one of \['dr_grpo', 'grpo', 'reinforce_pp_baseline'\]"),
+        ("grpo.loss_agg=sum", r"grpo.loss_agg must be one of"),
+        ("grpo.kl=k4", r"grpo.kl must be one of \['k1', 'k2', 'k3'\]"),
+        ("rollout.engine=sglang", r"rollout.engine must be one of"),
+        ("grpo.kl_coef=-1", r"grpo.kl_coef must be >= 0"),
+        ("grpo.steps=abc", r"grpo.steps must be int"),
+        ("model.gradient_checkpointing=maybe", r"model.gradient_checkpointing must be a bool"),
+        ("model.dtype=float8", r"model.dtype must be one of"),
+        ("model.head_dim=16", r"model.head_dim must be >= 32"),
+        ("rollout.temperature=0", r"rollout.temperature must be > 0"),
+        ("rollout.top_p=1.5", r"rollout.top_p must be in"),
+        ("env.id=rlvr/Nope-v0", r"env.id must be one of"),
+        ("eval.seed=0", r"eval.seed must differ from env.seed"),
+        ("grpo.minibatch_samples=7", r"grpo.minibatch_samples \(7\) must divide"),
+        ("sft.long_fraction=2", r"sft.long_fraction must be in \[0, 1\]"),
+        ("grpo.steps", r"must look like part.field=value"),
+    ],
+)
+def test_validation_errors_name_the_field(override, match):
+    with pytest.raises(ValueError, match=match):
+        load_config(PARITY, [override])
+
+
+def test_yaml_type_errors_and_unknown_parts(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grpo:\n  steps: three\n")
+    with pytest.raises(ValueError, match="grpo.steps must be int"):
+        load_config(bad)
+    bad.write_text("trainer:\n  steps: 3\n")
+    with pytest.raises(ValueError, match="unknown config part 'trainer'"):
+        load_config(bad)
+
+
+def test_defaults_validate():
+    from rlvr.trainer.config import validate
+
+    validate(TrainConfig())
+
+
+def test_prorl_config_loads_and_validates():
+    cfg = load_config(PRORL)
+    assert cfg.model.path.endswith("DeepSeek-R1-Distill-Qwen-1.5B") and cfg.model.chat_template
+    assert cfg.env.id == "rlvr/Mixture-v0" and set(cfg.env.kwargs["weights"]) >= {"rlvr/Math-v0", "rlvr/Code-v0"}
+    assert cfg.grpo.samples_per_prompt == 16 and cfg.rollout.temperature == 1.2
+    assert (cfg.grpo.eps_low, cfg.grpo.eps_high) == (0.2, 0.4)
+    assert cfg.optim.lr == 2e-6 and cfg.rollout.max_response_tokens == 8192
+    assert cfg.sft.steps == 0 and cfg.grpo.kl_coef > 0
+
+
+def test_prorl_mixture_ids_are_registered():
+    from rlvr.envs.puzzles import PUZZLE_IDS
+    from rlvr.envs.registration import ENV_IDS
+
+    weights = load_config(PRORL).env.kwargs["weights"]
+    assert set(weights) <= set(ENV_IDS) | set(PUZZLE_IDS)
+    assert all(w > 0 for w in weights.values())
