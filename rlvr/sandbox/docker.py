@@ -119,7 +119,7 @@ class DockerSandbox(Sandbox):
             cpu = max(1, int(limits.cpu_s + 0.999))
             container = self.client.containers.create(
                 self.image,
-                ["python3", "-c", _BOOTSTRAP, str(limits.wall_s + _GRACE_S), *argv],
+                ["python3", "-I", "-S", "-c", _BOOTSTRAP, str(limits.wall_s + _GRACE_S), *argv],
                 network_mode="none",
                 ipc_mode="none",  # also means no /dev/shm, which would be writable outside the disk cap
                 read_only=True,
