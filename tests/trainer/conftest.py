@@ -25,3 +25,20 @@ def _sharpen(model, factor: float = 3.0, seed: int = 0):
 def sharpen():
     """sharpen(model): scale a random model's weights so its next-token distributions are far from uniform."""
     return _sharpen
+
+
+def _sampler_and_trainer_logprobs(model, tok, samples, temperature):
+    """(the engine's sampling log-probs, the trainer's log-probs of the same tokens at `temperature`), flattened."""
+    from rlvr.trainer.model import make_batch, response_logprobs
+
+    batch = make_batch([s.prompt_ids for s in samples], [s.response_ids for s in samples], tok.pad_token_id)
+    with torch.no_grad():
+        logp, _ = response_logprobs(model, batch, temperature)
+    sampled = torch.cat([torch.tensor(s.logprobs) for s in samples])
+    return sampled, logp[batch.targets != -100]
+
+
+@pytest.fixture(scope="session")
+def sampler_vs_trainer():
+    """sampler_vs_trainer(model, tok, samples, temperature) -> (sampled log-probs, recomputed log-probs)."""
+    return _sampler_and_trainer_logprobs

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rlvr.trainer.config import ModelConfig
-from rlvr.trainer.model import build_model, make_batch, response_logprobs
+from rlvr.trainer.model import build_model
 from rlvr.trainer.rollout import make_engine
 
 PROMPTS = ["0110=", "1=", "101101="]  # different lengths: left padding in generate, right padding in the trainer
@@ -18,26 +18,18 @@ def tiny(sharpen):
     return sharpen(model), tok
 
 
-def _trainer_vs_sampler(model, tok, samples, temperature):
-    batch = make_batch([s.prompt_ids for s in samples], [s.response_ids for s in samples], tok.pad_token_id)
-    with torch.no_grad():
-        logp, _ = response_logprobs(model, batch, temperature)
-    sampled = torch.cat([torch.tensor(s.logprobs) for s in samples])
-    return sampled, logp[batch.targets != -100]
-
-
 @pytest.mark.parametrize("temperature", [1.0, 0.7, 1.6])
-def test_sampling_logprobs_match_the_trainer(tiny, temperature):
+def test_sampling_logprobs_match_the_trainer(sampler_vs_trainer, tiny, temperature):
     model, tok = tiny
     torch.manual_seed(0)
     samples = make_engine("hf", model, tok).generate(PROMPTS, 4, temperature=temperature, max_response_tokens=12)
     assert len(samples) == 12
-    sampled, trainer = _trainer_vs_sampler(model, tok, samples, temperature)
+    sampled, trainer = sampler_vs_trainer(model, tok, samples, temperature)
     assert len(sampled) > 30
     torch.testing.assert_close(sampled, trainer, atol=1e-4, rtol=0)
     # the recomputation is at the sampling temperature: at T=1 the log-probs differ when T != 1
     if temperature != 1.0:
-        _, at_one = _trainer_vs_sampler(model, tok, samples, 1.0)
+        _, at_one = sampler_vs_trainer(model, tok, samples, 1.0)
         assert (at_one - sampled).abs().max() > 1e-2
 
 
@@ -67,10 +59,10 @@ def test_stop_strings_cut_the_response(tiny):
         assert len(s.logprobs) == len(s.response_ids)
 
 
-def test_top_p_logprobs_are_of_the_truncated_distribution(tiny):
+def test_top_p_logprobs_are_of_the_truncated_distribution(sampler_vs_trainer, tiny):
     model, tok = tiny
     torch.manual_seed(3)
     samples = make_engine("hf", model, tok).generate(PROMPTS, 4, top_p=0.7, max_response_tokens=10)
-    sampled, trainer = _trainer_vs_sampler(model, tok, samples, 1.0)
+    sampled, trainer = sampler_vs_trainer(model, tok, samples, 1.0)
     assert torch.all(sampled >= trainer - 1e-5)  # renormalised over the nucleus: never less likely
     assert (sampled - trainer).abs().max() > 1e-3  # and the difference shows as train/inference mismatch

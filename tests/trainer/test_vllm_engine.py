@@ -36,15 +36,6 @@ def engine(tiny):
         torch.set_num_threads(before)
 
 
-def _trainer_logprobs(model, tok, samples, temperature):
-    """(engine log-probs, the trainer's log-probs of the same tokens at `temperature`), flattened."""
-    batch = make_batch([s.prompt_ids for s in samples], [s.response_ids for s in samples], tok.pad_token_id)
-    with torch.no_grad():
-        logp, _ = response_logprobs(model, batch, temperature)
-    sampled = torch.cat([torch.tensor(s.logprobs) for s in samples])
-    return sampled, logp[batch.targets != -100]
-
-
 def _nucleus_logprobs(model, tok, samples, temperature, top_p):
     """log-probs of the sampled tokens under softmax(logits / T) restricted to the top-p nucleus (the smallest
     set of most likely tokens whose mass reaches top_p), renormalised; written from the definition."""
@@ -68,26 +59,26 @@ def _nucleus_logprobs(model, tok, samples, temperature, top_p):
 
 @pytest.mark.vllm
 @pytest.mark.parametrize("temperature", [1.0, 0.7, 1.6])
-def test_sampling_logprobs_match_the_trainer(tiny, engine, temperature):
+def test_sampling_logprobs_match_the_trainer(sampler_vs_trainer, tiny, engine, temperature):
     model, tok = tiny
     samples = engine.generate(PROMPTS, 4, temperature=temperature, max_response_tokens=12)
     assert len(samples) == 12
-    sampled, trainer = _trainer_logprobs(model, tok, samples, temperature)
+    sampled, trainer = sampler_vs_trainer(model, tok, samples, temperature)
     assert len(sampled) > 30
     torch.testing.assert_close(sampled, trainer, atol=1e-4, rtol=0)
     if temperature != 1.0:  # the engine reports the tempered distribution, not vLLM's default raw log-probs
-        _, at_one = _trainer_logprobs(model, tok, samples, 1.0)
+        _, at_one = sampler_vs_trainer(model, tok, samples, 1.0)
         assert (at_one - sampled).abs().max() > 1e-2
 
 
 @pytest.mark.vllm
-def test_top_p_logprobs_are_of_the_nucleus(tiny, engine):
+def test_top_p_logprobs_are_of_the_nucleus(sampler_vs_trainer, tiny, engine):
     model, tok = tiny
     samples = engine.generate(PROMPTS, 4, temperature=0.8, top_p=0.7, max_response_tokens=10)
     sampled = torch.cat([torch.tensor(s.logprobs) for s in samples])
     reference = _nucleus_logprobs(model, tok, samples, 0.8, 0.7)
     torch.testing.assert_close(sampled, reference, atol=1e-4, rtol=0)  # -inf in reference: sampled outside
-    _, untruncated = _trainer_logprobs(model, tok, samples, 0.8)
+    _, untruncated = sampler_vs_trainer(model, tok, samples, 0.8)
     assert (sampled - untruncated).abs().max() > 1e-3
 
 
@@ -137,7 +128,7 @@ def test_stop_strings_cut_the_response(engine):
 
 @pytest.mark.vllm
 @pytest.mark.parametrize("in_process", [True, False], ids=["tensors", "safetensors-dir"])
-def test_sync_weights_follows_the_trainer(tiny, engine, in_process):
+def test_sync_weights_follows_the_trainer(sampler_vs_trainer, tiny, engine, in_process):
     """After SGD steps on the trainer's model and `sync_weights`, the engine's log-probs are the new model's; the
     long prompt's cached prefix (KV from the old weights) must not be reused. The engine keeps its own copy:
     changing the trainer's weights without a sync changes nothing."""
@@ -155,13 +146,13 @@ def test_sync_weights_follows_the_trainer(tiny, engine, in_process):
     engine._in_process = in_process  # the two sync paths: tensors handed over in-process, or via safetensors
     try:
         stale = engine.generate(prompts, 4, max_response_tokens=12)
-        sampled, new = _trainer_logprobs(trained, tok, stale, 1.0)
+        sampled, new = sampler_vs_trainer(trained, tok, stale, 1.0)
         assert (sampled - new).abs().max() > 1e-2  # not synced yet: the engine still samples from `model`
         engine.sync_weights(trained)
         synced = engine.generate(prompts, 4, max_response_tokens=12)
-        sampled, new = _trainer_logprobs(trained, tok, synced, 1.0)
+        sampled, new = sampler_vs_trainer(trained, tok, synced, 1.0)
         torch.testing.assert_close(sampled, new, atol=1e-4, rtol=0)
-        _, before = _trainer_logprobs(model, tok, synced, 1.0)
+        _, before = sampler_vs_trainer(model, tok, synced, 1.0)
         assert (sampled - before).abs().max() > 1e-2
 
         snapshot = copy.deepcopy(trained)
@@ -169,7 +160,7 @@ def test_sync_weights_follows_the_trainer(tiny, engine, in_process):
             trained.lm_head.weight.mul_(2.0)
             trained.model.layers[0].self_attn.k_proj.weight.mul_(2.0)
         later = engine.generate(prompts, 4, max_response_tokens=12)
-        sampled, then = _trainer_logprobs(snapshot, tok, later, 1.0)
+        sampled, then = sampler_vs_trainer(snapshot, tok, later, 1.0)
         torch.testing.assert_close(sampled, then, atol=1e-4, rtol=0)
     finally:
         engine._in_process = True
