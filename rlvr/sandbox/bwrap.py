@@ -86,6 +86,11 @@ def _bwrap_args(
     ro_binds: Mapping[str, str] | None = None,
 ) -> list[str]:
     """bwrap and its options (no rlimits, no privilege drop); `ro_binds` maps a sandbox path to a host source."""
+    binds = sorted((ro_binds or {}).items())
+    # /tmp points into the work dir, unless a bind (say a venv or checkout under /tmp) already made it a directory;
+    # then /tmp stays read-only and TMPDIR still points at the work dir.
+    under_tmp = any(dest == "/tmp" or dest.startswith("/tmp/") for dest, _ in binds)
+    tmp_link = [] if under_tmp else ["--symlink", WORK_DIR, "/tmp"]
     bwrap = _bwrap_path()
     if bwrap is None:
         raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {_INSTALL_HINT}")
@@ -116,7 +121,7 @@ def _bwrap_args(
         "LANG",
         "C.UTF-8",
         *_system_binds(),
-        *[a for dest, src in sorted((ro_binds or {}).items()) for a in ("--ro-bind", src, dest)],
+        *[a for dest, src in binds for a in ("--ro-bind", src, dest)],
         "--proc",
         "/proc",
         "--dev",
@@ -127,9 +132,7 @@ def _bwrap_args(
         str(limits.disk_mb << 20),
         "--tmpfs",
         WORK_DIR,
-        "--symlink",
-        WORK_DIR,
-        "/tmp",
+        *tmp_link,
     ]
     made: set[str] = set()
     for name, fd in sorted(files.items()):

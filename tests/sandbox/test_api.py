@@ -185,3 +185,30 @@ def test_import_rlvr_is_light():
     code = f"import sys, rlvr, rlvr.sandbox, rlvr.verifiers; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.bwrap
+def test_worker_can_bind_a_tree_under_tmp():
+    """A venv or checkout under /tmp (CI clones there) is bound read-only into a long-lived worker sandbox."""
+    import tempfile
+
+    from rlvr.sandbox.base import kill_group
+    from rlvr.sandbox.bwrap import start_worker
+
+    tree = tempfile.mkdtemp(prefix="rlvr-bindtest-", dir="/tmp")
+    try:
+        os.chmod(tree, 0o755)
+        with open(os.path.join(tree, "hello.txt"), "w") as f:
+            f.write("from a tree under /tmp")
+        os.chmod(os.path.join(tree, "hello.txt"), 0o644)
+        worker = start_worker(["/usr/bin/cat", f"{tree}/hello.txt"], [tree], Limits(), slot=0)
+        try:
+            out, err = worker.communicate(timeout=30)
+        finally:
+            if worker.poll() is None:
+                kill_group(worker)
+        assert out.decode() == "from a tree under /tmp", err.decode()
+    finally:
+        import shutil
+
+        shutil.rmtree(tree, ignore_errors=True)
