@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import rlvr
 from rlvr.sandbox.bwrap import worker_uid
 from rlvr.verifiers import get_verifier, register
 from rlvr.verifiers.pool import VerifierPool
@@ -135,7 +136,8 @@ def test_worker_is_isolated(probe_pool, tmp_path):
         "MKL_NUM_THREADS",
         "PWD",
     }
-    assert "work" in seen["root"] and "home" not in seen["root"]
+    source_top = Path(rlvr.__file__).resolve().parts[1]  # the bound source tree's top directory (/work, /tmp, …)
+    assert source_top in seen["root"] and "home" not in seen["root"]
     assert len(seen["fds"]) <= 6, seen["fds"]  # 0-2, the two protocol fds, the listing's own
 
 
