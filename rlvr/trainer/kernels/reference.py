@@ -81,6 +81,15 @@ def reference_logprobs(hidden, lm_head_weight, targets, temperature=1.0, ignore_
     return logp, torch.where(ignored, 0.0, ent)
 
 
+def masked_upstream(targets, ignore_index, grad_logp, grad_ent, dtype):
+    """Upstream gradients of (logprobs, entropy) in `dtype` with ignored tokens zeroed; an output that is not in
+    the loss (its gradient is None) contributes zeros. Shared by the chunked and the Triton backward."""
+    keep = (targets != ignore_index).to(dtype)
+    glp = keep * grad_logp.to(dtype) if grad_logp is not None else torch.zeros_like(keep)
+    gent = keep * grad_ent.to(dtype) if grad_ent is not None else torch.zeros_like(keep)
+    return glp, gent
+
+
 def default_chunk_tokens(n: int, v: int) -> int:
     """Rows per chunk so that a chunk's few [rows, V] fp32 temporaries stay near 256 MiB."""
     return max(16, min(n, (256 << 20) // (3 * 4 * max(v, 1))))
@@ -123,9 +132,7 @@ class ChunkedLogprobs(torch.autograd.Function):
         if not (need_h or need_w):
             return (None,) * 6
         n, v = hidden.shape[0], weight.shape[0]
-        keep = (targets != ctx.ignore_index).to(lse.dtype)
-        glp = keep * grad_logp.to(lse.dtype) if grad_logp is not None else torch.zeros_like(keep)
-        gent = keep * grad_ent.to(lse.dtype) if grad_ent is not None else torch.zeros_like(keep)
+        glp, gent = masked_upstream(targets, ctx.ignore_index, grad_logp, grad_ent, lse.dtype)
         grad_h = torch.empty_like(hidden) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=lse.dtype, device=weight.device) if need_w else None
         w = weight.to(lse.dtype)

@@ -56,6 +56,8 @@ import torch
 import triton
 import triton.language as tl
 
+from rlvr.trainer.kernels.reference import masked_upstream
+
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -388,9 +390,7 @@ class TritonLogprobs(torch.autograd.Function):
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if not (need_h or need_w):
             return (None,) * 7
-        keep = (targets != ctx.ignore_index).float()
-        glp = keep * grad_logp.float() if grad_logp is not None else torch.zeros_like(keep)
-        gent = keep * grad_ent.float() if grad_ent is not None else torch.zeros_like(keep)
+        glp, gent = masked_upstream(targets, ctx.ignore_index, grad_logp, grad_ent, torch.float32)
         grad_h, grad_w = backward_grads(
             hidden, weight, targets, lse, ent, glp.contiguous(), gent.contiguous(), ctx.inv_temp, need_h, need_w,
             ctx.vocab_slab,
