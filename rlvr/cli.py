@@ -216,6 +216,21 @@ def cmd_envs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCH_SUITES = ("sandbox", "verifiers", "kernels", "trainer", "parity")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rlvr.report import main as report_main
+
+    return report_main(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rlvr.bench import main as bench_main
+
+    return bench_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlvr", description="Reasoning environments with verifiable rewards.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -266,6 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--response", help="the response text to verify")
     verify.add_argument("--input", metavar="FILE.jsonl", help="one JSON object per line with response and reference")
     verify.set_defaults(func=cmd_verify)
+
+    report = sub.add_parser("report", help="plots and an HTML page of a training run (RUN_DIR/plots, RUN_DIR/report.html)")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--out", metavar="DIR", help="where to write (default: the run directory)")
+    report.set_defaults(func=cmd_report)
+
+    bench = sub.add_parser("bench", help="run a benchmark in benchmarks/, write its JSON and regenerate RESULTS.md")
+    bench.add_argument("suite", choices=BENCH_SUITES)
+    bench.add_argument("--quick", action="store_true", help="a short run that exercises the script")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed on to the script (after --)")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
