@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--input", metavar="FILE.jsonl", help="one JSON object per line with response and reference")
     verify.set_defaults(func=cmd_verify)
 
-    report = sub.add_parser("report", help="plots and an HTML page of a training run (RUN_DIR/plots, RUN_DIR/report.html)")
+    report = sub.add_parser("report", help="plots and an HTML page of a training run (RUN_DIR/plots/, report.html)")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--out", metavar="DIR", help="where to write (default: the run directory)")
     report.set_defaults(func=cmd_report)
