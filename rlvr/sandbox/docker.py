@@ -1,4 +1,4 @@
-"""Docker backend: one throw-away container per run, through the `docker` SDK (~300 ms a run).
+"""Docker backend: one throw-away container per run, through the `docker` SDK.
 
 Each container: no network (`network_mode=none`), read-only root file system, the work dir `/box`
 as a tmpfs capped at `Limits.disk_mb`, user nobody, all capabilities dropped, no-new-privileges,
@@ -6,50 +6,80 @@ cgroup limits on memory (no swap), pids and one CPU, rlimits on CPU time and fil
 log driver (output is streamed from the attach socket with a byte cap, so a flood never reaches
 the daemon's disk).
 
-PID 1 in the container is a small bootstrap that copies the input files into `/box`, runs the
-program with stdin from a file, kills every leftover process when the program exits, and exits
-on its own at `wall_s + 2` even if nobody is watching. Containers carry an owner label; a reaper
-process started with the sandbox removes them if the caller dies, so a crash leaves nothing behind.
+Starting a container costs ~300 ms inside dockerd, containerd and runc, so it is kept off the
+critical path: each pool slot holds a *spare*, a container already started whose PID 1 (a small
+bootstrap) waits for its job on the attached stdin. A run takes its slot's spare and at once
+starts the next one in the background, writes its files and stdin into the spare's input dir (a
+host temp dir bind-mounted read-only at `/in`), and sends the argv. The bootstrap acknowledges
+with one byte before anything untrusted runs, copies the files into `/box`, runs the program
+with stdin from a file, kills every leftover process when it exits, and exits itself (at
+`wall_s + 2` at the latest, even if nobody is watching). A spare never serves a second run.
+Without a ready spare (first run of a slot, other limits than the spare's) the run starts one
+itself. Back to back, runs are bound by how fast containers start; the spare helps when runs
+come in bursts with gaps, as between the generation steps of a training run.
+
+What "nothing left behind" means here: when `run` returns, its container has exited (so no
+process of the run is alive); the stopped container and its input dir are removed by a
+background thread right after, and `close()` waits for those removals and removes the spares.
+Containers carry an owner label; a reaper process started with the sandbox removes all of them
+(spares included) if the caller dies, and a spare also exits when its attach connection drops.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from rlvr.sandbox.base import ExecResult, Limits, OutputCap, Sandbox, SandboxUnavailable, classify
 from rlvr.sandbox.image import image_tag
+from rlvr.sandbox.reaper import CLOSED
 
 OWNER_LABEL = "rlvr.sandbox.owner"
 _GRACE_S = 2.0
+_ACK = b"\0"
 _INSTALL_HINT = (
     "install the engine (`apt-get install docker.io`), start it (`dockerd` or `systemctl start docker`), "
     "then build the image with `rlvr sandbox build-image`"
 )
 
-# PID 1 in the container. argv: wall_s, then the program's argv. Exits 128+n when the program died of signal n.
+# PID 1 in the container. argv: wall_s. Reads the program's argv as one JSON line on stdin, writes the
+# one-byte acknowledgement on stdout, then runs it. Exits 128+n when the program died of signal n.
 _BOOTSTRAP = """\
-import os, signal, shutil, sys
+import json, os, signal, shutil, sys
+job = b''
+while not job.endswith(b'\\n'):
+    chunk = os.read(0, 65536)
+    if not chunk: os._exit(0)
+    job += chunk
 def stop(*_):
     try: os.kill(-1, 9)
     except OSError: pass
     os._exit(137)
 signal.signal(signal.SIGALRM, stop)
 signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
+argv = json.loads(job)
+os.write(1, b'\\0')
+fd = os.open('/in/.stdin', os.O_RDONLY); os.dup2(fd, 0); os.close(fd)
 for name in os.listdir('/in'):
     if name != '.stdin':
         src, dst = '/in/' + name, '/box/' + name
         shutil.copytree(src, dst) if os.path.isdir(src) else shutil.copy2(src, dst)
 pid = os.fork()
 if pid == 0:
-    fd = os.open('/in/.stdin', os.O_RDONLY); os.dup2(fd, 0); os.close(fd)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    try: os.execvp(sys.argv[2], sys.argv[2:])
+    try: os.execvp(argv[0], argv)
     except OSError as e: os.write(2, ('exec failed: %s\\n' % e).encode()); os._exit(127)
 code = 1
 while True:
@@ -77,12 +107,27 @@ def _client():
     return client
 
 
+@dataclasses.dataclass
+class _Box:
+    """A started container whose bootstrap waits for a job, its attach socket and its input dir."""
+
+    container: Any
+    sock: socket.socket
+    indir: str
+    limits: Limits
+    started_ms: float  # create + attach + start, for the benchmark's breakdown
+
+
 class DockerSandbox(Sandbox):
-    """Runs each program in a fresh container of the locally built image; see the module docstring."""
+    """Runs each program in a fresh container of the locally built image; see the module docstring.
+
+    spares: keep one started container per pool slot ready for the next run (the default).
+    `phase_log` keeps the last runs' phase durations in ms (for benchmarks/sandbox.py).
+    """
 
     name = "docker"
 
-    def __init__(self, max_concurrency: int | None = None, image: str | None = None) -> None:
+    def __init__(self, max_concurrency: int | None = None, image: str | None = None, spares: bool = True) -> None:
         super().__init__(max_concurrency)
         import docker.errors
 
@@ -94,32 +139,78 @@ class DockerSandbox(Sandbox):
             raise SandboxUnavailable(
                 f"the sandbox image {self.image} is not built: run `rlvr sandbox build-image`"
             ) from e
+        self.spares = spares
         self.owner = f"{os.uname().nodename}:{os.getpid()}:{id(self)}"
+        # Every container's input dir lives under this one, which close() or the reaper removes.
+        self.tmpdir = tempfile.mkdtemp(prefix="rlvr-docker-")
+        os.chmod(self.tmpdir, 0o755)
+        self.phase_log: collections.deque[dict[str, float]] = collections.deque(maxlen=10_000)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._spare: dict[int, Future[_Box]] = {}
+        # Spares and removals; a run never waits behind a removal for a thread (a spare it may).
+        self._background = ThreadPoolExecutor(self.max_concurrency + 1, thread_name_prefix="rlvr-docker")
         # The reaper removes this sandbox's containers when our end of its stdin closes, i.e. when we exit or die.
         self._reaper = subprocess.Popen(
-            [sys.executable, "-m", "rlvr.sandbox.reaper", OWNER_LABEL, self.owner],
+            [sys.executable, "-m", "rlvr.sandbox.reaper", OWNER_LABEL, self.owner, self.tmpdir],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,
         )
 
     def _run(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, slot: int) -> ExecResult:
+        t0 = time.monotonic()
+        box, spare = self._take(slot, limits)
+        try:
+            phases = {"take_ms": 1000 * (time.monotonic() - t0), "spare": float(spare)}
+            result = self._execute(box, argv, files, stdin, limits, phases)
+            if result is None and spare:
+                # The spare died before it got the job (engine restart, killed from outside): nothing ran yet.
+                self._discard(box)
+                box = self._start(limits)
+                result = self._execute(box, argv, files, stdin, limits, phases)
+            if result is None:
+                result = ExecResult(
+                    "error", None, "", "", 0.0, "docker sandbox failed: the container never took the job"
+                )
+            phases["total_ms"] = 1000 * (time.monotonic() - t0)
+            self.phase_log.append(phases)
+            return result
+        finally:
+            self._discard(box)
+
+    def _take(self, slot: int, limits: Limits) -> tuple[_Box, bool]:
+        """This slot's spare if it has `limits` (else a container started now), and start the next spare."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the docker sandbox is closed")
+            spare = self._spare.pop(slot, None)
+            if self.spares:
+                self._spare[slot] = self._background.submit(self._start, limits)
+        if spare is not None:
+            try:
+                box = spare.result()
+            except Exception:  # noqa: BLE001 - a spare that failed to start is replaced by one started now
+                box = None
+            if box is not None and box.limits == limits:
+                return box, True
+            if box is not None:
+                self._discard(box)
+        return self._start(limits), False
+
+    def _start(self, limits: Limits) -> _Box:
+        """Create, attach to and start a container whose bootstrap then waits for its job."""
         from docker.types import LogConfig, Ulimit
 
-        indir = tempfile.mkdtemp(prefix="rlvr-docker-")
+        t0 = time.monotonic()
+        indir = tempfile.mkdtemp(dir=self.tmpdir)
         container = None
         try:
             os.chmod(indir, 0o755)
-            for name, data in {**files, ".stdin": stdin}.items():
-                path = os.path.join(indir, name)
-                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(data)
-                os.chmod(path, 0o755)
             cpu = max(1, int(limits.cpu_s + 0.999))
             container = self.client.containers.create(
                 self.image,
-                ["python3", "-I", "-S", "-c", _BOOTSTRAP, str(limits.wall_s + _GRACE_S), *argv],
+                ["python3", "-I", "-S", "-c", _BOOTSTRAP, str(limits.wall_s + _GRACE_S)],
                 network_mode="none",
                 ipc_mode="none",  # also means no /dev/shm, which would be writable outside the disk cap
                 read_only=True,
@@ -143,46 +234,118 @@ class DockerSandbox(Sandbox):
                 environment={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/box", "LANG": "C.UTF-8"},
                 labels={OWNER_LABEL: self.owner},
                 log_config=LogConfig(type="none"),
-                stdin_open=False,
+                # With stdin open the SDK also sets StdinOnce: the engine closes the bootstrap's stdin when our
+                # attach connection drops (we died), and an idle spare then exits.
+                stdin_open=True,
             )
-            stream = container.attach(stdout=True, stderr=True, stream=True, demux=True)
-            start = time.monotonic()
+            params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            sock = self.client.api.attach_socket(container.id, params=params)
+            # Hijacked HTTP connection: the docker SDK hands back a SocketIO over the real socket.
+            sock = getattr(sock, "_sock", sock)
+            sock.settimeout(None)
             container.start()
-            timed_out = threading.Event()
-            timer = threading.Timer(limits.wall_s, lambda: (timed_out.set(), _kill(container)))
-            timer.start()
-            cap = OutputCap(limits.output_bytes)
+            return _Box(container, sock, indir, limits, 1000 * (time.monotonic() - t0))
+        except BaseException:
+            _remove(container, indir)
+            raise
+
+    def _execute(
+        self, box: _Box, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, phases: dict
+    ) -> ExecResult | None:
+        """Give `box` its job and collect the verdict; None when the bootstrap never acknowledged it."""
+        for name, data in {**files, ".stdin": stdin}.items():
+            path = os.path.join(box.indir, name)
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, 0o755)
+        container = box.container
+        start = time.monotonic()
+        timed_out = threading.Event()
+        timer = threading.Timer(limits.wall_s, lambda: (timed_out.set(), _kill(container)))
+        timer.start()
+        cap = OutputCap(limits.output_bytes)
+        acked = False
+        try:
             try:
-                for out, err in stream:
-                    if (out and not cap.add("stdout", out)) or (err and not cap.add("stderr", err)):
-                        # Stop reading first: the engine can block on an unread attach stream.
-                        stream.close()
-                        _kill(container)
+                box.sock.sendall(json.dumps(argv).encode() + b"\n")
+            except OSError:
+                return None
+            for stream, data in _frames(box.sock):
+                if stream == 1 and not acked:
+                    acked, data = data[:1] == _ACK, data[1:]
+                    if not acked:
                         break
-                code = container.wait(timeout=limits.wall_s + 2 * _GRACE_S + 30)["StatusCode"]
-            finally:
-                timer.cancel()
-                stream.close()
-            wall = time.monotonic() - start
-            # Only a SIGKILL can be the OOM killer's; skip the extra API round trip otherwise.
-            oom = code == 137 and (container.reload() or bool(container.attrs["State"].get("OOMKilled")))
-            exit_code = None if timed_out.is_set() or cap.over else code
-            status, detail = classify(
-                exit_code, cap.raw("stderr"), timed_out=timed_out.is_set(), over_output=cap.over, oom=oom
-            )
-            return ExecResult(status, exit_code, cap.text("stdout"), cap.text("stderr"), wall, detail)
+                if (stream == 1 and not cap.add("stdout", data)) or (stream == 2 and not cap.add("stderr", data)):
+                    # Stop reading first: the engine can block on an unread attach stream.
+                    _shutdown(box.sock)
+                    _kill(container)
+                    break
+            phases["output_ms"] = 1000 * (time.monotonic() - start)
+            if not acked:
+                return None
+            code = container.wait(timeout=limits.wall_s + 2 * _GRACE_S + 30)["StatusCode"]
         finally:
-            if container is not None:
-                try:
-                    container.remove(force=True)
-                except Exception:  # noqa: BLE001 - the reaper and the owner label are the backstop
-                    pass
-            shutil.rmtree(indir, ignore_errors=True)
+            timer.cancel()
+        wall = time.monotonic() - start
+        phases["wait_ms"] = 1000 * wall - phases["output_ms"]
+        phases["start_ms"] = box.started_ms
+        # Only a SIGKILL can be the OOM killer's; skip the extra API round trip otherwise.
+        oom = code == 137 and (container.reload() or bool(container.attrs["State"].get("OOMKilled")))
+        exit_code = None if timed_out.is_set() or cap.over else code
+        status, detail = classify(
+            exit_code, cap.raw("stderr"), timed_out=timed_out.is_set(), over_output=cap.over, oom=oom
+        )
+        return ExecResult(status, exit_code, cap.text("stdout"), cap.text("stderr"), wall, detail)
+
+    def _discard(self, box: _Box) -> None:
+        """Remove a used or unwanted container and its input dir in the background."""
+        _shutdown(box.sock)
+        try:
+            self._background.submit(_remove, box.container, box.indir)
+        except RuntimeError:  # close() has shut the background threads down: remove it now
+            _remove(box.container, box.indir)
 
     def close(self) -> None:
+        """Remove the spares, wait for pending removals, and stop the reaper. Runs in flight finish first."""
+        with self._lock:
+            self._closed = True
+            spares, self._spare = list(self._spare.values()), {}
+        for spare in spares:
+            try:
+                self._discard(spare.result())
+            except Exception:  # noqa: BLE001 - a spare that failed to start left nothing behind
+                pass
+        self._background.shutdown(wait=True)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
         if self._reaper.poll() is None:
+            self._reaper.stdin.write(CLOSED)
             self._reaper.stdin.close()
             self._reaper.wait(30)
+
+
+def _frames(sock: socket.socket):
+    """(stream, data) frames of a non-tty attach stream: 1 stdout, 2 stderr. Ends at EOF."""
+    buf = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return
+        buf += chunk
+        while len(buf) >= 8:
+            stream, size = struct.unpack(">BxxxL", buf[:8])
+            if len(buf) < 8 + size:
+                break
+            yield stream, buf[8 : 8 + size]
+            buf = buf[8 + size :]
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 def _kill(container) -> None:
@@ -190,6 +353,15 @@ def _kill(container) -> None:
         container.kill()
     except Exception:  # noqa: BLE001 - already gone is fine
         pass
+
+
+def _remove(container, indir: str) -> None:
+    if container is not None:
+        try:
+            container.remove(force=True)
+        except Exception:  # noqa: BLE001 - the reaper and the owner label are the backstop
+            pass
+    shutil.rmtree(indir, ignore_errors=True)
 
 
 def unavailable_reason() -> str | None:
