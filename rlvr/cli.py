@@ -28,16 +28,23 @@ def _default_config_path() -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from rlvr.trainer.config import load_config
 
+    if args.resume and args.config:
+        return _fail("--resume continues a run with its own config.yaml: give --set overrides, not --config")
+    path = os.path.join(args.resume, "config.yaml") if args.resume else args.config or _default_config_path()
+    overrides = [*args.set, f"logging.run_dir={args.resume}"] if args.resume else args.set
     try:
-        cfg = load_config(args.config or _default_config_path(), args.set)
+        cfg = load_config(path, overrides)
     except ValueError as e:
         return _fail(str(e))
+    from rlvr.trainer.grpo import TrainingStopped
     from rlvr.trainer.run import format_table, train
 
     try:
-        results = train(cfg)
+        results = train(cfg, resume=bool(args.resume))
     except ValueError as e:
         return _fail(str(e))
+    except TrainingStopped as e:
+        return _fail(f"training stopped: {e}", code=1)
     print(f"run: {results['run_dir']}  ({results['wall_s']:.0f} s)")
     print(format_table(results))
     return 0
@@ -238,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model (default: the embedded CPU parity run)")
     train.add_argument("--config", metavar="FILE.yaml", help="training config (default: configs/parity.yaml)")
     train.add_argument("--set", action="append", default=[], metavar="PART.FIELD=VALUE", help="override a config value")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest checkpoint")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="sample a model on an env's held-out problems; print accuracy and pass@k as JSON")

@@ -71,45 +71,64 @@ ADVANTAGES = {
 
 
 def clip_policy_loss(
-    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, eps_low: float, eps_high: float
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    eps_low: float,
+    eps_high: float,
+    dual_clip: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PPO's clipped surrogate with decoupled clip range (DAPO's clip-higher), per token.
 
     ρ_t = exp(logp_t - old_logp_t);  L_t = -min(ρ_t A, clip(ρ_t, 1 - eps_low, 1 + eps_high) A).
-    logp, old_logp: [B, T]; advantages: [B] (one per sample, broadcast over its tokens).
-    Returns (L [B, T], clipped [B, T] float: 1 where the clipped term was the one taken, i.e. gives no gradient).
+    Dual-clip (Ye et al. 2020), when `dual_clip` = c > 1: for A < 0 the loss is also capped, L_t = min(L_t, -c A),
+    so a token whose ratio has grown far past 1 cannot push an unbounded negative update.
+    logp, old_logp: [B, T]; advantages: [B] (one per sample, broadcast over its tokens) or [B, T] (per token).
+    Returns (L [B, T], clipped [B, T] float: 1 where a clipped term was the one taken, i.e. gives no gradient).
     """
-    adv = advantages[:, None]
+    adv = advantages[:, None] if advantages.dim() == 1 else advantages
     ratio = torch.exp(logp - old_logp)
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high) * adv
     loss = -torch.minimum(unclipped, clipped)
-    return loss, (clipped < unclipped).to(logp.dtype)
+    was_clipped = clipped < unclipped
+    if dual_clip:
+        cap = -dual_clip * adv
+        capped = (adv < 0) & (loss > cap)
+        loss = torch.where(capped, cap, loss)
+        was_clipped = was_clipped | capped
+    return loss, was_clipped.to(logp.dtype)
 
 
 POLICY_LOSSES = {"clip": clip_policy_loss}
 
 
-def token_mean_weights(mask: torch.Tensor, max_response_tokens: int) -> torch.Tensor:
+def _total(x: torch.Tensor, all_sum) -> torch.Tensor:
+    """x summed over the data-parallel ranks (`all_sum`), or x itself in one process."""
+    return all_sum(x) if all_sum is not None else x
+
+
+def token_mean_weights(mask: torch.Tensor, max_response_tokens: int, all_sum=None) -> torch.Tensor:
     """token_mean (DAPO): loss = Σ_{i,t} m_it L_it / Σ_{i,t} m_it: every token of the batch weighs the same.
 
     mask: [B, T] -> weights w [B, T] with loss = Σ w ⊙ L. 0 weights everywhere when the mask is empty.
+    `all_sum` (data-parallel training) sums a count over the ranks, so the weights are those of the global batch.
     """
-    return mask / mask.sum().clamp(min=1)
+    return mask / _total(mask.sum(), all_sum).clamp(min=1)
 
 
-def seq_mean_token_mean_weights(mask: torch.Tensor, max_response_tokens: int) -> torch.Tensor:
+def seq_mean_token_mean_weights(mask: torch.Tensor, max_response_tokens: int, all_sum=None) -> torch.Tensor:
     """seq_mean_token_mean (the original GRPO): loss = (1/N) Σ_i (Σ_t m_it L_it / Σ_t m_it), N = sequences with at
     least one token: a long response's tokens weigh less than a short one's. mask [B, T] -> weights [B, T]."""
     per_seq = mask.sum(dim=1, keepdim=True)
-    n = (per_seq > 0).sum().clamp(min=1)
+    n = _total((per_seq > 0).sum().to(mask.dtype), all_sum).clamp(min=1)
     return mask / per_seq.clamp(min=1) / n
 
 
-def seq_mean_token_sum_norm_weights(mask: torch.Tensor, max_response_tokens: int) -> torch.Tensor:
+def seq_mean_token_sum_norm_weights(mask: torch.Tensor, max_response_tokens: int, all_sum=None) -> torch.Tensor:
     """seq_mean_token_sum_norm (Dr. GRPO): loss = (1/N) Σ_i Σ_t m_it L_it / T_max, T_max = max_response_tokens (a
     constant, so no length bias), N = sequences with at least one token. mask [B, T] -> weights [B, T]."""
-    n = (mask.sum(dim=1) > 0).sum().clamp(min=1)
+    n = _total((mask.sum(dim=1) > 0).sum().to(mask.dtype), all_sum).clamp(min=1)
     return mask / (n * max_response_tokens)
 
 

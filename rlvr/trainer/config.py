@@ -3,15 +3,17 @@
     cfg = load_config("configs/parity.yaml", ["grpo.kl_coef=0.001", "env.kwargs={n_bits: 12}"])
     save_config(cfg, run_dir / "config.yaml")          # the fully resolved config
 
-Parts: `model`, `env`, `sft`, `rollout`, `grpo`, `optim`, `eval`, `checkpoint`, `logging`, `runtime`.
+Parts: `model`, `env`, `sft`, `rollout`, `grpo`, `length`, `reset`, `optim`, `eval`, `checkpoint`, `logging`,
+`runtime`.
 Every field has a default; a YAML file lists only what it changes. Values given with `--set` are parsed
 by the field's type (`true`/`false` for bools; YAML for lists and dicts). `validate` runs once at
 start-up and raises a `ValueError` that names the field and what is allowed; unknown keys are errors.
 Units are in the names (`max_response_tokens`, `prompts_per_step`, `every_steps`).
 
 Not here on purpose: executable configs, nesting deeper than part.field, and keys for features that do
-not exist yet (dynamic sampling, reference resets and other prolonged-training controllers arrive with
-their own issue and their own keys).
+not exist yet. The prolonged-training controls (`grpo.*` clipping, KL, dynamic sampling, dual reward, error and
+non-finite guards; `length.*`; `reset.*`) are listed with the ProRL technique they implement in the README's
+"Prolonged training" section.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import yaml
 DTYPES = ("float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adamw",)
+KL_IN = ("loss", "reward")
 
 
 @dataclasses.dataclass
@@ -53,6 +56,7 @@ class EnvConfig:
     id: str = "rlvr/Parity-v0"
     kwargs: dict = dataclasses.field(default_factory=dict)
     seed: int = 0  # training problems: reset seeds derived from (seed, step)
+    verifier_backend: str = ""  # "": verify in this process; bwrap | process | ray: isolated VerifierPool workers
 
 
 @dataclasses.dataclass
@@ -95,10 +99,48 @@ class GRPOConfig:
     kl_coef: float = 0.0
     entropy_coef: float = 0.0
     eps_low: float = 0.2
-    eps_high: float = 0.28
+    eps_high: float = 0.28  # > eps_low: clip-higher (DAPO)
+    dual_clip: float = 0.0  # c > 1: a negative-advantage token's loss is capped at c * |A| (dual-clip PPO); 0: off
+    kl_in: str = "loss"  # loss: + β KL_t per token; reward: r_i -= β Σ_t KL_t before the advantages
+    kl_target: float = 0.0  # > 0: an adaptive controller steers kl_coef (its start value) toward this KL
+    kl_horizon_steps: int = 10  # the controller changes kl_coef by at most 20% / kl_horizon_steps per step
+    dynamic_sampling: bool = False  # drop groups whose rewards are all equal; sample more prompts to refill
+    max_sampling_rounds: int = 4  # dynamic sampling: generation rounds per step at most (then train on what is kept)
+    step_reward_weight: float = 0.0  # dual reward: weight of the verifier's step verdicts as per-token advantages
+    max_error_fraction: float = 0.5  # stop when a step's share of `error` verdicts passes this
+    max_nonfinite_steps: int = 3  # stop after this many optimiser steps in a row skipped for a non-finite loss/grad
     epochs: int = 1
     minibatch_samples: int = 0  # 0: the whole step's batch is one minibatch
     micro_batch_samples: int = 0  # 0: no micro-batching
+
+
+@dataclasses.dataclass
+class LengthConfig:
+    """Response-length controls: overlong filtering and DAPO's soft penalty, a maximum-length schedule, Kimi k1.5's
+    length reward and the cosine length-scaled reward."""
+
+    overlong_filter: bool = False  # truncated responses take no part in the loss
+    overlong_buffer_tokens: int = 0  # DAPO soft overlong penalty: 0 .. -overlong_penalty over the last N tokens
+    overlong_penalty: float = 1.0
+    schedule: list = dataclasses.field(default_factory=list)  # [[from_step, max_response_tokens], ...]
+    kimi_coef: float = 0.0  # weight of Kimi k1.5's group length reward
+    cosine: bool = False  # replace the reward by the cosine length-scaled one
+    cosine_correct: list = dataclasses.field(default_factory=lambda: [2.0, 1.0])  # reward at length 0 and at max
+    cosine_wrong: list = dataclasses.field(default_factory=lambda: [-10.0, 0.0])
+    cosine_exceed: float = -10.0  # a truncated response
+
+
+@dataclasses.dataclass
+class ResetConfig:
+    """Reference-policy resets: copy the policy into the reference (and reset the optimiser state) when a trigger
+    fires. Validation triggers (`patience`, `degrade`) look at `metric` from the evaluation every eval.every_steps."""
+
+    every_steps: int = 0
+    kl_threshold: float = 0.0  # reset when a step's mean KL to the reference passes this
+    patience: int = 0  # reset after this many validations without a new best `metric`
+    degrade: float = 0.0  # reset when `metric` falls more than this below its best
+    metric: str = "pass@1"
+    reset_optimizer: bool = True
 
 
 @dataclasses.dataclass
@@ -155,6 +197,8 @@ class TrainConfig:
     sft: SFTConfig = dataclasses.field(default_factory=SFTConfig)
     rollout: RolloutConfig = dataclasses.field(default_factory=RolloutConfig)
     grpo: GRPOConfig = dataclasses.field(default_factory=GRPOConfig)
+    length: LengthConfig = dataclasses.field(default_factory=LengthConfig)
+    reset: ResetConfig = dataclasses.field(default_factory=ResetConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
@@ -270,6 +314,42 @@ def _at_least(key: str, value: float, low: float) -> None:
         raise ValueError(f"{key} must be >= {low}, got {value!r}")
 
 
+def _number_pair(key: str, value: Any) -> None:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(x, (int, float)) for x in value)):
+        raise ValueError(f"{key} must be a list of two numbers [at length 0, at the maximum length], got {value!r}")
+
+
+def _validate_length(c: LengthConfig, max_response_tokens: int) -> None:
+    _at_least("length.overlong_buffer_tokens", c.overlong_buffer_tokens, 0)
+    _at_least("length.overlong_penalty", c.overlong_penalty, 0.0)
+    _at_least("length.kimi_coef", c.kimi_coef, 0.0)
+    last = -1
+    for entry in c.schedule:
+        ok = isinstance(entry, list) and len(entry) == 2 and all(type(x) is int for x in entry)
+        if not ok or entry[0] <= last or entry[1] < 1:
+            raise ValueError(f"length.schedule must be [[from_step, max_response_tokens], ...] with from_step "
+                             f"increasing and tokens >= 1, got {c.schedule!r}")  # fmt: skip
+        last = entry[0]
+    limits = [max_response_tokens] + [t for _, t in c.schedule]
+    if c.overlong_buffer_tokens and c.overlong_buffer_tokens >= min(limits):
+        raise ValueError(f"length.overlong_buffer_tokens ({c.overlong_buffer_tokens}) must be below every maximum "
+                         f"response length ({min(limits)})")  # fmt: skip
+    _number_pair("length.cosine_correct", c.cosine_correct)
+    _number_pair("length.cosine_wrong", c.cosine_wrong)
+
+
+def _validate_reset(c: ResetConfig, eval_every: int) -> None:
+    for key in ("every_steps", "patience"):
+        _at_least(f"reset.{key}", getattr(c, key), 0)
+    for key in ("kl_threshold", "degrade"):
+        _at_least(f"reset.{key}", getattr(c, key), 0.0)
+    if c.metric != "accuracy" and not (c.metric.startswith("pass@") and c.metric[5:].isdigit()):
+        raise ValueError(f"reset.metric must be accuracy or pass@k (k a power of two <= eval samples), "
+                         f"got {c.metric!r}")  # fmt: skip
+    if (c.patience or c.degrade) and not eval_every:
+        raise ValueError("reset.patience and reset.degrade watch the validation: set eval.every_steps > 0")
+
+
 def validate(cfg: TrainConfig) -> None:
     """Check every value once, at start-up; the error names the field and the allowed values."""
     from rlvr.envs.puzzles import PUZZLE_IDS
@@ -323,6 +403,20 @@ def validate(cfg: TrainConfig) -> None:
     if g.minibatch_samples and batch % g.minibatch_samples:
         raise ValueError(f"grpo.minibatch_samples ({g.minibatch_samples}) must divide the step's batch "
                          f"(prompts_per_step * samples_per_prompt = {batch})")  # fmt: skip
+    _choice("grpo.kl_in", g.kl_in, KL_IN)
+    for key in ("dual_clip", "kl_target", "step_reward_weight"):
+        _at_least(f"grpo.{key}", getattr(g, key), 0.0)
+    if 0 < g.dual_clip <= 1:
+        raise ValueError(f"grpo.dual_clip must be > 1 (or 0: off), got {g.dual_clip}")
+    if g.kl_target > 0 and g.kl_coef <= 0:
+        raise ValueError("grpo.kl_target needs a starting grpo.kl_coef > 0 (the controller scales it)")
+    for key in ("kl_horizon_steps", "max_sampling_rounds", "max_nonfinite_steps"):
+        _at_least(f"grpo.{key}", getattr(g, key), 1)
+    if not 0.0 < g.max_error_fraction <= 1.0:
+        raise ValueError(f"grpo.max_error_fraction must be in (0, 1], got {g.max_error_fraction}")
+    _validate_length(cfg.length, r.max_response_tokens)
+    _validate_reset(cfg.reset, cfg.eval.every_steps)
+    _choice("env.verifier_backend", e.verifier_backend, ("", "bwrap", "process", "ray"))
     _choice("optim.name", o.name, OPTIMIZERS)
     if o.lr <= 0:
         raise ValueError(f"optim.lr must be > 0, got {o.lr}")

@@ -17,7 +17,9 @@ from rlvr.trainer.algorithms import pass_at_k
 from rlvr.trainer.model import format_prompt
 
 
-def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int):
+def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = ""):
+    """The vector env of `prompts` groups of `group_size`; `verifier_backend` ("" in-process, or bwrap | process |
+    ray) verifies through isolated `VerifierPool` workers."""
     import gymnasium as gym
 
     import rlvr  # noqa: F401 - registers the ids
@@ -27,6 +29,7 @@ def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int):
         num_envs=prompts * group_size,
         vectorization_mode="vector_entry_point",
         group_size=group_size,
+        verifier_backend=verifier_backend or None,
         **env_kwargs,
     )
 
@@ -54,7 +57,7 @@ def evaluate(
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n)
     try:
-        obs, _ = venv.reset(seed=seed)
+        obs, infos_reset = venv.reset(seed=seed)
         texts = [format_prompt(tok, p, chat_template) for p in obs[::n]]
         samples = engine.generate(
             texts,
@@ -80,9 +83,22 @@ def evaluate(
         "prompts": prompts,
         "samples_per_prompt": n,
     }
-    k = 1
+    out.update(_pass_at(correct, ok, range(prompts)))
+    domains = np.asarray(infos_reset.get("domain", [""] * len(obs)), dtype=object)[::n]
+    if len(set(domains)) > 1:  # a mixture: each env's own numbers, as `<domain>/pass@k`
+        for d in sorted(set(domains)):
+            rows = [i for i in range(prompts) if domains[i] == d]
+            sel = ok[rows]
+            out[f"{d}/accuracy"] = float(correct[rows][sel].mean()) if sel.any() else 0.0
+            out.update({f"{d}/{k}": v for k, v in _pass_at(correct, ok, rows).items()})
+    return out
+
+
+def _pass_at(correct: np.ndarray, ok: np.ndarray, rows) -> dict:
+    """Unbiased pass@k for k = 1, 2, 4, … <= n, averaged over the problems `rows` (n samples each, errors left out)."""
+    out, k, n = {}, 1, correct.shape[1]
     while k <= n:
-        scores = [pass_at_k(int(ok[i].sum()), int(correct[i].sum()), k) for i in range(prompts) if ok[i].sum() >= k]
+        scores = [pass_at_k(int(ok[i].sum()), int(correct[i].sum()), k) for i in rows if ok[i].sum() >= k]
         out[f"pass@{k}"] = float(np.mean(scores)) if scores else 0.0
         k *= 2
     return out

@@ -4,25 +4,32 @@ For P prompts with G samples each (B = P*G), T response tokens per sample:
 
     y_i ~ π_old(· | x)                                  rollout engine, log-probs at the sampling temperature τ
     r_i = verifier(x, y_i);  valid_i = status_i != "error"
-    A_i = ADVANTAGES[advantage](r, valid)               [P, G] -> [B]
+    keep the groups whose rewards differ               (grpo.dynamic_sampling; sample more prompts to refill)
+    r_i = shaped by length and KL                       (controls.py: length.*, grpo.kl_in = reward)
+    A_i = ADVANTAGES[advantage](r, valid)               [P, G] -> [B]; + step verdicts per token (dual reward)
     old_t = log π_old(y_t) at τ, recomputed by the trainer (the ratio's denominator; not the sampler's log-probs)
     for each epoch, for each minibatch (one optimiser step):
         ρ_t = exp(log π_θ(y_t) - old_t)
-        L_t = -min(ρ_t A_i, clip(ρ_t, 1-eps_low, 1+eps_high) A_i) + β KL_t(π_θ || π_ref) - c_H H_t
+        L_t = -min(ρ_t A_i, clip(ρ_t, 1-eps_low, 1+eps_high) A_i) [dual-clip] + β KL_t(π_θ || π_ref) - c_H H_t
         loss = Σ_{i,t} w_it L_t,   w = LOSS_AGG[loss_agg](mask)    (mask: response tokens of valid samples)
 
 The sampler's own log-probs are used only to measure the train/inference mismatch: mean |sampler - old_t|.
 Log-probs and entropies come from `fused_logprobs` on the final hidden states (`response_logprobs`), at the
-sampling temperature. `engine.sync_weights(policy)` runs after every optimiser step.
+sampling temperature. `engine.sync_weights(policy)` runs after every optimiser step. An optimiser step whose
+loss or gradient is not finite is skipped (counted in `nonfinite_updates`); `TrainingStopped` is raised after
+`grpo.max_nonfinite_steps` in a row, or when a step's share of `error` verdicts passes `grpo.max_error_fraction`.
 
-Not handled yet: multi-turn episodes (one `venv.step` per rollout: single-turn envs only), dynamic sampling,
-reference-policy resets and other prolonged-training controllers (their own issue), sequence packing of
+Data-parallel training (`dist`, see distributed.py): each rank collects its own prompts; the loss weights are
+those of the global batch (counts summed over ranks) and the gradients are averaged by DDP/FSDP2.
+
+Not handled yet: multi-turn episodes (one `venv.step` per rollout: single-turn envs only), sequence packing of
 rollouts (they are right-padded; micro-batching bounds the memory).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -31,14 +38,44 @@ import torch
 from rlvr.envs.base import derive_seed
 from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
 from rlvr.trainer.config import TrainConfig
+from rlvr.trainer.controls import (
+    KLController,
+    cosine_length_reward,
+    kimi_length_reward,
+    length_limit,
+    overlong_penalty,
+    process_advantages,
+    step_token_scores,
+)
 from rlvr.trainer.evaluate import response_tokens
 from rlvr.trainer.model import TokenBatch, format_prompt, make_batch, response_logprobs
 
 
+class TrainingStopped(RuntimeError):
+    """The run cannot go on (too many infrastructure errors, non-finite updates); the message says why."""
+
+
+@dataclasses.dataclass
+class Group:
+    """The G samples of one prompt with their verdicts: rewards [G], status [G], steps: G lists of
+    (response token index, step score) (empty unless the dual reward is on)."""
+
+    samples: list
+    rewards: list[float]
+    status: list[str]
+    steps: list[list[tuple[int, float]]]
+
+    @property
+    def uniform(self) -> bool:
+        """All valid rewards equal (or fewer than two valid samples): no advantage signal."""
+        r = [x for x, s in zip(self.rewards, self.status, strict=True) if s != "error"]
+        return len(r) < 2 or max(r) == min(r)
+
+
 @dataclasses.dataclass
 class Rollout:
-    """One step's data. batch: [B, L] token ids; mask, old_logp, ref_logp, sampler_logp: [B, L-1]; advantages,
-    rewards: [B]; valid: [B] bool (False for `error` verdicts)."""
+    """One step's data. batch: [B, L] token ids; mask, old_logp, ref_logp, sampler_logp: [B, L-1]; advantages:
+    [B] or [B, L-1] (per token, with the dual reward); rewards (shaped), valid: [B]; B = kept groups x G."""
 
     batch: TokenBatch
     mask: torch.Tensor
@@ -50,16 +87,29 @@ class Rollout:
     sampler_logp: torch.Tensor
     status: list[str]
     lengths: list[int]
+    samples: list  # the engine's `Sample`s (text, finish reason)
 
 
 class GRPO:
-    """Holds what a step needs: the policy, its optimiser, the frozen reference, the engine and the vector env."""
+    """Holds what a step needs: the policy, its optimiser, the reference, the engine and the vector env, and the
+    controllers' state (the KL coefficient, the count of non-finite updates in a row)."""
 
-    def __init__(self, cfg: TrainConfig, policy, ref, tok, engine, venv, optimizer, scheduler) -> None:
+    def __init__(self, cfg: TrainConfig, policy, ref, tok, engine, venv, optimizer, scheduler, dist=None) -> None:
+        from rlvr.trainer.distributed import Dist
+
         self.cfg, self.policy, self.ref, self.tok = cfg, policy, ref, tok
         self.engine, self.venv, self.opt, self.sched = engine, venv, optimizer, scheduler
+        self.dist = dist or Dist()
         self.device = next(policy.parameters()).device
+        g = cfg.grpo
+        self.kl_ctl = KLController(g.kl_coef, g.kl_target, g.kl_horizon_steps)
+        self.nonfinite_run = 0
+        self.times: dict[str, float] = {}
         self.last: Rollout | None = None  # the latest step's rollout (inspection, tests)
+
+    @property
+    def needs_ref(self) -> bool:
+        return self.cfg.grpo.kl_coef > 0 or self.cfg.reset.kl_threshold > 0
 
     @torch.no_grad()
     def score(self, model, batch: TokenBatch) -> torch.Tensor:
@@ -73,80 +123,190 @@ class GRPO:
         size = self.cfg.grpo.micro_batch_samples or len(idx)
         return list(idx.split(size))
 
-    def collect(self, step: int) -> tuple[Rollout, dict]:
-        """Sample, verify, compute advantages and the old/reference log-probs for one step."""
-        g, r = self.cfg.grpo, self.cfg.rollout
-        G, P = g.samples_per_prompt, g.prompts_per_step
+    def sample_groups(self, seed: int, max_tokens: int) -> list[Group]:
+        """Reset the vector env with `seed`, write G responses per prompt, verify them (and their steps)."""
+        r, G = self.cfg.rollout, self.cfg.grpo.samples_per_prompt
         t0 = time.perf_counter()
-        prompts, _ = self.venv.reset(seed=derive_seed(self.cfg.env.seed, step))
+        prompts, _ = self.venv.reset(seed=seed)
         texts = [format_prompt(self.tok, p, self.cfg.model.chat_template) for p in prompts[::G]]
         samples = self.engine.generate(
-            texts, G, temperature=r.temperature, top_p=r.top_p, max_response_tokens=r.max_response_tokens,
+            texts, G, temperature=r.temperature, top_p=r.top_p, max_response_tokens=max_tokens,
             stop_strings=r.stop_strings,
         )  # fmt: skip
         t1 = time.perf_counter()
         _, rewards, _, _, infos = self.venv.step([s.text for s in samples])
         status = [v["status"] if v else "error" for v in infos["verdict"]]
-        t2 = time.perf_counter()
+        steps = [self._steps(i, s) for i, s in enumerate(samples)] if self.cfg.grpo.step_reward_weight else None
+        self.times["time_generate_s"] += t1 - t0
+        self.times["time_verify_s"] += time.perf_counter() - t1
+        return [
+            Group(samples[k : k + G], [float(x) for x in rewards[k : k + G]], status[k : k + G],
+                  steps[k : k + G] if steps else [[] for _ in range(G)])
+            for k in range(0, len(samples), G)
+        ]  # fmt: skip
 
-        rewards = torch.as_tensor(np.asarray(rewards, dtype=np.float32))
+    def _steps(self, i: int, sample) -> list[tuple[int, float]]:
+        """The step verdicts of slot i's response as (token index, score); [] when its verifier has none."""
+        from rlvr.verifiers import get_verifier
+
+        problem = self.venv.problems[i]
+        verify_steps = getattr(get_verifier(problem.verifier), "verify_steps", None)
+        if verify_steps is None:
+            return []
+        try:
+            steps = verify_steps(sample.text, problem.reference)
+        except Exception:  # noqa: BLE001 - model output never crashes training; its steps just go unscored
+            return []
+        return step_token_scores(self.tok, sample.response_ids, steps)
+
+    def shaped_rewards(self, groups: list[Group], max_tokens: int) -> torch.Tensor:
+        """The verifier rewards with the length controls applied (see controls.py), [P, G]."""
+        c = self.cfg.length
+        rewards = torch.tensor([grp.rewards for grp in groups], dtype=torch.float32)
+        lengths = torch.tensor([[response_tokens(s, self.tok.eos_token_id) for s in grp.samples] for grp in groups])
+        correct = torch.tensor([[s == "correct" for s in grp.status] for grp in groups])
+        valid = torch.tensor([[s != "error" for s in grp.status] for grp in groups])
+        if c.cosine:
+            truncated = torch.tensor([[s.finish_reason == "length" for s in grp.samples] for grp in groups])
+            rewards = cosine_length_reward(
+                lengths, correct, truncated, max_tokens, c.cosine_correct, c.cosine_wrong, c.cosine_exceed
+            )
+        if c.overlong_buffer_tokens:
+            rewards = rewards + overlong_penalty(lengths, max_tokens, c.overlong_buffer_tokens, c.overlong_penalty)
+        if c.kimi_coef:
+            rewards = rewards + c.kimi_coef * kimi_length_reward(lengths, correct, valid)
+        return rewards
+
+    def collect(self, step: int) -> tuple[Rollout | None, dict]:
+        """Sample (more rounds with dynamic sampling), verify, shape rewards, compute advantages and the old and
+        reference log-probs for one step. The rollout is None when dynamic sampling kept no group."""
+        g, P = self.cfg.grpo, self.cfg.grpo.prompts_per_step
+        max_tokens = length_limit(self.cfg.length.schedule, self.cfg.rollout.max_response_tokens, step)
+        self.times = {"time_generate_s": 0.0, "time_verify_s": 0.0}
+        base = derive_seed(self.cfg.env.seed, step)
+        if self.dist.world_size > 1:
+            base = derive_seed(base, 1_000_000 + self.dist.rank)  # each rank draws its own prompts
+        generated: list[Group] = []
+        kept: list[Group] = []
+        for rnd in range(g.max_sampling_rounds if g.dynamic_sampling else 1):
+            groups = self.sample_groups(base if rnd == 0 else derive_seed(base, rnd), max_tokens)
+            generated += groups
+            kept += [grp for grp in groups if not (g.dynamic_sampling and grp.uniform)]
+            if len(kept) >= P:
+                break
+        kept = kept[:P]
+
+        status = [s for grp in generated for s in grp.status]
+        rewards = [r for grp in generated for r in grp.rewards]
+        samples = [s for grp in generated for s in grp.samples]
+        ok = [i for i, s in enumerate(status) if s != "error"]
+        metrics = {
+            "reward": float(np.mean([rewards[i] for i in ok] or [0.0])),
+            "accuracy": float(np.mean([status[i] == "correct" for i in ok] or [0.0])),
+            "error_fraction": 1.0 - len(ok) / len(status),
+            "response_tokens": float(np.mean([response_tokens(s, self.tok.eos_token_id) for s in samples])),
+            "max_response_tokens": max_tokens,
+            "truncated_fraction": float(np.mean([s.finish_reason == "length" for s in samples])),
+            "zero_adv_groups": float(np.mean([grp.uniform for grp in generated])),
+            "kept_fraction": len(kept) / len(generated),
+            "sampling_rounds": len(generated) // P,
+            **self.times,
+        }
+        if metrics["error_fraction"] > g.max_error_fraction:
+            raise TrainingStopped(
+                f"step {step}: {metrics['error_fraction']:.0%} of the verdicts are `error` (infrastructure failures), "
+                f"more than grpo.max_error_fraction = {g.max_error_fraction}; first: {self._first_error(generated)}"
+            )
+        if not kept:
+            return None, metrics
+        return self._rollout(kept, max_tokens, metrics), metrics
+
+    @staticmethod
+    def _first_error(groups: list[Group]) -> str:
+        pairs = ((s, st) for grp in groups for s, st in zip(grp.samples, grp.status, strict=True))
+        return next((f"response {s.text[:80]!r}" for s, st in pairs if st == "error"), "")
+
+    def _rollout(self, groups: list[Group], max_tokens: int, metrics: dict) -> Rollout:
+        g, c = self.cfg.grpo, self.cfg.length
+        t0 = time.perf_counter()
+        P, G = len(groups), g.samples_per_prompt
+        samples = [s for grp in groups for s in grp.samples]
+        status = [s for grp in groups for s in grp.status]
         valid = torch.tensor([s != "error" for s in status])
-        advantages = ADVANTAGES[g.advantage](rewards.view(P, G), valid.view(P, G)).flatten()
         batch = make_batch([s.prompt_ids for s in samples], [s.response_ids for s in samples], self.tok.pad_token_id)
         batch = batch.to(self.device)
-        mask = batch.response_mask * valid.to(self.device, torch.float32)[:, None]
+        keep = valid.clone()
+        if c.overlong_filter:
+            keep &= torch.tensor([s.finish_reason != "length" for s in samples])
+        mask = batch.response_mask * keep.to(self.device, torch.float32)[:, None]
         old_logp = self.score(self.policy, batch)
-        ref_logp = self.score(self.ref, batch) if g.kl_coef > 0 else None
+        ref_logp = self.score(self.ref, batch) if self.needs_ref else None
+
+        rewards = self.shaped_rewards(groups, max_tokens)
+        if g.kl_in == "reward" and ref_logp is not None:
+            seq_kl = (KL[g.kl](old_logp, ref_logp) * batch.response_mask).sum(dim=1).cpu()
+            rewards = rewards - self.kl_ctl.coef * seq_kl.view(P, G)
+        advantages = ADVANTAGES[g.advantage](rewards, valid.view(P, G)).flatten().to(self.device)
+        if g.step_reward_weight:
+            steps = [st for grp in groups for st in grp.steps]
+            T = batch.targets.shape[1]
+            proc = process_advantages(steps, valid, G, T).to(self.device)
+            # response token k of sample i sits at target column (prompt length - 1 + k)
+            shifted = torch.zeros_like(proc)
+            for i, s in enumerate(samples):
+                start = len(s.prompt_ids) - 1
+                shifted[i, start:] = proc[i, : T - start]
+            advantages = advantages[:, None] + g.step_reward_weight * shifted
         sampler_logp = torch.zeros_like(old_logp)
         sampler_logp[batch.targets != -100] = torch.tensor([x for s in samples for x in s.logprobs], device=self.device)
-        t3 = time.perf_counter()
-
-        lengths = [response_tokens(s, self.tok.eos_token_id) for s in samples]
         n_tok = batch.response_mask.sum().clamp(min=1)
-        grouped = rewards.view(P, G)
-        metrics = {
-            "reward": rewards[valid].mean().item() if valid.any() else 0.0,
-            "accuracy": float(
-                np.mean([s == "correct" for s, ok in zip(status, valid.tolist(), strict=True) if ok] or [0.0])
-            ),
-            "error_fraction": 1.0 - valid.float().mean().item(),
-            "response_tokens": float(np.mean(lengths)),
-            "truncated_fraction": float(np.mean([s.finish_reason == "length" for s in samples])),
-            "zero_adv_groups": (grouped.max(1).values == grouped.min(1).values).float().mean().item(),
-            "mismatch": ((sampler_logp - old_logp).abs() * batch.response_mask).sum().item() / n_tok.item(),
-            "time_generate_s": t1 - t0,
-            "time_verify_s": t2 - t1,
-            "time_score_s": t3 - t2,
-        }
-        rollout = Rollout(batch, mask, advantages.to(self.device), rewards, valid, old_logp, ref_logp, sampler_logp,
-                          status, lengths)  # fmt: skip
-        return rollout, metrics
+        metrics["shaped_reward"] = rewards.flatten()[valid].mean().item() if valid.any() else 0.0
+        metrics["mismatch"] = ((sampler_logp - old_logp).abs() * batch.response_mask).sum().item() / n_tok.item()
+        metrics["time_score_s"] = time.perf_counter() - t0
+        lengths = [response_tokens(s, self.tok.eos_token_id) for s in samples]
+        return Rollout(batch, mask, advantages, rewards.flatten(), valid, old_logp, ref_logp, sampler_logp, status,
+                       lengths, samples)  # fmt: skip
 
-    def update(self, ro: Rollout, idx: torch.Tensor) -> dict:
-        """One optimiser step on the samples `idx` of the rollout; returns the minibatch's aggregated statistics."""
+    def update(self, ro: Rollout, idx: torch.Tensor, max_tokens: int) -> dict:
+        """One optimiser step on the samples `idx` of the rollout; returns the minibatch's aggregated statistics.
+        A non-finite loss or gradient skips the step (no parameter or optimiser change)."""
         g = self.cfg.grpo
-        weights = LOSS_AGG[g.loss_agg](ro.mask[idx], self.cfg.rollout.max_response_tokens)
+        all_sum = self.dist.all_sum if self.dist.world_size > 1 else None
+        weights = LOSS_AGG[g.loss_agg](ro.mask[idx], max_tokens, all_sum) * self.dist.world_size
         stats = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
         n_tok = ro.mask[idx].sum().clamp(min=1).item()
+        beta = self.kl_ctl.coef if g.kl_in == "loss" else 0.0
         self.opt.zero_grad(set_to_none=True)
         for pos in self._micro(torch.arange(len(idx))):
             micro, w = idx[pos], weights[pos]
             m = ro.mask[micro]
             logp, entropy = response_logprobs(self.policy, ro.batch.rows(micro), self.cfg.rollout.temperature)
             pg, clipped = POLICY_LOSSES[g.policy_loss](
-                logp, ro.old_logp[micro], ro.advantages[micro], g.eps_low, g.eps_high
+                logp, ro.old_logp[micro], ro.advantages[micro], g.eps_low, g.eps_high, g.dual_clip
             )
             kl = KL[g.kl](logp, ro.ref_logp[micro]) if ro.ref_logp is not None else torch.zeros_like(logp)
-            per_token = pg + g.kl_coef * kl - g.entropy_coef * entropy
+            per_token = pg + beta * kl - g.entropy_coef * entropy
             loss = (w * per_token).sum()
             loss.backward()
-            stats["loss"] += loss.item()
-            stats["pg_loss"] += (w * pg).sum().item()
-            stats["kl"] += (kl * m).sum().item() / n_tok
+            stats["loss"] += loss.item() / self.dist.world_size
+            stats["pg_loss"] += (w * pg).sum().item() / self.dist.world_size
+            stats["kl"] += (kl.detach() * m).sum().item() / n_tok
             stats["entropy"] += (entropy.detach() * m).sum().item() / n_tok
             stats["clip_fraction"] += (clipped * m).sum().item() / n_tok
         max_norm = self.cfg.optim.max_grad_norm or float("inf")
         stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm))
+        stats["nonfinite_updates"] = float(not (math.isfinite(stats["loss"]) and math.isfinite(stats["grad_norm"])))
+        if stats["nonfinite_updates"]:
+            self.opt.zero_grad(set_to_none=True)
+            self.nonfinite_run += 1
+            if self.nonfinite_run >= g.max_nonfinite_steps:
+                raise TrainingStopped(
+                    f"{self.nonfinite_run} optimiser steps in a row had a non-finite loss or gradient "
+                    f"(loss {stats['loss']}, grad norm {stats['grad_norm']}); grpo.max_nonfinite_steps = "
+                    f"{g.max_nonfinite_steps}. Lower optim.lr, or check the model's dtype."
+                )
+            return stats
+        self.nonfinite_run = 0
         self.opt.step()
         self.sched.step()
         self.engine.sync_weights(self.policy)
@@ -156,17 +316,39 @@ class GRPO:
         """Collect a rollout, then `epochs` passes of minibatch updates over it; returns the step's metrics."""
         ro, metrics = self.collect(step)
         t0 = time.perf_counter()
-        B = len(ro.status)
-        size = self.cfg.grpo.minibatch_samples or B
+        max_tokens = int(metrics["max_response_tokens"])
         updates = []
-        for _ in range(self.cfg.grpo.epochs):
-            for idx in torch.randperm(B).split(size):
-                updates.append(self.update(ro, idx.sort().values))
-        for key in updates[0]:
-            metrics[key] = float(np.mean([u[key] for u in updates]))
-        metrics["first_loss"] = updates[0]["loss"]
+        if ro is not None:
+            B = len(ro.status)
+            size = self.cfg.grpo.minibatch_samples or B
+            for _ in range(self.cfg.grpo.epochs):
+                for idx in torch.randperm(B).split(size):
+                    updates.append(self.update(ro, idx.sort().values, max_tokens))
+        for key in updates[0] if updates else ():
+            values = [u[key] for u in updates]
+            metrics[key] = float(np.sum(values) if key == "nonfinite_updates" else np.mean(values))
+        if updates:
+            metrics["first_loss"] = updates[0]["loss"]
+            self.kl_ctl.update(metrics["kl"])
+        metrics["kl_coef"] = self.kl_ctl.coef
         metrics["lr"] = self.sched.get_last_lr()[0]
         metrics["time_update_s"] = time.perf_counter() - t0
         metrics["time_step_s"] = sum(v for k, v in metrics.items() if k.startswith("time_") and k != "time_step_s")
         self.last = ro
-        return metrics
+        return self.dist.mean_metrics(metrics)
+
+    def reset_reference(self, reset_optimizer: bool = True) -> None:
+        """Reference-policy reset: the reference becomes a copy of the current policy; the optimiser's moments
+        are cleared (the learning-rate schedule goes on)."""
+        with torch.no_grad():
+            for r, p in zip(self.ref.parameters(), self.policy.parameters(), strict=True):
+                r.copy_(p)
+        if reset_optimizer:
+            self.opt.state.clear()
+
+    def state_dict(self) -> dict:
+        return {"kl": self.kl_ctl.state_dict(), "nonfinite_run": self.nonfinite_run}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.kl_ctl.load_state_dict(state["kl"])
+        self.nonfinite_run = state["nonfinite_run"]

@@ -4,7 +4,8 @@
     log.log("grpo", step, {"reward": 0.5, "kl": 0.01})   # -> {"phase": "grpo", "step": 3, "reward": 0.5, ...}
 
 TensorBoard tags are `phase/key`. TensorBoard is optional: without the `tensorboard` package only the
-JSONL is written (and `tensorboard_error` says why).
+JSONL is written (and `tensorboard_error` says why). A resumed run (`resume_step`) first drops the records of
+GRPO steps after that step (and a truncated last line), so metrics.jsonl reads as if the run had never stopped.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import time
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: str, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: str, tensorboard: bool = True, resume_step: int | None = None) -> None:
+        self.run_dir = run_dir
         self.path = os.path.join(run_dir, "metrics.jsonl")
+        if resume_step is not None and os.path.exists(self.path):
+            _truncate(self.path, resume_step)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._tb = None
         self.tensorboard_error = ""
@@ -42,3 +46,20 @@ class MetricsLogger:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _truncate(path: str, step: int) -> None:
+    """Keep the SFT records and the others up to `step`; drop lines that do not parse (a write cut short)."""
+    kept = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("phase") == "sft" or record.get("step", 0) <= step:
+                kept.append(json.dumps(record) + "\n")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+    os.replace(tmp, path)

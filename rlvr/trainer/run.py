@@ -1,11 +1,19 @@
-"""Orchestration of a training run: run directory, SFT, held-out evaluation, the GRPO loop, checkpoints, the table.
+"""Orchestration of a training run: run directory, SFT, held-out evaluation, the GRPO loop with its validation and
+reference resets, checkpoints, resume, the table.
 
     results = train(load_config("configs/parity.yaml"))
+    results = train(load_config("RUN_DIR/config.yaml"), resume=True)      # `rlvr train --resume RUN_DIR`
 
 The run directory (`logging.run_dir`, default `runs/<timestamp>-<name>`) receives `config.yaml` (fully
 resolved), `metrics.jsonl` and TensorBoard events (see `metrics.py`), `checkpoints/step_N/` (see
 `checkpoint.py`; `step_0` is the policy after SFT) and `results.json` (the evaluations after SFT and after
-GRPO, also printed as a table).
+GRPO, also printed as a table). Metrics phases: `sft`, `grpo` (every step), `eval` (step 0, every
+eval.every_steps, the end) and `reset` (a reference reset at that step, with its reason).
+
+Resume loads the newest complete checkpoint (weights, reference, optimiser, scheduler, RNG, controllers), drops
+the metrics records written after it (a run killed mid-step) and continues with the next step: with the hf
+engine, a resumed run ends with the same weights and metrics as a straight one. (vLLM's own sampler RNG is not
+checkpointed: a resumed vLLM run draws different samples from the same prompts.)
 """
 
 from __future__ import annotations
@@ -17,8 +25,16 @@ import time
 
 import torch
 
-from rlvr.trainer.checkpoint import save_checkpoint
+from rlvr.trainer.checkpoint import (
+    latest_checkpoint,
+    load_reference,
+    load_state,
+    load_weights,
+    save_checkpoint,
+    set_rng_state,
+)
 from rlvr.trainer.config import TrainConfig, save_config
+from rlvr.trainer.controls import ResetTrigger
 from rlvr.trainer.evaluate import evaluate, make_venv
 from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.metrics import MetricsLogger
@@ -74,8 +90,15 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run SFT then GRPO as configured; returns {"after SFT": eval, "after GRPO": eval, "run_dir", "wall_s"}."""
+def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok) -> dict:
+    ev = run_eval(cfg, engine, tok)
+    logger.log("eval", step, ev)
+    return ev
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict:
+    """Run SFT then GRPO as configured (or continue the run in `cfg.logging.run_dir` from its newest checkpoint);
+    returns {"after SFT": eval, "after GRPO": eval, "run_dir", "wall_s"}."""
     from tqdm import tqdm
     from transformers.utils import logging as hf_logging
 
@@ -85,53 +108,40 @@ def train(cfg: TrainConfig) -> dict:
         torch.set_num_threads(cfg.runtime.threads)
     torch.manual_seed(cfg.runtime.seed)
     device = pick_device(cfg.runtime.device)
+    ckpt = latest_checkpoint(cfg.logging.run_dir) if resume else None
+    if resume and ckpt is None:
+        raise ValueError(f"cannot resume {cfg.logging.run_dir}: it has no complete checkpoint")
+    state = load_state(ckpt) if ckpt else None
     run_dir = make_run_dir(cfg)
     save_config(cfg, os.path.join(run_dir, "config.yaml"))
-    logger = MetricsLogger(run_dir, tensorboard=cfg.logging.tensorboard)
+    logger = MetricsLogger(run_dir, tensorboard=cfg.logging.tensorboard, resume_step=state["step"] if state else None)
     if logger.tensorboard_error:
         print(logger.tensorboard_error, file=sys.stderr)
 
     model, tok = load_model(cfg.model, device)
-    g = cfg.grpo
-    venv = make_venv(cfg.env.id, cfg.env.kwargs, g.prompts_per_step, g.samples_per_prompt)
+    if ckpt:
+        load_weights(model, ckpt)
+    g, keep = cfg.grpo, cfg.checkpoint.keep_last
+    venv = make_venv(cfg.env.id, cfg.env.kwargs, g.prompts_per_step, g.samples_per_prompt, cfg.env.verifier_backend)
     engine = make_engine(
         cfg.rollout.engine, model, tok, add_special_tokens=not cfg.model.chat_template,
         max_batch_sequences=cfg.rollout.max_batch_sequences,
     )  # fmt: skip
     results: dict = {"run_dir": run_dir}
+    done = state["step"] if state else 0
     progress = tqdm(total=cfg.sft.steps + g.steps, desc="train", disable=not cfg.logging.progress, dynamic_ncols=True)
     try:
-        if cfg.sft.steps:
-            run_sft(model, tok, venv.env, cfg, logger, progress)
-            engine.sync_weights(model)
-        results["after SFT"] = run_eval(cfg, engine, tok)
-        logger.log("eval", 0, results["after SFT"])
-        save_checkpoint(run_dir, 0, model, tok, keep_last=cfg.checkpoint.keep_last)
-
-        if g.steps:
-            ref = frozen_copy(model)
-            o = cfg.optim
-            opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
-            warmup = max(o.warmup_steps, 1)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
-            trainer = GRPO(cfg, model, ref, tok, engine, venv, opt, sched)
-            model.train()
-            for step in range(1, g.steps + 1):
-                metrics = trainer.step(step)
-                logger.log("grpo", step, metrics)
-                progress.update(1)
-                progress.set_postfix(
-                    phase="grpo", reward=f"{metrics['reward']:.2f}", len=f"{metrics['response_tokens']:.1f}",
-                    kl=f"{metrics['kl']:.3f}",
-                )  # fmt: skip
-                if cfg.eval.every_steps and step % cfg.eval.every_steps == 0 and step < g.steps:
-                    logger.log("eval", step, run_eval(cfg, engine, tok))
-                every = cfg.checkpoint.every_steps
-                if step == g.steps or (every and step % every == 0):
-                    state = opt if cfg.checkpoint.save_optimizer else None
-                    save_checkpoint(run_dir, step, model, tok, state, keep_last=cfg.checkpoint.keep_last)
-            results["after GRPO"] = run_eval(cfg, engine, tok)
-            logger.log("eval", g.steps, results["after GRPO"])
+        if state is None:
+            if cfg.sft.steps:
+                run_sft(model, tok, venv.env, cfg, logger, progress)
+                engine.sync_weights(model)
+            results["after SFT"] = _log_eval(logger, 0, cfg, engine, tok)
+            save_checkpoint(run_dir, 0, model, tok, {"results": results}, keep_last=keep)
+        else:
+            results.update(state["results"], run_dir=run_dir)
+            progress.update(cfg.sft.steps + min(done, g.steps))
+        if g.steps > done:
+            results["after GRPO"] = grpo_loop(cfg, model, tok, engine, venv, logger, progress, results, ckpt, state)
     finally:
         progress.close()
         logger.close()
@@ -140,3 +150,55 @@ def train(cfg: TrainConfig) -> dict:
     with open(os.path.join(run_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
     return results
+
+
+def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, results, ckpt, state) -> dict:
+    """GRPO steps after the checkpoint `ckpt` (state None: from step 1), with validation every eval.every_steps,
+    reference resets and checkpoints; returns the evaluation after the last step."""
+    g, o, rc = cfg.grpo, cfg.optim, cfg.reset
+    ref = frozen_copy(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    warmup = max(o.warmup_steps, 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    trainer = GRPO(cfg, model, ref, tok, engine, venv, opt, sched)
+    resets = ResetTrigger(rc.every_steps, rc.kl_threshold, rc.patience, rc.degrade)
+    start = 1
+    if state is not None and state["step"] > 0:
+        load_reference(ref, ckpt)
+        if "optimizer" in state:
+            opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        trainer.load_state_dict(state["trainer"])
+        resets.load_state_dict(state["resets"])
+        start = state["step"] + 1
+    if state is not None:
+        set_rng_state(state["rng"])
+    model.train()
+    for step in range(start, g.steps + 1):
+        metrics = trainer.step(step)
+        metrics["resets"] = resets.count
+        logger.log("grpo", step, metrics)
+        progress.update(1)
+        progress.set_postfix(
+            phase="grpo", reward=f"{metrics['reward']:.2f}", len=f"{metrics['response_tokens']:.1f}",
+            kl=f"{metrics.get('kl', float('nan')):.3f}",
+        )  # fmt: skip
+        reason, value = None, None
+        if cfg.eval.every_steps and step % cfg.eval.every_steps == 0 and step < g.steps:
+            value = _log_eval(logger, step, cfg, engine, tok)[rc.metric]
+            reason = resets.after_eval(value)
+        reason = reason or resets.after_step(step, metrics.get("kl", 0.0))
+        if reason:
+            trainer.reset_reference(rc.reset_optimizer)
+            resets.fired(value)
+            logger.log("reset", step, {"reason": reason, "count": resets.count})
+        every = cfg.checkpoint.every_steps
+        if step == g.steps or (every and step % every == 0):
+            full = {
+                "results": results, "scheduler": sched.state_dict(), "trainer": trainer.state_dict(),
+                "resets": resets.state_dict(),
+            }  # fmt: skip
+            if cfg.checkpoint.save_optimizer:
+                full["optimizer"] = opt.state_dict()
+            save_checkpoint(logger.run_dir, step, model, tok, full, reference=ref, keep_last=cfg.checkpoint.keep_last)
+    return _log_eval(logger, g.steps, cfg, engine, tok)

@@ -3,6 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rlvr.verifiers.parity import ParityVerifier
+
+P, G, T_MAX = 4, 4, 6  # make_trainer's defaults: prompts per step, samples per prompt, response tokens
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -42,3 +46,63 @@ def _sampler_and_trainer_logprobs(model, tok, samples, temperature):
 def sampler_vs_trainer():
     """sampler_vs_trainer(model, tok, samples, temperature) -> (sampled log-probs, recomputed log-probs)."""
     return _sampler_and_trainer_logprobs
+
+
+class FlakyVerifier(ParityVerifier):
+    """Fails (an infrastructure error) on responses that start with "1": those samples must be masked."""
+
+    def _verify(self, response, reference):
+        if response.startswith("1"):
+            raise RuntimeError("worker died")
+        return super()._verify(response, reference)
+
+
+def _make_trainer(overrides=(), env_kwargs=None, perturb_ref=0.0, seed=0, lr=1e-2):
+    """A GRPO trainer on 4-bit parity: P prompts x G samples, T_MAX tokens, a sharpened tiny model."""
+    from rlvr.trainer.config import load_config
+    from rlvr.trainer.evaluate import make_venv
+    from rlvr.trainer.grpo import GRPO
+    from rlvr.trainer.model import frozen_copy, load_model
+    from rlvr.trainer.rollout import make_engine
+
+    cfg = load_config(
+        None,
+        [
+            f"grpo.prompts_per_step={P}", f"grpo.samples_per_prompt={G}", f"rollout.max_response_tokens={T_MAX}",
+            "grpo.steps=3", "env.kwargs={n_bits: 4, style: plain}", *overrides,
+        ],
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    model, tok = load_model(cfg.model)
+    if cfg.model.dtype == "float32":
+        _sharpen(model, factor=2.0, seed=seed)
+    ref = frozen_copy(model)
+    if perturb_ref:
+        with torch.no_grad():
+            for p in ref.parameters():
+                p.add_(torch.randn_like(p) * perturb_ref)
+    venv = make_venv(cfg.env.id, env_kwargs or cfg.env.kwargs, cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt)
+    engine = make_engine("hf", model, tok)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    return GRPO(cfg, model, ref, tok, engine, venv, opt, sched)
+
+
+@pytest.fixture(scope="session")
+def flaky_verifier():
+    """The FlakyVerifier class: an `error` verdict for every response starting with "1"."""
+    return FlakyVerifier
+
+
+@pytest.fixture
+def make_trainer():
+    """make_trainer(overrides=(), env_kwargs=None, perturb_ref=0.0, seed=0, lr=1e-2) -> GRPO; closes its envs."""
+    made = []
+
+    def factory(*args, **kwargs):
+        made.append(_make_trainer(*args, **kwargs))
+        return made[-1]
+
+    yield factory
+    for trainer in made:
+        trainer.venv.close()

@@ -14,48 +14,9 @@ import math
 import pytest
 import torch
 
-from rlvr.trainer.config import load_config
-from rlvr.trainer.evaluate import make_venv
-from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.kernels import reference_logprobs
-from rlvr.trainer.model import frozen_copy, load_model
-from rlvr.trainer.rollout import make_engine
-from rlvr.verifiers.parity import ParityVerifier
 
-P, G, T_MAX = 4, 4, 6
-
-
-class FlakyVerifier(ParityVerifier):
-    """Fails (an infrastructure error) on responses that start with "1": those samples must be masked."""
-
-    def _verify(self, response, reference):
-        if response.startswith("1"):
-            raise RuntimeError("worker died")
-        return super()._verify(response, reference)
-
-
-def make_trainer(sharpen, overrides=(), env_kwargs=None, perturb_ref=0.0, seed=0):
-    cfg = load_config(
-        None,
-        [
-            f"grpo.prompts_per_step={P}", f"grpo.samples_per_prompt={G}", f"rollout.max_response_tokens={T_MAX}",
-            "grpo.steps=3", "env.kwargs={n_bits: 4, style: plain}", *overrides,
-        ],
-    )  # fmt: skip
-    torch.manual_seed(seed)
-    model, tok = load_model(cfg.model)
-    if cfg.model.dtype == "float32":
-        sharpen(model, factor=2.0, seed=seed)
-    ref = frozen_copy(model)
-    if perturb_ref:
-        with torch.no_grad():
-            for p in ref.parameters():
-                p.add_(torch.randn_like(p) * perturb_ref)
-    venv = make_venv(cfg.env.id, env_kwargs or cfg.env.kwargs, P, G)
-    engine = make_engine("hf", model, tok)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-    return GRPO(cfg, model, ref, tok, engine, venv, opt, sched)
+P, G, T_MAX = 4, 4, 6  # the make_trainer fixture's (conftest.py)
 
 
 def hand_advantages(rewards, valid, divide_by_std=True):
@@ -77,13 +38,13 @@ def lengths_of(ro):
 
 @pytest.mark.parametrize("loss_agg", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"])
 @pytest.mark.parametrize("kl_coef", [0.0, 0.1])
-def test_first_loss_by_hand_ratio_one_kl_zero(sharpen, loss_agg, kl_coef):
-    trainer = make_trainer(sharpen, [f"grpo.loss_agg={loss_agg}", f"grpo.kl_coef={kl_coef}"])
+def test_first_loss_by_hand_ratio_one_kl_zero(make_trainer, loss_agg, kl_coef):
+    trainer = make_trainer([f"grpo.loss_agg={loss_agg}", f"grpo.kl_coef={kl_coef}"])
     losses = [trainer.step(s)["first_loss"] for s in (1, 2, 3)]
     ro = trainer.last
     assert all(math.isfinite(x) for x in losses)
     # redo step 1 by hand: its rollout is gone, so rebuild the trainer and collect the same step
-    trainer = make_trainer(sharpen, [f"grpo.loss_agg={loss_agg}", f"grpo.kl_coef={kl_coef}"])
+    trainer = make_trainer([f"grpo.loss_agg={loss_agg}", f"grpo.kl_coef={kl_coef}"])
     metrics = trainer.step(1)
     ro = trainer.last
     rewards, valid, n = ro.rewards.tolist(), ro.valid.tolist(), lengths_of(ro)
@@ -101,9 +62,9 @@ def test_first_loss_by_hand_ratio_one_kl_zero(sharpen, loss_agg, kl_coef):
     assert metrics["clip_fraction"] == 0.0 and abs(metrics["kl"]) < 1e-6 and metrics["mismatch"] < 1e-4
 
 
-def test_first_loss_with_a_different_reference_by_hand(sharpen):
+def test_first_loss_with_a_different_reference_by_hand(make_trainer):
     beta = 0.5
-    trainer = make_trainer(sharpen, [f"grpo.kl_coef={beta}", "grpo.kl=k3"], perturb_ref=0.05)
+    trainer = make_trainer([f"grpo.kl_coef={beta}", "grpo.kl=k3"], perturb_ref=0.05)
     before = copy.deepcopy(trainer.policy)
     metrics = trainer.step(1)
     ro = trainer.last
@@ -133,8 +94,8 @@ def test_first_loss_with_a_different_reference_by_hand(sharpen):
     assert metrics["kl"] == pytest.approx(kl_sum / count, rel=1e-3)
 
 
-def test_error_verdicts_are_masked_out(sharpen):
-    trainer = make_trainer(sharpen, env_kwargs={"n_bits": 4, "style": "plain", "verifier": FlakyVerifier()}, seed=3)
+def test_error_verdicts_are_masked_out(make_trainer, flaky_verifier):
+    trainer = make_trainer(env_kwargs={"n_bits": 4, "style": "plain", "verifier": flaky_verifier()}, seed=3)
     metrics = trainer.step(1)
     ro = trainer.last
     errors = [s == "error" for s in ro.status]
@@ -151,8 +112,8 @@ def test_error_verdicts_are_masked_out(sharpen):
     assert metrics["first_loss"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
-def test_three_steps_change_the_policy_and_log_everything(sharpen):
-    trainer = make_trainer(sharpen, ["grpo.minibatch_samples=8", "grpo.epochs=2", "grpo.micro_batch_samples=3"])
+def test_three_steps_change_the_policy_and_log_everything(make_trainer):
+    trainer = make_trainer(["grpo.minibatch_samples=8", "grpo.epochs=2", "grpo.micro_batch_samples=3"])
     start = [p.detach().clone() for p in trainer.policy.parameters()]
     for step in (1, 2, 3):
         metrics = trainer.step(step)
@@ -164,8 +125,8 @@ def test_three_steps_change_the_policy_and_log_everything(sharpen):
 
 
 @pytest.mark.parametrize("override", ["model.dtype=bfloat16", "model.gradient_checkpointing=true"])
-def test_bf16_and_gradient_checkpointing_steps_run(sharpen, override):
-    trainer = make_trainer(sharpen, [override, "grpo.kl_coef=0.01"])
+def test_bf16_and_gradient_checkpointing_steps_run(make_trainer, override):
+    trainer = make_trainer([override, "grpo.kl_coef=0.01"])
     for step in (1, 2):
         metrics = trainer.step(step)
         assert math.isfinite(metrics["loss"]) and math.isfinite(metrics["grad_norm"])
