@@ -2,15 +2,22 @@
 
 For each available backend (bwrap, docker, process) and concurrency 1 and 2: latency p50/p99 and
 runs per second of two workloads: `python3 -c 'print(1)'`, and a small program checked against a
-test (reads stdin, prints an answer, compared on the host). Also the cost of bare `bwrap` and bare
-`python3` from a shell-less Popen, to show what the Python layer adds.
+test (reads stdin, prints an answer, compared on the host). Runs go back to back (closed loop).
+Also bare `python3`, bare `bwrap` and plain `docker run --rm`, to show what our layer adds.
 
-    .venv/bin/python benchmarks/sandbox.py [--runs 200] [--docker-runs 40] [--out benchmarks/results/sandbox.json]
+Docker extras: the same cells without spares (`docker-cold`: each run creates and starts its own
+container), `print1` with `--gap-s` between runs (the spare is ready when the run comes, as between
+training steps), the median of each phase of our runs (`phases_ms`), and each Docker API call of a
+cold run timed alone (`docker_api_phases_ms`). Other work on the machine skews all of it: compare
+rows of one run (plain `docker run --rm` is measured right after ours), not across runs.
+
+    .venv/bin/python benchmarks/sandbox.py [--runs 200] [--docker-runs 40] [--backends bwrap,docker,process]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -40,11 +47,12 @@ def workloads(sb):
     return {"print1": print1, "program_with_test": program_with_test}
 
 
-def measure(fn, runs: int, concurrency: int) -> dict:
-    fn()  # warm-up: first-run costs (page cache, image layers) are not what a training run sees
+def measure(fn, runs: int, concurrency: int, gap_s: float = 0.0) -> dict:
+    fn()  # warm-up: first-run costs (page cache, image layers, the first spare) are not what a training run sees
     latencies: list[float] = []
 
     def one(_):
+        time.sleep(gap_s)
         t = time.perf_counter()
         ok = fn()
         latencies.append(time.perf_counter() - t)
@@ -54,7 +62,7 @@ def measure(fn, runs: int, concurrency: int) -> dict:
     with ThreadPoolExecutor(concurrency) as ex:
         oks = list(ex.map(one, range(runs)))
     wall = time.perf_counter() - start
-    return {
+    row = {
         "runs": runs,
         "concurrency": concurrency,
         "ok_fraction": sum(oks) / runs,
@@ -62,20 +70,71 @@ def measure(fn, runs: int, concurrency: int) -> dict:
         "p99_ms": 1000 * percentile(latencies, 99),
         "runs_per_s": runs / wall,
     }
+    return row | ({"gap_s": gap_s} if gap_s else {})
 
 
-def bare(argv: list[str], runs: int) -> float:
+def phase_medians(log: list[dict[str, float]]) -> dict[str, float]:
+    """Median ms of each phase a Docker run logs: take_ms (get a started container: waiting for the spare, or
+    starting one), output_ms (job sent to end of output), wait_ms (end of output to the exit code), total_ms;
+    create_ms, attach_ms, start_ms of the container used (in the background when it was a spare); spare (the
+    fraction of runs served by a spare)."""
+    keys = ("take_ms", "output_ms", "wait_ms", "total_ms", "create_ms", "attach_ms", "start_ms", "spare")
+    return {k: round(statistics.median(p[k] for p in log if k in p), 1 if k != "spare" else 2) for k in keys if log}
+
+
+def docker_api_phases(runs: int) -> dict[str, float]:
+    """Median ms of each Docker API call of one cold run, called one after another as before spares were used."""
+    from rlvr.sandbox.docker import DockerSandbox, _frames, _remove
+
+    sb = DockerSandbox(max_concurrency=1, spares=False)
+    times: dict[str, list[float]] = {}
+    try:
+        for i in range(runs + 1):
+            t = [time.perf_counter()]
+            box = sb._start(LIMITS)  # create, attach, start: each timed inside
+            t.append(time.perf_counter())
+            with open(f"{box.indir}/.stdin", "wb"):
+                pass
+            box.sock.sendall(b'["python3", "-c", "print(1)"]\n')
+            out = b"".join(data for stream, data in _frames(box.sock))
+            t.append(time.perf_counter())
+            code = box.container.wait()["StatusCode"]
+            t.append(time.perf_counter())
+            _remove(box.container, box.indir)
+            t.append(time.perf_counter())
+            assert (code, out) == (0, b"\0" + b"1\n"), (code, out)
+            if i:  # the first is a warm-up
+                names = ("create_attach_start_ms", "job_to_eof_ms", "wait_ms", "remove_ms")
+                for name, a, b in zip(names, t, t[1:], strict=False):
+                    times.setdefault(name, []).append(1000 * (b - a))
+                for name, ms in box.phases_ms.items():
+                    times.setdefault(name, []).append(ms)
+    finally:
+        sb.close()
+    return {name: round(statistics.median(v), 1) for name, v in times.items()}
+
+
+def bare(argv: list[str], runs: int) -> dict[str, float]:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
         subprocess.run(argv, capture_output=True, check=True)
         times.append(time.perf_counter() - t)
-    return 1000 * percentile(times, 50)
+    return {"p50_ms": 1000 * percentile(times, 50), "p99_ms": 1000 * percentile(times, 99)}
+
+
+def docker_cli_run(runs: int) -> dict[str, float]:
+    """Plain `docker run --rm` of the same image and program, with the main isolation flags."""
+    from rlvr.sandbox.image import image_tag
+
+    docker_run = ["docker", "run", "--rm", "--network", "none", "--read-only", "--user", "65534:65534"]
+    docker_run += ["--memory", "256m", "--pids-limit", "64", "--cap-drop", "ALL", image_tag()]
+    return bare(docker_run + ["python3", "-c", "print(1)"], runs)
 
 
 def bare_references(backends: list[str], skipped: dict) -> dict[str, float]:
-    """The same `print(1)` without our Python layer: plain python3, bwrap with our exact argv, `docker run`."""
-    ref = {"python3_print1_p50_ms": bare(["/usr/bin/python3", "-c", "print(1)"], 50)}
+    """The same `print(1)` without our Python layer: plain python3 and bwrap with our exact argv."""
+    ref = {"python3_print1_p50_ms": bare(["/usr/bin/python3", "-c", "print(1)"], 50)["p50_ms"]}
     if "bwrap" in backends and "bwrap" not in skipped:
         import os
 
@@ -97,42 +156,66 @@ def bare_references(backends: list[str], skipped: dict) -> dict[str, float]:
         os.close(r)
         os.close(w)
         ref["bwrap_cli_same_argv_print1_p50_ms"] = 1000 * percentile(times, 50)
-    if "docker" in backends and "docker" not in skipped:
-        from rlvr.sandbox.image import image_tag
-
-        docker_run = ["docker", "run", "--rm", "--network", "none", "--read-only", "--user", "65534:65534"]
-        docker_run += ["--memory", "256m", "--pids-limit", "64", "--cap-drop", "ALL", image_tag()]
-        ref["docker_cli_run_print1_p50_ms"] = bare(docker_run + ["python3", "-c", "print(1)"], 10)
     return ref
+
+
+def run_cells(name: str, sb, runs: int, results: list, gap_s: float = 0.0) -> None:
+    log = getattr(sb, "phase_log", None)
+    for workload, fn in workloads(sb).items():
+        for concurrency in (1, 2) if not gap_s else (1,):
+            if gap_s and workload != "print1":
+                continue
+            if log is not None:
+                log.clear()
+            row = {"backend": name, "workload": workload, **measure(fn, runs, concurrency, gap_s)}
+            if log is not None:
+                row["phases_ms"] = phase_medians(list(log)[1:])  # without the warm-up
+            results.append(row)
+            cell = f"{name:11} {workload:18} c={concurrency}" + (f" gap {gap_s} s" if gap_s else "")
+            print(
+                f"{cell}  p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms"
+                f"  {row['runs_per_s']:6.1f} runs/s  ok {row['ok_fraction']:.2f}  {row.get('phases_ms', '')}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=200, help="runs per (backend, workload, concurrency) for bwrap/process")
     ap.add_argument("--docker-runs", type=int, default=40, help="runs per cell for docker (it is ~10x slower)")
+    ap.add_argument("--gap-s", type=float, default=0.5, help="pause between the spaced-out docker runs")
     ap.add_argument("--backends", default="bwrap,docker,process")
     ap.add_argument("--out", type=Path, default=RESULTS / "sandbox.json")
     args = ap.parse_args(argv)
 
-    results, skipped = [], {}
+    results, skipped, reference, docker = [], {}, {}, {}
     for backend in args.backends.split(","):
         why = unavailable_reason(backend)
         if why:
             skipped[backend] = why
             print(f"{backend}: skipped ({why})")
             continue
-        sb = get_sandbox(backend, max_concurrency=2)
-        runs = args.docker_runs if backend == "docker" else args.runs
-        for name, fn in workloads(sb).items():
-            for concurrency in (1, 2):
-                row = {"backend": backend, "workload": name, **measure(fn, runs, concurrency)}
-                results.append(row)
-                print(
-                    f"{backend:8} {name:18} c={concurrency}  p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms"
-                    f"  {row['runs_per_s']:6.1f} runs/s  ok {row['ok_fraction']:.2f}"
-                )
-        sb.close()
-    reference = bare_references(args.backends.split(","), skipped)
+        if backend != "docker":
+            sb = get_sandbox(backend, max_concurrency=2)
+            run_cells(backend, sb, args.runs, results)
+            sb.close()
+            continue
+        from rlvr.sandbox.docker import DockerSandbox
+
+        # Ours and plain `docker run --rm` one right after the other, each time, so both see the same load.
+        for _ in range(2):
+            sb = DockerSandbox(max_concurrency=2)
+            run_cells("docker", sb, args.docker_runs // 2, results)
+            run_cells("docker", sb, args.docker_runs // 2, results, gap_s=args.gap_s)
+            sb.close()
+            docker.setdefault("docker_cli_run_print1", []).append(docker_cli_run(args.docker_runs // 2))
+            print(f"{'docker run --rm':11} print1             c=1  {docker['docker_cli_run_print1'][-1]}")
+        cold = DockerSandbox(max_concurrency=2, spares=False)
+        run_cells("docker-cold", cold, args.docker_runs // 2, results)
+        cold.close()
+        docker["docker_cli_run_print1"].append(docker_cli_run(args.docker_runs // 2))
+        docker["docker_api_phases_ms"] = docker_api_phases(args.docker_runs // 2)
+        print(f"docker API calls of a cold run, median ms: {docker['docker_api_phases_ms']}")
+    reference.update(bare_references(args.backends.split(","), skipped))
     for name, ms in reference.items():
         print(f"{name:40} p50 {ms:7.1f} ms")
     targets = {"bwrap_p50_ms_max": 30, "docker_p50_ms_max": 400}
@@ -143,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine_info(("docker",)),
             "targets": targets,
             "reference": reference,
+            "docker": docker,
             "results": results,
             "skipped": skipped,
         },

@@ -115,7 +115,7 @@ class _Box:
     sock: socket.socket
     indir: str
     limits: Limits
-    started_ms: float  # create + attach + start, for the benchmark's breakdown
+    phases_ms: dict[str, float]  # create_ms, attach_ms, start_ms: for benchmarks/sandbox.py
 
 
 class DockerSandbox(Sandbox):
@@ -147,7 +147,7 @@ class DockerSandbox(Sandbox):
         self.phase_log: collections.deque[dict[str, float]] = collections.deque(maxlen=10_000)
         self._lock = threading.Lock()
         self._closed = False
-        self._spare: dict[int, Future[_Box]] = {}
+        self._spare: dict[int, tuple[Limits, Future[_Box]]] = {}
         # Spares and removals; a run never waits behind a removal for a thread (a spare it may).
         self._background = ThreadPoolExecutor(self.max_concurrency + 1, thread_name_prefix="rlvr-docker")
         # The reaper removes this sandbox's containers when our end of its stdin closes, i.e. when we exit or die.
@@ -161,23 +161,23 @@ class DockerSandbox(Sandbox):
     def _run(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, slot: int) -> ExecResult:
         t0 = time.monotonic()
         box, spare = self._take(slot, limits)
+        phases = {"take_ms": 1000 * (time.monotonic() - t0), "spare": float(spare)}
         try:
-            phases = {"take_ms": 1000 * (time.monotonic() - t0), "spare": float(spare)}
             result = self._execute(box, argv, files, stdin, limits, phases)
-            if result is None and spare:
-                # The spare died before it got the job (engine restart, killed from outside): nothing ran yet.
-                self._discard(box)
-                box = self._start(limits)
-                result = self._execute(box, argv, files, stdin, limits, phases)
-            if result is None:
-                result = ExecResult(
-                    "error", None, "", "", 0.0, "docker sandbox failed: the container never took the job"
-                )
-            phases["total_ms"] = 1000 * (time.monotonic() - t0)
-            self.phase_log.append(phases)
-            return result
         finally:
             self._discard(box)
+        if result is None and spare:
+            # The spare died before it got the job (engine restart, killed from outside): nothing ran yet.
+            box = self._start(limits)
+            try:
+                result = self._execute(box, argv, files, stdin, limits, phases)
+            finally:
+                self._discard(box)
+        if result is None:
+            return ExecResult("error", None, "", "", 0.0, "docker sandbox failed: the container never took the job")
+        phases["total_ms"] = 1000 * (time.monotonic() - t0)
+        self.phase_log.append(phases)
+        return result
 
     def _take(self, slot: int, limits: Limits) -> tuple[_Box, bool]:
         """This slot's spare if it has `limits` (else a container started now), and start the next spare."""
@@ -186,17 +186,19 @@ class DockerSandbox(Sandbox):
                 raise RuntimeError("the docker sandbox is closed")
             spare = self._spare.pop(slot, None)
             if self.spares:
-                self._spare[slot] = self._background.submit(self._start, limits)
-        if spare is not None:
+                self._spare[slot] = (limits, self._background.submit(self._start, limits))
+        if spare is not None and spare[0] == limits:
             try:
-                box = spare.result()
+                return spare[1].result(), True
             except Exception:  # noqa: BLE001 - a spare that failed to start is replaced by one started now
-                box = None
-            if box is not None and box.limits == limits:
-                return box, True
-            if box is not None:
-                self._discard(box)
+                pass
+        elif spare is not None:
+            spare[1].add_done_callback(self._discard_future)
         return self._start(limits), False
+
+    def _discard_future(self, future: Future[_Box]) -> None:
+        if future.exception() is None:
+            self._discard(future.result())
 
     def _start(self, limits: Limits) -> _Box:
         """Create, attach to and start a container whose bootstrap then waits for its job."""
@@ -238,13 +240,17 @@ class DockerSandbox(Sandbox):
                 # attach connection drops (we died), and an idle spare then exits.
                 stdin_open=True,
             )
+            t2 = time.monotonic()
             params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
             sock = self.client.api.attach_socket(container.id, params=params)
             # Hijacked HTTP connection: the docker SDK hands back a SocketIO over the real socket.
             sock = getattr(sock, "_sock", sock)
             sock.settimeout(None)
+            t3 = time.monotonic()
             container.start()
-            return _Box(container, sock, indir, limits, 1000 * (time.monotonic() - t0))
+            t4 = time.monotonic()
+            phases = {"create_ms": 1000 * (t2 - t0), "attach_ms": 1000 * (t3 - t2), "start_ms": 1000 * (t4 - t3)}
+            return _Box(container, sock, indir, limits, phases)
         except BaseException:
             _remove(container, indir)
             raise
@@ -289,7 +295,7 @@ class DockerSandbox(Sandbox):
             timer.cancel()
         wall = time.monotonic() - start
         phases["wait_ms"] = 1000 * wall - phases["output_ms"]
-        phases["start_ms"] = box.started_ms
+        phases.update(box.phases_ms)
         # Only a SIGKILL can be the OOM killer's; skip the extra API round trip otherwise.
         oom = code == 137 and (container.reload() or bool(container.attrs["State"].get("OOMKilled")))
         exit_code = None if timed_out.is_set() or cap.over else code
@@ -310,12 +316,10 @@ class DockerSandbox(Sandbox):
         """Remove the spares, wait for pending removals, and stop the reaper. Runs in flight finish first."""
         with self._lock:
             self._closed = True
-            spares, self._spare = list(self._spare.values()), {}
-        for spare in spares:
-            try:
-                self._discard(spare.result())
-            except Exception:  # noqa: BLE001 - a spare that failed to start left nothing behind
-                pass
+            spares, self._spare = [future for _, future in self._spare.values()], {}
+        for future in spares:
+            future.exception()  # wait for it; one that failed to start left nothing behind
+            self._discard_future(future)
         self._background.shutdown(wait=True)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         if self._reaper.poll() is None:
