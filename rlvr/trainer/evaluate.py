@@ -57,7 +57,9 @@ def evaluate(
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n)
     try:
-        obs, infos_reset = venv.reset(seed=seed)
+        obs, _ = venv.reset(seed=seed)
+        # a mixture's problems say which env drew them: per-env numbers are reported as `<env>/pass@k`
+        names = [p.meta.get("component", p.domain).removeprefix("rlvr/") for p in venv.problems[::n]]
         texts = [format_prompt(tok, p, chat_template) for p in obs[::n]]
         samples = engine.generate(
             texts,
@@ -84,10 +86,9 @@ def evaluate(
         "samples_per_prompt": n,
     }
     out.update(_pass_at(correct, ok, range(prompts)))
-    domains = np.asarray(infos_reset.get("domain", [""] * len(obs)), dtype=object)[::n]
-    if len(set(domains)) > 1:  # a mixture: each env's own numbers, as `<domain>/pass@k`
-        for d in sorted(set(domains)):
-            rows = [i for i in range(prompts) if domains[i] == d]
+    if len(set(names)) > 1:
+        for d in sorted(set(names)):
+            rows = [i for i in range(prompts) if names[i] == d]
             sel = ok[rows]
             out[f"{d}/accuracy"] = float(correct[rows][sel].mean()) if sel.any() else 0.0
             out.update({f"{d}/{k}": v for k, v in _pass_at(correct, ok, rows).items()})

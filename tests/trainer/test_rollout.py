@@ -66,3 +66,16 @@ def test_top_p_logprobs_are_of_the_truncated_distribution(sampler_vs_trainer, ti
     sampled, trainer = sampler_vs_trainer(model, tok, samples, 1.0)
     assert torch.all(sampled >= trainer - 1e-5)  # renormalised over the nucleus: never less likely
     assert (sampled - trainer).abs().max() > 1e-3  # and the difference shows as train/inference mismatch
+
+
+def test_evaluation_of_a_mixture_reports_each_env(tiny):
+    from rlvr.trainer.evaluate import evaluate
+
+    model, tok = tiny
+    engine = make_engine("hf", model, tok)
+    envs = {"rlvr/Parity-v0": 0.5, "rlvr/Countdown-v0": 0.5}
+    out = evaluate(engine, tok, "rlvr/Mixture-v0", {"envs": envs}, prompts=8, samples_per_prompt=2, seed=1,
+                   max_response_tokens=4)  # fmt: skip
+    assert {"Parity-v0/pass@1", "Parity-v0/pass@2", "Countdown-v0/pass@1", "Countdown-v0/accuracy"} <= set(out)
+    single = evaluate(engine, tok, "rlvr/Parity-v0", {}, prompts=4, samples_per_prompt=2, seed=1, max_response_tokens=4)
+    assert not any("/" in k for k in single)  # one env: no breakdown
