@@ -7,6 +7,9 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,42 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def memory_mib() -> float | None:
+    """Total RAM from /proc/meminfo (Linux), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def gpus() -> list[dict[str, Any]]:
+    """Name, driver and memory of each NVIDIA GPU (`nvidia-smi`), with torch's CUDA version when torch is already
+    imported (this does not import it). [] on a machine without nvidia-smi or without a GPU."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader,nounits"]
+    try:
+        lines = subprocess.run(query, capture_output=True, text=True, timeout=20, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return []
+    out = []
+    for line in lines:
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3:
+            out.append({"name": parts[0], "driver": parts[1], "memory_mib": float(parts[2])})
+    torch = sys.modules.get("torch")
+    if torch is not None and out:
+        for gpu in out:
+            gpu["torch_cuda"] = torch.version.cuda
+    return out
+
+
 def machine_info(packages: tuple[str, ...] = ()) -> dict[str, Any]:
-    """CPU, cores, OS, Python, the versions of `packages` (None when absent) and the UTC date."""
+    """CPU, cores, RAM, GPUs (name, driver, memory), OS, Python, the versions of `packages` (None when absent) and
+    the UTC date."""
     versions = {}
     for pkg in ("rlvr", *packages):
         try:
@@ -34,6 +71,8 @@ def machine_info(packages: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
+        "memory_mib": memory_mib(),
+        "gpus": gpus(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()],  # other work on the machine skews timings

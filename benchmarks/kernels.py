@@ -182,6 +182,7 @@ def main(argv=None):
     except ImportError:
         triton_version = None
     result = dict(
+        benchmark="kernels",
         machine=dict(
             **machine_info(("torch", "liger-kernel")),
             device=name,

@@ -22,6 +22,10 @@ The results go under `verifiers.math.pool`; the other fields are unchanged.
 
     .venv/bin/python benchmarks/verifiers.py [--repeat 3] [--threads N] [--out benchmarks/results/verifiers.json]
                                              [--pool [--pool-backend bwrap|process] [--pool-workers N]]
+                                             [--max-items N] [--quick]
+
+`--quick` (a smoke run: one pass over the first 8 cases of each verifier) exercises every path in seconds; its
+numbers are not comparable with a full run's.
 """
 
 from __future__ import annotations
@@ -200,17 +204,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool", action="store_true", help="also measure the math cases through the verifier pool")
     ap.add_argument("--pool-backend", choices=("bwrap", "process"), default="bwrap")
     ap.add_argument("--pool-workers", type=int, default=None, help="workers for the batch pass (default: --threads)")
+    ap.add_argument("--max-items", type=int, default=0, help="only the first N cases of each verifier (0: all)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: --repeat 1 and --max-items 8")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.repeat, args.max_items = 1, args.max_items or 8
     pool_workers = args.pool_workers or args.threads
-    if args.repeat < 1 or args.threads < 1 or pool_workers < 1:
-        raise SystemExit("--repeat, --threads and --pool-workers must be at least 1")
+    if args.repeat < 1 or args.threads < 1 or pool_workers < 1 or args.max_items < 0:
+        raise SystemExit("--repeat, --threads and --pool-workers must be at least 1, --max-items at least 0")
 
     results: dict[str, Any] = {
+        "benchmark": "verifiers",
         "machine": machine_info(("sympy", "math-verify")),
         "threads": args.threads,
+        "quick": args.quick,
         "verifiers": {},
     }
     for name, cases in load_cases(args.data).items():
+        cases = cases[: args.max_items] if args.max_items else cases
         try:
             results["verifiers"][name] = bench_ours(name, cases, args.repeat, args.threads)
         except Exception as e:  # noqa: BLE001 - one broken verifier must not hide the others' numbers

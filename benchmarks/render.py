@@ -1,0 +1,344 @@
+"""Render benchmarks/RESULTS.md from every JSON file in benchmarks/results/.
+
+    .venv/bin/python benchmarks/render.py [--results DIR] [--out FILE]      (`rlvr bench` runs it after a suite)
+
+One section per file, made by the function registered for the file's kind (`SECTIONS`): the JSON's
+"benchmark" field, else its file name up to the first "-" (kernels-cpu.json -> kernels). Each section starts
+with the machine and the date the numbers were taken on; every comparison with a peer (bare bwrap/docker,
+math-verify, naive PyTorch, TRL) is a ratio of two numbers measured in the same run. A kind without a
+function gets a generic table of its top-level numbers. The output depends only on the JSON files (no
+timestamp of its own), so regenerating it without new results changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ORDER = ("sandbox", "verifiers", "kernels", "trainer", "parity")
+SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {}
+TITLES = {
+    "sandbox": "Sandbox latency",
+    "verifiers": "Verifiers: accuracy and throughput",
+    "kernels": "Log-prob kernels",
+    "trainer": "GRPO step throughput against TRL",
+    "parity": "Parity: SFT then GRPO",
+}
+
+
+def section(kind: str):
+    def register(fn):
+        SECTIONS[kind] = fn
+        return fn
+
+    return register
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def num(x: Any, digits: int = 3) -> str:
+    """A number for a table: None/NaN as '-', bools as yes/no, large values without decimals."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if not isinstance(x, (int, float)):
+        return str(x)
+    if isinstance(x, int) or abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.{digits}g}" if x else "0"
+
+
+def ratio(x: Any) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}x"
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    cells = [[c if isinstance(c, str) else num(c) for c in row] for row in rows]
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return out + ["| " + " | ".join(row) + " |" for row in cells] + [""]
+
+
+def machine_line(m: dict[str, Any] | None) -> str:
+    """One line: CPU and cores, GPU, memory, Python, key package versions, load average, date."""
+    if not m:
+        return "_No machine information recorded._"
+    parts = []
+    if m.get("cpu"):
+        parts.append(f"{m['cpu']}" + (f", {m['cpu_count']} cores" if m.get("cpu_count") else ""))
+    elif m.get("device_type") == "cpu" or m.get("device") == "cpu":
+        parts.append("CPU" + (f", {m['cpu_threads']} torch threads" if m.get("cpu_threads") else ""))
+    for gpu in m.get("gpus") or []:
+        parts.append(f"{gpu.get('name')} ({num(gpu.get('memory_mib'))} MiB, driver {gpu.get('driver')})")
+    if m.get("device_type") == "cuda" and not m.get("gpus") and m.get("device"):
+        parts.append(str(m["device"]))
+    if m.get("memory_mib"):
+        parts.append(f"{m['memory_mib'] / 1024:.0f} GiB RAM")
+    if m.get("python"):
+        parts.append(f"Python {m['python']}")
+    versions = dict(m.get("versions") or {})
+    for key in ("torch", "triton", "cuda"):
+        if m.get(key) and key not in versions:
+            versions[key] = m[key]
+    shown = [f"{k} {v}" for k, v in versions.items() if v]
+    if shown:
+        parts.append(", ".join(shown))
+    if m.get("load_avg_1_5_15"):
+        parts.append("load average " + " / ".join(str(x) for x in m["load_avg_1_5_15"]))
+    return "Machine: " + "; ".join(parts) + f". Date: {m.get('date', 'unknown')}."
+
+
+def kind_of(path: Path, data: dict[str, Any]) -> str:
+    return str(data.get("benchmark") or data.get("kind") or path.stem.split("-")[0])
+
+
+# ----------------------------------------------------------------------------------------------- sections
+
+
+@section("sandbox")
+def sandbox(d: dict[str, Any]) -> list[str]:
+    rows = d.get("results", [])
+    targets = d.get("targets", {})
+    out = table(
+        ["backend", "workload", "concurrency", "p50 ms", "p99 ms", "runs/s", "ok"],
+        [[r["backend"], r["workload"], r["concurrency"], r["p50_ms"], r["p99_ms"], r["runs_per_s"], r["ok_fraction"]]
+         for r in rows],
+    )  # fmt: skip
+    ref = d.get("reference", {})
+    p50 = {(r["backend"], r["workload"], r["concurrency"]): r["p50_ms"] for r in rows}
+    peers = [
+        ("bwrap", "bwrap_cli_same_argv_print1_p50_ms", "bare `bwrap` with the same argv"),
+        ("docker", "docker_cli_run_print1_p50_ms", "bare `docker run`"),
+        ("process", "python3_print1_p50_ms", "bare `python3 -c 'print(1)'`"),
+    ]
+    cmp_rows = []
+    for backend, key, label in peers:
+        ours = p50.get((backend, "print1", 1))
+        if ours is not None and ref.get(key):
+            cmp_rows.append([f"{backend} `print(1)`", ours, label, ref[key], ratio(ours / ref[key])])
+    if cmp_rows:
+        out += ["Our Python layer against the bare command, same run (p50, concurrency 1):", ""]
+        out += table(["ours", "p50 ms", "bare", "p50 ms", "ours / bare"], cmp_rows)
+    checks = []
+    for backend in ("bwrap", "docker"):
+        limit, ours = targets.get(f"{backend}_p50_ms_max"), p50.get((backend, "print1", 1))
+        if limit is not None and ours is not None:
+            met = "met" if ours <= limit else "missed"
+            checks.append(f"{backend} p50 {num(ours)} ms (target <= {limit} ms: {met})")
+    if checks:
+        out += ["Targets: " + "; ".join(checks) + ".", ""]
+    if d.get("skipped"):
+        out += ["Skipped: " + "; ".join(f"{k} ({v})" for k, v in d["skipped"].items()) + ".", ""]
+    return out
+
+
+@section("verifiers")
+def verifiers(d: dict[str, Any]) -> list[str]:
+    t = d.get("threads", 2)
+    header = ["verifier", "items", "status acc", "binary acc", "precision", "recall", "items/s x1",
+              f"items/s x{t}", "p50 ms", "p99 ms"]  # fmt: skip
+    rows, notes = [], []
+    for name, r in d.get("verifiers", {}).items():
+        if "failed" in r:
+            rows.append([name, r.get("items"), f"failed: {r['failed']}"] + [""] * (len(header) - 3))
+            continue
+        rows.append([name, r["items"], r["status_agreement"], r["binary_agreement"], r["precision_correct"],
+                     r["recall_correct"], r["items_per_s_1_thread"], r.get(f"items_per_s_{t}_threads"),
+                     r["latency_ms_p50"], r["latency_ms_p99"]])  # fmt: skip
+        mv = r.get("math_verify")
+        if mv:
+            rows.append([f"math-verify {mv.get('version', '')} (same cases)", mv["items"], mv["status_agreement"],
+                         mv["binary_agreement"], mv["precision_correct"], mv["recall_correct"],
+                         mv["items_per_s_1_thread"], None, mv["latency_ms_p50"], mv["latency_ms_p99"]])  # fmt: skip
+            speed = r.get("speedup_vs_math_verify_1_thread")
+            notes.append(f"{name}: {ratio(speed)} math-verify's single-thread throughput, same cases, same run.")
+        pool = r.get("pool")
+        if pool and "failed" in pool:
+            notes.append(f"{name} through the verifier pool: failed ({pool['failed']}).")
+        elif pool:
+            w = pool["workers"]
+            notes.append(
+                f"{name} through the {pool['backend']} verifier pool: {num(pool['items_per_s_1_worker'])} items/s "
+                f"with 1 worker, {num(pool.get(f'items_per_s_{w}_workers'))} with {w}; "
+                f"p50 {num(pool['latency_ms_p50'])}"
+                f" ms (+{num(pool['overhead_ms_p50'])} ms over in-process), start-up {num(pool['start_s_1_worker'])} s;"
+                f" {ratio(pool['throughput_vs_in_process_1_thread'])} the in-process single-thread throughput."
+            )
+    return table(header, rows) + [f"- {n}" for n in notes] + ([""] if notes else [])
+
+
+@section("kernels")
+def kernels(d: dict[str, Any]) -> list[str]:
+    rows = d.get("rows", [])
+    base = {(r["model"], r["n"], r["pass"]): r.get("ms") for r in rows if r["impl"] == "reference"}
+    has_mem = any("peak_extra_mib" in r for r in rows)
+    header = ["impl", "model (H x V)", "tokens", "pass", "ms", "TFLOP/s", "of matmul", "vs naive"]
+    header += ["peak extra MiB"] if has_mem else []
+    out_rows = []
+    for r in rows:
+        shape = f"{r['model']} ({r['h']} x {r['v']})"
+        if r.get("status") != "ok":
+            out_rows.append([r["impl"], shape, r["n"], r["pass"], r.get("status", "?"), "", "", ""] + [""] * has_mem)
+            continue
+        ref_ms = base.get((r["model"], r["n"], r["pass"]))
+        speed = "-" if r["impl"] == "reference" or not ref_ms else ratio(ref_ms / r["ms"])
+        row = [r["impl"], shape, r["n"], r["pass"], r["ms"], r["tflops"], f"{r['of_mm']:.0%}", speed]
+        out_rows.append(row + ([r.get("peak_extra_mib")] if has_mem else []))
+    out = [f"dtype {d.get('dtype', '?')}" + (" (quick run)" if d.get("quick") else "") + ". `vs naive`: the naive "
+           "PyTorch (`reference`) time over this row's, same shape, same run.", ""]  # fmt: skip
+    out += table(header, out_rows)
+    if d.get("matmul_tflops"):
+        out += ["Matmul TFLOP/s on the logits GEMM shape, same run: "
+                + ", ".join(f"{k} {num(v)}" for k, v in d["matmul_tflops"].items()) + ".", ""]  # fmt: skip
+    out += [f"- {n}" for n in d.get("notes", [])]
+    return out
+
+
+@section("trainer")
+def trainer(d: dict[str, Any]) -> list[str]:
+    s, ours, trl, r = d.get("settings", {}), d["ours"], d["trl"], d["ratios"]
+    model = s.get("model", {})
+    full = f"ours {num(ours.get('every_step_full_length'))}, TRL {num(trl.get('every_step_full_length'))}"
+    out = [
+        f"Device: {d.get('device', '?')}{' (quick run)' if d.get('quick') else ''}. {s.get('prompts_per_step')} "
+        f"prompts x {s.get('samples_per_prompt')} samples x {s.get('response_tokens')} tokens per step (every "
+        f"response full length: {full}); tiny Llama {model.get('hidden_size')} wide, {model.get('layers')} layers, "
+        f"{model.get('dtype')}; {s.get('threads')} torch thread(s). {s.get('rounds')} rounds of {s.get('warmup_steps')}"
+        f" warm-up and {s.get('timed_steps_per_round')} timed steps per trainer, each trainer in its own subprocess, "
+        "their steps alternating one by one; medians over all timed steps. Optimisers: ours "
+        f"{ours.get('optimizer')}, TRL {trl.get('optimizer')}.",
+        "",
+    ]
+    rows = [
+        ["samples/s", ours["samples_per_s"], trl["samples_per_s"], ratio(r["samples_per_s"])],
+        ["tokens/s", ours["tokens_per_s"], trl["tokens_per_s"], ratio(r["tokens_per_s"])],
+        ["step ms (median)", 1e3 * ours["step_s_median"], 1e3 * trl["step_s_median"], ratio(r["samples_per_s"])],
+    ]
+    if "cpu_s_median" in ours:
+        rows.append(["step CPU ms (median)", 1e3 * ours["cpu_s_median"], 1e3 * trl["cpu_s_median"],
+                     ratio(r.get("samples_per_cpu_s"))])  # fmt: skip
+    for phase in ("generate", "reward", "score", "update"):
+        key = f"{phase}_s"
+        rows.append([f"- {phase} ms", 1e3 * ours["phases_s_median"][key], 1e3 * trl["phases_s_median"][key],
+                     ratio(r.get(key))])  # fmt: skip
+    rows.append(["peak RSS MiB (process)", ours["peak_rss_mib"], trl["peak_rss_mib"], ratio(r.get("peak_rss"))])
+    rows.append(["peak RSS above start MiB", ours["peak_rss_above_start_mib"], trl["peak_rss_above_start_mib"],
+                 ratio(r.get("peak_rss_above_start"))])  # fmt: skip
+    if "cuda_max_allocated_mib" in ours:
+        rows.append(["CUDA max allocated MiB", ours["cuda_max_allocated_mib"], trl.get("cuda_max_allocated_mib"),
+                     ratio(ours["cuda_max_allocated_mib"] / trl["cuda_max_allocated_mib"])])  # fmt: skip
+    out += table(["", "ours", "TRL", "ratio"], rows)
+    per_round = ", ".join(ratio(x) for x in r.get("throughput_per_round", []))
+    target = d.get("target_ratio")
+    verdict = f" Target {target}x: {'met' if r['samples_per_s'] >= target else 'not met'}." if target else ""
+    out += [
+        "Ratios: ours/TRL for rates and memory, TRL/ours for times (above 1: ours is faster). Throughput ratio per "
+        f"round: {per_round}.{verdict}",
+        "",
+    ]
+    return out
+
+
+PARITY_COLUMNS = {
+    "n_bits": "d (bits)", "long_fraction": "long demos p", "sft_accuracy": "accuracy after SFT",
+    "grpo_accuracy": "accuracy after GRPO", "sft_response_tokens": "tokens after SFT",
+    "grpo_response_tokens": "tokens after GRPO", "rl_length_first": "RL length, first step",
+    "rl_length_last": "RL length, last step", "wall_s": "wall s",
+}  # fmt: skip
+
+
+@section("parity")
+def parity(d: dict[str, Any]) -> list[str]:
+    """The grid (one row per (d, p) cell; scalar fields only, known ones first), then the plots and the rest."""
+    grid = d.get("grid")
+    if not isinstance(grid, list) or not grid or not all(isinstance(g, dict) for g in grid):
+        return generic(d)
+    scalar = (int, float, str, bool, type(None))
+    keys = [k for k in PARITY_COLUMNS if any(k in g for g in grid)]
+    for g in grid:
+        keys += [k for k, v in g.items() if k not in keys and isinstance(v, scalar)]
+    what = "quick run" if d.get("quick") else f"{d.get('grid_name', '?')} grid"
+    out = [f"{what.capitalize()} of `{d.get('config', '?')}`, one run per cell; overrides: "
+           f"{', '.join(f'`{o}`' for o in d.get('overrides', [])) or 'none'}.", ""]  # fmt: skip
+    out += table([PARITY_COLUMNS.get(k, k) for k in keys], [[g.get(k) for k in keys] for g in grid])
+    for plot in d.get("plots", []):
+        out += [f"![{plot}](results/{plot})", ""]
+    return out
+
+
+def generic(d: dict[str, Any]) -> list[str]:
+    """The top-level numbers and strings (and those one level down), for a kind without its own section."""
+    rows = []
+    for k, v in d.items():
+        if k == "machine":
+            continue
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            rows.append([k, v])
+        elif isinstance(v, dict):
+            rows += [[f"{k}.{k2}", v2] for k2, v2 in v.items() if isinstance(v2, (int, float, str, bool))]
+    return table(["field", "value"], rows[:60]) if rows else []
+
+
+# ------------------------------------------------------------------------------------------------- render
+
+
+def load(results_dir: Path) -> list[tuple[str, Path, dict[str, Any]]]:
+    """(kind, path, data) for every results JSON, in ORDER, then other kinds by name."""
+    found = []
+    for path in sorted(results_dir.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found.append((kind_of(path, data), path, data))
+    rank = {k: i for i, k in enumerate(ORDER)}
+    return sorted(found, key=lambda f: (rank.get(f[0], len(ORDER)), f[0], f[1].name))
+
+
+def render_one(kind: str, path: Path, data: dict[str, Any]) -> list[str]:
+    title = TITLES.get(kind, kind.capitalize())
+    lines = [f"## {title} (`{path.name}`)", "", machine_line(data.get("machine")), ""]
+    try:
+        lines += SECTIONS.get(kind, generic)(data)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:  # an older or newer format: still show it
+        lines += [f"_This file's format is not the one `render.py` knows ({type(e).__name__}: {e})._", ""]
+        lines += generic(data)
+    return lines
+
+
+def render(results_dir: Path = HERE / "results") -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `benchmarks/render.py` from `benchmarks/results/*.json` (`rlvr bench SUITE` reruns a suite and "
+        "regenerates this file). Each section names its machine and date; ratios compare numbers from the same run.",
+        "",
+    ]
+    for kind, path, data in load(results_dir):
+        lines += render_one(kind, path, data)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write(results_dir: Path = HERE / "results", out: Path = HERE / "RESULTS.md") -> Path:
+    out.write_text(render(results_dir), encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = ap.parse_args(argv)
+    print(f"wrote {write(args.results, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
