@@ -188,6 +188,7 @@ class RuntimeConfig:
     device: str = "auto"
     threads: int = 0  # torch intra-op threads; 0: leave torch's default
     seed: int = 0  # torch sampling and shuffling
+    distributed: str = "none"  # none | ddp | fsdp2: data-parallel training under torchrun (distributed.py)
 
 
 @dataclasses.dataclass
@@ -355,6 +356,7 @@ def validate(cfg: TrainConfig) -> None:
     from rlvr.envs.puzzles import PUZZLE_IDS
     from rlvr.envs.registration import ENV_IDS
     from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
+    from rlvr.trainer.distributed import STRATEGIES
     from rlvr.trainer.rollout import ENGINES
 
     m, e, s, r, g, o = cfg.model, cfg.env, cfg.sft, cfg.rollout, cfg.grpo, cfg.optim
@@ -437,5 +439,8 @@ def validate(cfg: TrainConfig) -> None:
     _at_least("checkpoint.keep_last", cfg.checkpoint.keep_last, 1)
     _choice("runtime.device", cfg.runtime.device, DEVICES)
     _at_least("runtime.threads", cfg.runtime.threads, 0)
+    _choice("runtime.distributed", cfg.runtime.distributed, STRATEGIES)
+    if cfg.runtime.distributed == "fsdp2" and r.engine != "hf":
+        raise ValueError(f"runtime.distributed=fsdp2 needs rollout.engine=hf, got {r.engine!r}")
     if not cfg.logging.name or "/" in cfg.logging.name:
         raise ValueError(f"logging.name must be a non-empty name without '/', got {cfg.logging.name!r}")

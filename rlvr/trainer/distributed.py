@@ -9,6 +9,18 @@ per layer). `grpo.prompts_per_step` is the global number of prompts: each of the
 prompts_per_step / N of them. The loss weights are computed for the global batch (token and sequence counts are
 summed over the ranks, `Dist.all_sum`), and DDP/FSDP2 average the gradients, so that N ranks make the same update
 as one process with the whole batch. Rank 0 alone writes the run directory (metrics, checkpoints).
+
+The differentiable forward goes through `PolicyForward` (forward = `response_logprobs` of the policy), the module
+that DDP or FSDP2 wraps: calling `response_logprobs(model, ...)` directly would bypass DDP's forward (no gradient
+all-reduce) and FSDP2's root hook (root parameters left sharded). Generation and scoring (no grad) use the plain
+policy. Under FSDP2 the sharded parameters live in a copy of the policy made at `wrap` time; the policy keeps the
+full weights for generation, scoring, the reference reset, evaluation and checkpoints, and `publish` copies the
+trained weights into it after every optimiser step (one full all-gather). That costs one full copy of the weights
+per rank (as a separate rollout engine does); gradients and optimiser state stay sharded.
+
+Every rank makes the same number of forward/backward calls per optimiser step (DDP and FSDP2 issue collectives
+in both): `GRPO.update` pads a rank with fewer micro-batches with zero-weight passes.
+Not handled: an FSDP2 optimiser state resumes under FSDP2 only (its keys are parameter names); vLLM with FSDP2.
 """
 
 from __future__ import annotations
@@ -59,6 +71,33 @@ class Dist:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def all_max(self, n: int) -> int:
+        """The largest of the ranks' `n`."""
+        if self.world_size == 1:
+            return n
+        import torch.distributed as dist
+
+        y = torch.tensor([n], dtype=torch.int64, device=self.device)
+        dist.all_reduce(y, op=dist.ReduceOp.MAX)
+        return int(y.item())
+
+    def broadcast_params(self, model) -> None:
+        """Rank 0's parameters into every rank's `model` (in place)."""
+        if self.world_size == 1:
+            return
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            for p in model.parameters():
+                dist.broadcast(p.data, src=0)
+
+    def close(self) -> None:
+        """Leave the process group (after the run)."""
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
     def barrier(self) -> None:
         if self.world_size > 1:
             import torch.distributed as dist
@@ -66,39 +105,112 @@ class Dist:
             dist.barrier()
 
 
-def init_from_env(strategy: str) -> Dist:
+def init_from_env(strategy: str, device: str = "auto") -> Dist:
     """Join the process group `torchrun` describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR);
-    `Dist()` when not launched by torchrun or `strategy` is "none". NCCL on CUDA, gloo on CPU."""
+    `Dist()` when not launched by torchrun (WORLD_SIZE unset or 1). NCCL on CUDA, gloo on CPU. `device` is
+    runtime.device: auto picks CUDA when available."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if strategy == "none" or world == 1:
+    if world == 1:
         return Dist()
+    if strategy == "none":
+        raise ValueError(
+            f"launched with WORLD_SIZE={world} but runtime.distributed is 'none' (each process would train alone "
+            f"into the same run directory): set runtime.distributed to one of {STRATEGIES[1:]}"
+        )
     import torch.distributed as dist
 
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
         torch.cuda.set_device(local)
-        device = torch.device("cuda", local)
+        dev = torch.device("cuda", local)
     else:
-        device = torch.device("cpu")
+        dev = torch.device("cpu")
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), device)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), dev)
 
 
-def wrap(model, strategy: str, dist_: Dist):
-    """The model as the optimiser and the loss see it: DDP-wrapped, or sharded in place by FSDP2 (returned as is)."""
+class PolicyForward(torch.nn.Module):
+    """The training forward as one module call: forward(input_ids, attention_mask, targets, position_ids,
+    temperature) = `response_logprobs(self.model, batch, temperature)` -> (log-probs, entropies) [B, L-1].
+    Wrapped by DDP or FSDP2 so that their hooks see the whole forward (the lm_head included)."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, targets, position_ids=None, temperature: float = 1.0):
+        from rlvr.trainer.model import TokenBatch, response_logprobs
+
+        return response_logprobs(self.model, TokenBatch(input_ids, attention_mask, targets, position_ids), temperature)
+
+
+def _inner(forward: torch.nn.Module) -> PolicyForward:
+    return forward.module if hasattr(forward, "module") and isinstance(forward.module, PolicyForward) else forward
+
+
+def _sharded(forward: torch.nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(forward, FSDPModule)
+
+
+def wrap(model, strategy: str, dist_: Dist) -> torch.nn.Module:
+    """The training forward (`PolicyForward`) for `strategy`; the optimiser takes its `.parameters()`.
+
+    none (or one process): around `model` itself. ddp: DistributedDataParallel around it (same parameters as
+    `model`). fsdp2: around a copy of `model`, each decoder layer (`model.model.layers`, Llama-like models) and then
+    the root sharded with `fully_shard`; `model` keeps the full weights (see `publish`). The ranks must hold the
+    same weights on entry (DDP broadcasts rank 0's; FSDP2 shards each rank's own copy).
+    """
     if dist_.world_size == 1 or strategy == "none":
-        return model
+        return PolicyForward(model)
     if strategy == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [dist_.device.index] if dist_.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        # buffers (rotary frequencies) are constants: no broadcast per forward
+        return DistributedDataParallel(PolicyForward(model), device_ids=ids, broadcast_buffers=False)
     if strategy == "fsdp2":
+        import copy
+
         from torch.distributed.fsdp import fully_shard
 
-        for layer in model.model.layers:
+        forward = PolicyForward(copy.deepcopy(model))
+        for layer in forward.model.model.layers:
             fully_shard(layer)
-        fully_shard(model)
-        return model
+        fully_shard(forward)
+        return forward
     raise ValueError(f"runtime.distributed must be one of {STRATEGIES}, got {strategy!r}")
+
+
+def publish(forward: torch.nn.Module, model) -> None:
+    """After an optimiser step: copy the trained weights into `model` when they live elsewhere (FSDP2: a full
+    all-gather, collective: every rank calls it). A no-op when `forward` trains `model`'s own parameters."""
+    if not _sharded(forward):
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    full = get_model_state_dict(forward, options=StateDictOptions(full_state_dict=True))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(full[f"model.{name}"])
+
+
+def optimizer_state(forward: torch.nn.Module, opt) -> dict:
+    """The optimiser's state for a checkpoint (collective under FSDP2: the full, gathered state)."""
+    if not _sharded(forward):
+        return opt.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(forward, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_optimizer_state(forward: torch.nn.Module, opt, state: dict) -> None:
+    """Load what `optimizer_state` saved (under FSDP2 each rank takes its shard of the full state)."""
+    if not _sharded(forward):
+        opt.load_state_dict(state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(forward, opt, state, options=StateDictOptions(full_state_dict=True))
