@@ -19,8 +19,12 @@ sampling temperature. `engine.sync_weights(policy)` runs after every optimiser s
 loss or gradient is not finite is skipped (counted in `nonfinite_updates`); `TrainingStopped` is raised after
 `grpo.max_nonfinite_steps` in a row, or when a step's share of `error` verdicts passes `grpo.max_error_fraction`.
 
-Data-parallel training (`dist`, see distributed.py): each rank collects its own prompts; the loss weights are
-those of the global batch (counts summed over ranks) and the gradients are averaged by DDP/FSDP2.
+Data-parallel training (`dist`, `forward`; see distributed.py): each rank collects prompts_per_step / N prompts;
+the loss weights are those of the global batch (counts summed over ranks, times N because DDP/FSDP2 average the
+gradients); the step's minibatch count is global (each rank splits its own samples into that many parts) and every
+rank makes the same number of micro-batch passes (zero-weight padding), as DDP/FSDP2 collectives require. A step
+where some rank kept no group (dynamic sampling) makes no update on any rank. Skip decisions (non-finite) and the
+KL controller use values reduced over the ranks, so every rank takes the same decisions.
 
 Not handled yet: multi-turn episodes (one `venv.step` per rollout: single-turn envs only), sequence packing of
 rollouts (they are right-padded; micro-batching bounds the memory).
@@ -47,6 +51,7 @@ from rlvr.trainer.controls import (
     process_advantages,
     step_token_scores,
 )
+from rlvr.trainer.distributed import Dist, PolicyForward, publish
 from rlvr.trainer.evaluate import response_tokens
 from rlvr.trainer.model import TokenBatch, format_prompt, make_batch, response_logprobs
 
@@ -94,12 +99,15 @@ class GRPO:
     """Holds what a step needs: the policy, its optimiser, the reference, the engine and the vector env, and the
     controllers' state (the KL coefficient, the count of non-finite updates in a row)."""
 
-    def __init__(self, cfg: TrainConfig, policy, ref, tok, engine, venv, optimizer, scheduler, dist=None) -> None:
-        from rlvr.trainer.distributed import Dist
-
+    def __init__(
+        self, cfg: TrainConfig, policy, ref, tok, engine, venv, optimizer, scheduler, dist=None, forward=None
+    ) -> None:
+        """`forward`: the differentiable forward the optimiser's parameters sit behind (`distributed.wrap`);
+        default: `response_logprobs` on `policy` itself."""
         self.cfg, self.policy, self.ref, self.tok = cfg, policy, ref, tok
         self.engine, self.venv, self.opt, self.sched = engine, venv, optimizer, scheduler
         self.dist = dist or Dist()
+        self.forward = forward if forward is not None else PolicyForward(policy)
         self.device = next(policy.parameters()).device
         g = cfg.grpo
         self.kl_ctl = KLController(g.kl_coef, g.kl_target, g.kl_horizon_steps)
@@ -180,7 +188,7 @@ class GRPO:
     def collect(self, step: int) -> tuple[Rollout | None, dict]:
         """Sample (more rounds with dynamic sampling), verify, shape rewards, compute advantages and the old and
         reference log-probs for one step. The rollout is None when dynamic sampling kept no group."""
-        g, P = self.cfg.grpo, self.cfg.grpo.prompts_per_step
+        g, P = self.cfg.grpo, self.cfg.grpo.prompts_per_step // self.dist.world_size  # this rank's prompts
         max_tokens = length_limit(self.cfg.length.schedule, self.cfg.rollout.max_response_tokens, step)
         self.times = {"time_generate_s": 0.0, "time_verify_s": 0.0}
         base = derive_seed(self.cfg.env.seed, step)
@@ -273,14 +281,21 @@ class GRPO:
         g = self.cfg.grpo
         all_sum = self.dist.all_sum if self.dist.world_size > 1 else None
         weights = LOSS_AGG[g.loss_agg](ro.mask[idx], max_tokens, all_sum) * self.dist.world_size
+        # loss, pg_loss: this rank's share x N (its gradient's scale), so their mean over the ranks is the global loss
         stats = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
         n_tok = ro.mask[idx].sum().clamp(min=1).item()
         beta = self.kl_ctl.coef if g.kl_in == "loss" else 0.0
+        micros = self._micro(torch.arange(len(idx))) if len(idx) else []
+        micros += [None] * (self.dist.all_max(len(micros)) - len(micros))  # same number of passes on every rank
         self.opt.zero_grad(set_to_none=True)
-        for pos in self._micro(torch.arange(len(idx))):
-            micro, w = idx[pos], weights[pos]
+        for pos in micros:
+            # padding: a zero-weight pass over one row, for the collectives of DDP/FSDP2
+            micro = idx[pos] if pos is not None else torch.zeros(1, dtype=torch.long, device=ro.mask.device)
+            w = weights[pos] if pos is not None else torch.zeros_like(ro.mask[micro])
             m = ro.mask[micro]
-            logp, entropy = response_logprobs(self.policy, ro.batch.rows(micro), self.cfg.rollout.temperature)
+            b = ro.batch.rows(micro)
+            logp, entropy = self.forward(b.input_ids, b.attention_mask, b.targets, b.position_ids,
+                                         self.cfg.rollout.temperature)  # fmt: skip
             pg, clipped = POLICY_LOSSES[g.policy_loss](
                 logp, ro.old_logp[micro], ro.advantages[micro], g.eps_low, g.eps_high, g.dual_clip
             )
@@ -288,14 +303,18 @@ class GRPO:
             per_token = pg + beta * kl - g.entropy_coef * entropy
             loss = (w * per_token).sum()
             loss.backward()
-            stats["loss"] += loss.item() / self.dist.world_size
-            stats["pg_loss"] += (w * pg).sum().item() / self.dist.world_size
+            if pos is None:
+                continue
+            stats["loss"] += loss.item()
+            stats["pg_loss"] += (w * pg).sum().item()
             stats["kl"] += (kl.detach() * m).sum().item() / n_tok
             stats["entropy"] += (entropy.detach() * m).sum().item() / n_tok
             stats["clip_fraction"] += (clipped * m).sum().item() / n_tok
         max_norm = self.cfg.optim.max_grad_norm or float("inf")
-        stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_norm))
-        stats["nonfinite_updates"] = float(not (math.isfinite(stats["loss"]) and math.isfinite(stats["grad_norm"])))
+        norm = torch.nn.utils.clip_grad_norm_(self.forward.parameters(), max_norm)
+        stats["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP2: a DTensor
+        bad = not (math.isfinite(stats["loss"]) and math.isfinite(stats["grad_norm"]))
+        stats["nonfinite_updates"] = float(self.dist.all_sum(torch.tensor(float(bad))).item() > 0)  # any rank
         if stats["nonfinite_updates"]:
             self.opt.zero_grad(set_to_none=True)
             self.nonfinite_run += 1
@@ -309,6 +328,7 @@ class GRPO:
         self.nonfinite_run = 0
         self.opt.step()
         self.sched.step()
+        publish(self.forward, self.policy)
         self.engine.sync_weights(self.policy)
         return stats
 
@@ -318,24 +338,37 @@ class GRPO:
         t0 = time.perf_counter()
         max_tokens = int(metrics["max_response_tokens"])
         updates = []
+        if self.dist.world_size > 1 and self.dist.all_sum(torch.tensor(float(ro is None))).item() > 0:
+            ro = None  # some rank has nothing to train on: no rank updates (their passes must match)
         if ro is not None:
-            B = len(ro.status)
-            size = self.cfg.grpo.minibatch_samples or B
             for _ in range(self.cfg.grpo.epochs):
-                for idx in torch.randperm(B).split(size):
+                for idx in self._minibatches(len(ro.status)):
                     updates.append(self.update(ro, idx.sort().values, max_tokens))
         for key in updates[0] if updates else ():
             values = [u[key] for u in updates]
             metrics[key] = float(np.sum(values) if key == "nonfinite_updates" else np.mean(values))
         if updates:
             metrics["first_loss"] = updates[0]["loss"]
+        metrics["time_update_s"] = time.perf_counter() - t0
+        metrics = self.dist.mean_metrics(metrics)  # before the controller: the same KL on every rank
+        if updates:
             self.kl_ctl.update(metrics["kl"])
         metrics["kl_coef"] = self.kl_ctl.coef
         metrics["lr"] = self.sched.get_last_lr()[0]
-        metrics["time_update_s"] = time.perf_counter() - t0
         metrics["time_step_s"] = sum(v for k, v in metrics.items() if k.startswith("time_") and k != "time_step_s")
         self.last = ro
-        return self.dist.mean_metrics(metrics)
+        return metrics
+
+    def _minibatches(self, B: int) -> list[torch.Tensor]:
+        """A random partition of this rank's B samples into minibatches of grpo.minibatch_samples (all: one).
+        With N ranks the count comes from the global batch and is the same on every rank; a rank's part may be
+        empty."""
+        perm = torch.randperm(B)
+        size = self.cfg.grpo.minibatch_samples
+        if self.dist.world_size == 1:
+            return list(perm.split(size or B))
+        total = int(self.dist.all_sum(torch.tensor(B)).item())
+        return list(perm.tensor_split(math.ceil(total / size) if size else 1))
 
     def reset_reference(self, reset_optimizer: bool = True) -> None:
         """Reference-policy reset: the reference becomes a copy of the current policy; the optimiser's moments
