@@ -14,6 +14,12 @@ Resume loads the newest complete checkpoint (weights, reference, optimiser, sche
 the metrics records written after it (a run killed mid-step) and continues with the next step: with the hf
 engine, a resumed run ends with the same weights and metrics as a straight one. (vLLM's own sampler RNG is not
 checkpointed: a resumed vLLM run draws different samples from the same prompts.)
+
+Data-parallel (`torchrun --nproc-per-node N ... --set runtime.distributed=ddp|fsdp2`, see distributed.py): every
+rank runs SFT on the same data (rank 0's weights are then broadcast), collects prompts_per_step / N prompts per
+step and trains through the DDP/FSDP2-wrapped forward. Rank 0 alone writes the run directory, shows the progress
+bar and evaluates; the reset decisions it takes are broadcast so that every rank resets its own reference.
+A resumed multi-rank run continues from rank 0's RNG state on every rank: it is not bitwise equal to a straight one.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import time
 
 import torch
 
+from rlvr.envs.base import derive_seed
 from rlvr.trainer.checkpoint import (
     latest_checkpoint,
     load_reference,
@@ -35,6 +42,7 @@ from rlvr.trainer.checkpoint import (
 )
 from rlvr.trainer.config import TrainConfig, save_config
 from rlvr.trainer.controls import ResetTrigger
+from rlvr.trainer.distributed import Dist, init_from_env, load_optimizer_state, optimizer_state, wrap
 from rlvr.trainer.evaluate import evaluate, make_venv
 from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.metrics import MetricsLogger
@@ -90,31 +98,74 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok) -> dict:
+def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok, dist: Dist) -> dict | None:
+    """The held-out evaluation, on rank 0 only (None on the others)."""
+    if not dist.is_main:
+        return None
     ev = run_eval(cfg, engine, tok)
     logger.log("eval", step, ev)
     return ev
 
 
+class _SilentLogger:
+    """The metrics logger of ranks other than 0: writes nothing."""
+
+    tensorboard_error = ""
+
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = run_dir
+
+    def log(self, phase: str, step: int, metrics: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def start_distributed(cfg: TrainConfig) -> Dist:
+    """Check that the step's prompts split evenly over torchrun's processes, then join its process group (a no-op
+    in one process)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.grpo.prompts_per_step % world:
+        raise ValueError(f"grpo.prompts_per_step ({cfg.grpo.prompts_per_step}) must be divisible by the number of "
+                         f"processes (WORLD_SIZE = {world}): each collects an equal share")  # fmt: skip
+    return init_from_env(cfg.runtime.distributed, cfg.runtime.device)
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Run SFT then GRPO as configured (or continue the run in `cfg.logging.run_dir` from its newest checkpoint);
     returns {"after SFT": eval, "after GRPO": eval, "run_dir", "wall_s"}."""
-    from tqdm import tqdm
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one progress bar: ours (not one per checkpoint write)
     t_start = time.perf_counter()
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
-    torch.manual_seed(cfg.runtime.seed)
     device = pick_device(cfg.runtime.device)
+    dist = start_distributed(cfg)
+    try:
+        return _train(cfg, resume, dist, device if dist.world_size == 1 else dist.device, t_start)
+    finally:
+        dist.close()
+
+
+def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_start: float) -> dict:
+    from tqdm import tqdm
+
+    # rank 0 samples with runtime.seed (as one process does); the others with seeds derived from it
+    torch.manual_seed(cfg.runtime.seed if dist.is_main else derive_seed(cfg.runtime.seed, 1_000_000 + dist.rank))
     ckpt = latest_checkpoint(cfg.logging.run_dir) if resume else None
     if resume and ckpt is None:
         raise ValueError(f"cannot resume {cfg.logging.run_dir}: it has no complete checkpoint")
     state = load_state(ckpt) if ckpt else None
-    run_dir = make_run_dir(cfg)
-    save_config(cfg, os.path.join(run_dir, "config.yaml"))
-    logger = MetricsLogger(run_dir, tensorboard=cfg.logging.tensorboard, resume_step=state["step"] if state else None)
+    run_dir = dist.broadcast_object(make_run_dir(cfg) if dist.is_main else None)
+    cfg.logging.run_dir = run_dir
+    if dist.is_main:
+        save_config(cfg, os.path.join(run_dir, "config.yaml"))
+        resume_step = state["step"] if state else None
+        logger = MetricsLogger(run_dir, tensorboard=cfg.logging.tensorboard, resume_step=resume_step)
+    else:
+        logger = _SilentLogger(run_dir)
     if logger.tensorboard_error:
         print(logger.tensorboard_error, file=sys.stderr)
 
@@ -122,51 +173,60 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if ckpt:
         load_weights(model, ckpt)
     g, keep = cfg.grpo, cfg.checkpoint.keep_last
-    venv = make_venv(cfg.env.id, cfg.env.kwargs, g.prompts_per_step, g.samples_per_prompt, cfg.env.verifier_backend)
+    venv = make_venv(cfg.env.id, cfg.env.kwargs, g.prompts_per_step // dist.world_size, g.samples_per_prompt,
+                     cfg.env.verifier_backend)  # fmt: skip
     engine = make_engine(
         cfg.rollout.engine, model, tok, add_special_tokens=not cfg.model.chat_template,
         max_batch_sequences=cfg.rollout.max_batch_sequences,
     )  # fmt: skip
     results: dict = {"run_dir": run_dir}
     done = state["step"] if state else 0
-    progress = tqdm(total=cfg.sft.steps + g.steps, desc="train", disable=not cfg.logging.progress, dynamic_ncols=True)
+    show = cfg.logging.progress and dist.is_main
+    progress = tqdm(total=cfg.sft.steps + g.steps, desc="train", disable=not show, dynamic_ncols=True)
     try:
         if state is None:
             if cfg.sft.steps:
-                run_sft(model, tok, venv.env, cfg, logger, progress)
+                run_sft(model, tok, venv.env, cfg, logger, progress)  # every rank: the same data, no idle ranks
+                dist.broadcast_params(model)  # rank 0's result, should the ranks' arithmetic have differed
                 engine.sync_weights(model)
-            results["after SFT"] = _log_eval(logger, 0, cfg, engine, tok)
-            save_checkpoint(run_dir, 0, model, tok, {"results": results}, keep_last=keep)
+            if dist.is_main:
+                results["after SFT"] = _log_eval(logger, 0, cfg, engine, tok, dist)
+                save_checkpoint(run_dir, 0, model, tok, {"results": results}, keep_last=keep)
         else:
             results.update(state["results"], run_dir=run_dir)
             progress.update(cfg.sft.steps + min(done, g.steps))
         if g.steps > done:
-            results["after GRPO"] = grpo_loop(cfg, model, tok, engine, venv, logger, progress, results, ckpt, state)
+            ev = grpo_loop(cfg, model, tok, engine, venv, logger, progress, results, ckpt, state, dist)
+            if ev is not None:
+                results["after GRPO"] = ev
     finally:
         progress.close()
         logger.close()
         venv.close()
     results["wall_s"] = time.perf_counter() - t_start
-    with open(os.path.join(run_dir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
+    if dist.is_main:
+        with open(os.path.join(run_dir, "results.json"), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
     return results
 
 
-def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, results, ckpt, state) -> dict:
+def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, results, ckpt, state, dist=None) -> dict:
     """GRPO steps after the checkpoint `ckpt` (state None: from step 1), with validation every eval.every_steps,
-    reference resets and checkpoints; returns the evaluation after the last step."""
-    g, o, rc = cfg.grpo, cfg.optim, cfg.reset
+    reference resets and checkpoints; returns the evaluation after the last step (None on ranks other than 0)."""
+    g, o, rc, keep = cfg.grpo, cfg.optim, cfg.reset, cfg.checkpoint.keep_last
+    dist = dist or Dist()
     ref = frozen_copy(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    forward = wrap(model, cfg.runtime.distributed, dist)  # the parameters the optimiser steps
+    opt = torch.optim.AdamW(forward.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     warmup = max(o.warmup_steps, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
-    trainer = GRPO(cfg, model, ref, tok, engine, venv, opt, sched)
+    trainer = GRPO(cfg, model, ref, tok, engine, venv, opt, sched, dist=dist, forward=forward)
     resets = ResetTrigger(rc.every_steps, rc.kl_threshold, rc.patience, rc.degrade)
     start = 1
     if state is not None and state["step"] > 0:
         load_reference(ref, ckpt)
         if "optimizer" in state:
-            opt.load_state_dict(state["optimizer"])
+            load_optimizer_state(forward, opt, state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         trainer.load_state_dict(state["trainer"])
         resets.load_state_dict(state["resets"])
@@ -185,9 +245,10 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
         )  # fmt: skip
         reason, value = None, None
         if cfg.eval.every_steps and step % cfg.eval.every_steps == 0 and step < g.steps:
-            value = _log_eval(logger, step, cfg, engine, tok)[rc.metric]
+            ev = _log_eval(logger, step, cfg, engine, tok, dist)
+            value = dist.broadcast_object(ev[rc.metric] if ev else None)  # rank 0 evaluates; all decide alike
             reason = resets.after_eval(value)
-        reason = reason or resets.after_step(step, metrics.get("kl", 0.0))
+        reason = dist.broadcast_object(reason or resets.after_step(step, metrics.get("kl", 0.0)))
         if reason:
             trainer.reset_reference(rc.reset_optimizer)
             resets.fired(value)
@@ -199,6 +260,7 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
                 "resets": resets.state_dict(),
             }  # fmt: skip
             if cfg.checkpoint.save_optimizer:
-                full["optimizer"] = opt.state_dict()
-            save_checkpoint(logger.run_dir, step, model, tok, full, reference=ref, keep_last=cfg.checkpoint.keep_last)
-    return _log_eval(logger, g.steps, cfg, engine, tok)
+                full["optimizer"] = optimizer_state(forward, opt)  # collective under FSDP2
+            if dist.is_main:
+                save_checkpoint(logger.run_dir, step, model, tok, full, reference=ref, keep_last=keep)
+    return _log_eval(logger, g.steps, cfg, engine, tok, dist)
