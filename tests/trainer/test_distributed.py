@@ -1,0 +1,191 @@
+"""Data-parallel training with real gloo processes on CPU (`torchrun --nproc-per-node 2`).
+
+The update test gives one process a fixed rollout of B samples and two ranks a split of it (even, and uneven with
+micro-batches, so one rank pads with a zero-weight pass), runs one `GRPO.update` with plain SGD (lr 1: the parameter
+change is the gradient itself; Adam's first step would hide a wrong gradient scale) and compares the parameters and
+the loss. This file is also the ranks' script: `torchrun ... test_distributed.py ROLLOUT OUT` runs `_rank_main`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+LOSS_AGGS = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm")
+STRATEGIES = ("ddp", "fsdp2")
+# rank 0's rows of the 8-sample rollout (rank 1: the rest); "uneven" also micro-batches by 2: 3 passes against 2
+SPLITS = {"even": ([0, 1, 2, 3], 0), "uneven": ([0, 2, 3, 5, 7], 2)}
+B, VOCAB = 8, 6
+
+
+def _config(loss_agg: str, micro: int):
+    from rlvr.trainer.config import load_config
+
+    return load_config(None, [
+        f"grpo.loss_agg={loss_agg}", f"grpo.micro_batch_samples={micro}", "grpo.kl_coef=0.1", "grpo.kl=k3",
+        "grpo.entropy_coef=0.01", "optim.max_grad_norm=0", "rollout.max_response_tokens=6",
+        "model.vocab_chars=012", "model.hidden_size=32", "model.intermediate_size=64", "model.num_layers=2",
+    ])  # fmt: skip
+
+
+class _Engine:
+    def sync_weights(self, model) -> None:
+        pass
+
+
+def _trainer(cfg, state: dict, dist=None, strategy: str = "none"):
+    """A GRPO over a tiny model holding `state`, SGD lr 1, no env or engine (update only)."""
+    from rlvr.trainer.distributed import Dist, wrap
+    from rlvr.trainer.grpo import GRPO
+    from rlvr.trainer.model import frozen_copy, load_model
+
+    dist = dist or Dist()
+    model, _ = load_model(cfg.model)
+    model.load_state_dict(state)
+    forward = wrap(model, strategy, dist)
+    opt = torch.optim.SGD(forward.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    return GRPO(cfg, model, frozen_copy(model), None, _Engine(), None, opt, sched, dist=dist, forward=forward)
+
+
+def _rollout(cfg, model):
+    """B samples with prompts of 2-4 tokens and responses of 0-6 (one empty), random advantages, old log-probs
+    off the policy's (ratios != 1, some clipped) and a reference off both."""
+    from rlvr.trainer.grpo import GRPO, Rollout
+    from rlvr.trainer.model import make_batch
+
+    gen = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(3, VOCAB, (int(torch.randint(2, 5, (1,), generator=gen)),), generator=gen).tolist()
+               for _ in range(B)]  # fmt: skip
+    lengths = [3, 6, 1, 0, 5, 2, 6, 4]
+    responses = [torch.randint(1, VOCAB, (n,), generator=gen).tolist() for n in lengths]
+    batch = make_batch(prompts, responses, 0)
+    mask = batch.response_mask
+    scorer = GRPO(cfg, model, model, None, _Engine(), None, None, None)
+    logp = scorer.score(model, batch)
+    old = logp + 0.3 * torch.randn(logp.shape, generator=gen) * mask
+    ref = logp + 0.2 * torch.randn(logp.shape, generator=gen) * mask
+    adv = torch.randn(B, generator=gen)
+    valid = torch.ones(B, dtype=torch.bool)
+    return Rollout(batch, mask, adv, adv.clone(), valid, old, ref, logp.clone(), ["correct"] * B, lengths, [])
+
+
+def _rank_main(rollout_file: str, out_file: str) -> None:
+    """One rank of the update test: every (strategy, loss aggregation, split) case on this rank's rows."""
+    from rlvr.trainer.distributed import init_from_env
+
+    torch.set_num_threads(1)
+    data = torch.load(rollout_file, weights_only=False)
+    dist = init_from_env("ddp", "cpu")
+    ro, results = data["rollout"], {}
+    for strategy in STRATEGIES:
+        for loss_agg in LOSS_AGGS:
+            for split, (rows0, micro) in SPLITS.items():
+                rows = rows0 if dist.rank == 0 else [i for i in range(B) if i not in rows0]
+                trainer = _trainer(_config(loss_agg, micro), data["state"], dist, strategy)
+                stats = dist.mean_metrics(trainer.update(ro, torch.tensor(rows), 6))
+                params = {k: v.detach().clone() for k, v in trainer.policy.state_dict().items()}
+                results[f"{strategy}-{loss_agg}-{split}"] = {"params": params, "stats": stats}
+    if dist.is_main:
+        torch.save(results, out_file)
+    dist.close()
+
+
+@pytest.fixture(scope="module")
+def two_rank_updates(tmp_path_factory):
+    """(the rollout and initial weights, {case: rank 0's parameters and stats after one 2-rank update})."""
+    from rlvr.trainer.model import load_model
+
+    tmp = tmp_path_factory.mktemp("ddp")
+    cfg = _config("token_mean", 0)
+    torch.manual_seed(0)
+    model, _ = load_model(cfg.model)
+    data = {"state": model.state_dict(), "rollout": _rollout(cfg, model)}
+    torch.save(data, tmp / "rollout.pt")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([*TORCHRUN, __file__, str(tmp / "rollout.pt"), str(tmp / "out.pt")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return data, torch.load(tmp / "out.pt", weights_only=False)
+
+
+@pytest.mark.parametrize("split", list(SPLITS))
+@pytest.mark.parametrize("loss_agg", LOSS_AGGS)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_two_ranks_make_the_one_process_update(two_rank_updates, strategy, loss_agg, split):
+    data, results = two_rank_updates
+    got = results[f"{strategy}-{loss_agg}-{split}"]
+    cfg = _config(loss_agg, 0)
+    one = _trainer(cfg, data["state"])
+    stats = one.update(data["rollout"], torch.arange(B), 6)
+    expected = one.policy.state_dict()
+    delta = max((expected[k] - data["state"][k]).abs().max().item() for k in expected)
+    assert delta > 1e-3, "the update hardly moved the weights: the comparison would be vacuous"
+    for k, v in expected.items():
+        torch.testing.assert_close(got["params"][k], v, rtol=0, atol=1e-6, msg=f"{k}")
+    assert got["stats"]["loss"] == pytest.approx(stats["loss"], rel=1e-5, abs=1e-7)
+    assert got["stats"]["grad_norm"] == pytest.approx(stats["grad_norm"], rel=1e-5)
+
+    # the test can fail: rank 0's rows alone (its own loss weights, no averaging) give another update
+    rows0 = torch.tensor(SPLITS[split][0])
+    alone = _trainer(cfg, data["state"])
+    alone.update(data["rollout"], rows0, 6)
+    far = max((alone.policy.state_dict()[k] - v).abs().max().item() for k, v in expected.items())
+    assert far > 1e-4
+
+
+def test_distributed_config_is_validated(monkeypatch):
+    from rlvr.trainer.config import load_config
+    from rlvr.trainer.run import start_distributed
+
+    with pytest.raises(ValueError, match=r"runtime.distributed must be one of \['ddp', 'fsdp2', 'none'\]"):
+        load_config(None, ["runtime.distributed=zero3"])
+    with pytest.raises(ValueError, match="fsdp2 needs rollout.engine=hf"):
+        load_config(None, ["runtime.distributed=fsdp2", "rollout.engine=vllm"])
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match=r"prompts_per_step \(16\) must be divisible .*WORLD_SIZE = 3"):
+        start_distributed(load_config(None, ["grpo.prompts_per_step=16", "runtime.distributed=ddp"]))
+    with pytest.raises(ValueError, match="runtime.distributed is 'none'"):
+        start_distributed(load_config(None, ["grpo.prompts_per_step=12"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_torchrun_train_end_to_end(tmp_path, strategy):
+    run_dir = tmp_path / "run"
+    sets = [
+        f"runtime.distributed={strategy}", f"logging.run_dir={run_dir}", "logging.tensorboard=false",
+        "logging.progress=false", "env.kwargs={n_bits: 4, style: plain}", "sft.steps=3", "sft.demos=64",
+        "sft.sequences_per_step=8", "grpo.steps=2", "grpo.prompts_per_step=4", "grpo.samples_per_prompt=2",
+        "grpo.minibatch_samples=4", "rollout.max_response_tokens=6", "eval.prompts=4", "eval.samples_per_prompt=2",
+        "eval.every_steps=1", "reset.every_steps=1", "reset.reset_optimizer=false", "checkpoint.every_steps=1",
+    ]  # fmt: skip
+    cmd = [*TORCHRUN, "-m", "rlvr.cli", "train", "--config", "configs/parity.yaml"]
+    for s in sets:
+        cmd += ["--set", s]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    phases = [r["phase"] for r in records]
+    # one writer: each SFT and GRPO step logged once; evaluations after SFT, after step 1 and at the end
+    assert phases.count("sft") == 3 and phases.count("grpo") == 2 and phases.count("eval") == 3
+    assert phases.count("reset") == 2  # reset.every_steps=1: after each step, the decision broadcast from rank 0
+    assert [f for f in os.listdir(run_dir) if f.endswith(".jsonl")] == ["metrics.jsonl"]
+    ckpt = run_dir / "checkpoints" / "step_2"
+    assert (ckpt / "trainer_state.pt").is_file() and (ckpt / "reference.pt").is_file()
+    state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
+    assert state["step"] == 2 and state["optimizer"]["state"]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert "after SFT" in results and "after GRPO" in results
+
+
+if __name__ == "__main__":
+    _rank_main(sys.argv[1], sys.argv[2])
