@@ -27,7 +27,7 @@ imports included) and peak RSS above the RSS just before the first timed step; o
 `torch.cuda.max_memory_allocated`. Each step's CPU time (`time.process_time` of its worker, all threads) is
 recorded next to its wall time: on a shared machine it shows the work done, unaffected by waiting for a core.
 
-    .venv/bin/python benchmarks/trainer.py [--rounds 3] [--warmup 2] [--steps 5] [--prompts 16] [--group 8]
+    .venv/bin/python benchmarks/trainer.py [--rounds 3] [--warmup 3] [--steps 10] [--prompts 16] [--group 8]
         [--response-tokens 24] [--hidden-size 64] [--layers 2] [--threads 1] [--device auto] [--quick] [--out PATH]
 
 Writes benchmarks/results/trainer-<device>.json (cpu, or the GPU's name).
@@ -442,8 +442,8 @@ def summarise(runs: list[dict[str, Any]], expected_tokens: int) -> dict[str, Any
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3, help="alternating (ours, TRL) subprocess pairs")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed steps per worker")
-    ap.add_argument("--steps", type=int, default=5, help="timed steps per worker")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps per worker")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per worker")
     ap.add_argument("--prompts", type=int, default=16, help="prompts per step (P)")
     ap.add_argument("--group", type=int, default=8, help="samples per prompt (G)")
     ap.add_argument("--response-tokens", type=int, default=24, help="tokens generated per sample (T)")
