@@ -116,6 +116,7 @@ def two_rank_updates(tmp_path_factory):
     return data, torch.load(tmp / "out.pt", weights_only=False)
 
 
+@pytest.mark.slow  # the two ranks' start-up (torch, transformers imports): ~35 s on 2 busy cores
 @pytest.mark.parametrize("split", list(SPLITS))
 @pytest.mark.parametrize("loss_agg", LOSS_AGGS)
 @pytest.mark.parametrize("strategy", STRATEGIES)
