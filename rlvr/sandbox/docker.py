@@ -288,7 +288,7 @@ class DockerSandbox(Sandbox):
                     _kill(container)
                     break
             phases["output_ms"] = 1000 * (time.monotonic() - start)
-            if not acked:
+            if not acked and not timed_out.is_set():
                 return None
             code = container.wait(timeout=limits.wall_s + 2 * _GRACE_S + 30)["StatusCode"]
         finally:
@@ -313,10 +313,13 @@ class DockerSandbox(Sandbox):
             _remove(box.container, box.indir)
 
     def close(self) -> None:
-        """Remove the spares, wait for pending removals, and stop the reaper. Runs in flight finish first."""
+        """Wait for the runs in flight, remove the spares, wait for pending removals, and stop the reaper."""
+        slots = [self._slots.get() for _ in range(self.max_concurrency)]
         with self._lock:
             self._closed = True
             spares, self._spare = [future for _, future in self._spare.values()], {}
+        for slot in slots:
+            self._slots.put(slot)  # later runs get a slot, then status "error": the sandbox is closed
         for future in spares:
             future.exception()  # wait for it; one that failed to start left nothing behind
             self._discard_future(future)
