@@ -56,6 +56,11 @@ from rlvr.trainer.evaluate import response_tokens
 from rlvr.trainer.model import TokenBatch, format_prompt, make_batch, response_logprobs
 
 
+def mismatch(sampler_logp: torch.Tensor, logp: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean |sampler - trainer| log-prob over the response tokens `mask` (the train/inference mismatch)."""
+    return ((sampler_logp - logp).abs() * mask).sum().item() / mask.sum().clamp(min=1).item()
+
+
 class TrainingStopped(RuntimeError):
     """The run cannot go on (too many infrastructure errors, non-finite updates); the message says why."""
 
@@ -87,7 +92,7 @@ class Rollout:
     advantages: torch.Tensor
     rewards: torch.Tensor
     valid: torch.Tensor
-    old_logp: torch.Tensor
+    old_logp: torch.Tensor | None  # None on-policy (see GRPO.on_policy)
     ref_logp: torch.Tensor | None
     sampler_logp: torch.Tensor
     status: list[str]
@@ -114,6 +119,15 @@ class GRPO:
         self.nonfinite_run = 0
         self.times: dict[str, float] = {}
         self.last: Rollout | None = None  # the latest step's rollout (inspection, tests)
+
+    @property
+    def on_policy(self) -> bool:
+        """One optimiser step per rollout: the policy being trained is the one that sampled, so old log-probs are
+        the update's own (detached) log-probs and the separate scoring pass is skipped (ρ = 1 exactly). Not when the
+        KL goes into the reward: that needs the old log-probs before the advantages."""
+        g = self.cfg.grpo
+        one_minibatch = not g.minibatch_samples or g.minibatch_samples >= g.prompts_per_step * g.samples_per_prompt
+        return g.epochs == 1 and one_minibatch and not (g.kl_in == "reward" and self.needs_ref)
 
     @property
     def needs_ref(self) -> bool:
@@ -247,7 +261,7 @@ class GRPO:
         if c.overlong_filter:
             keep &= torch.tensor([s.finish_reason != "length" for s in samples])
         mask = batch.response_mask * keep.to(self.device, torch.float32)[:, None]
-        old_logp = self.score(self.policy, batch)
+        old_logp = None if self.on_policy else self.score(self.policy, batch)
         ref_logp = self.score(self.ref, batch) if self.needs_ref else None
 
         rewards = self.shaped_rewards(groups, max_tokens)
@@ -265,11 +279,11 @@ class GRPO:
                 start = len(s.prompt_ids) - 1
                 shifted[i, start:] = proc[i, : T - start]
             advantages = advantages[:, None] + g.step_reward_weight * shifted
-        sampler_logp = torch.zeros_like(old_logp)
+        sampler_logp = torch.zeros(batch.targets.shape, device=self.device)
         sampler_logp[batch.targets != -100] = torch.tensor([x for s in samples for x in s.logprobs], device=self.device)
-        n_tok = batch.response_mask.sum().clamp(min=1)
         metrics["shaped_reward"] = rewards.flatten()[valid].mean().item() if valid.any() else 0.0
-        metrics["mismatch"] = ((sampler_logp - old_logp).abs() * batch.response_mask).sum().item() / n_tok.item()
+        if old_logp is not None:  # (on-policy, `update` measures it on its own forward)
+            metrics["mismatch"] = mismatch(sampler_logp, old_logp, batch.response_mask)
         metrics["time_score_s"] = time.perf_counter() - t0
         lengths = [response_tokens(s, self.tok.eos_token_id) for s in samples]
         return Rollout(batch, mask, advantages, rewards.flatten(), valid, old_logp, ref_logp, sampler_logp, status,
@@ -296,8 +310,9 @@ class GRPO:
             b = ro.batch.rows(micro)
             logp, entropy = self.forward(b.input_ids, b.attention_mask, b.targets, b.position_ids,
                                          self.cfg.rollout.temperature)  # fmt: skip
+            old = ro.old_logp[micro] if ro.old_logp is not None else logp.detach()
             pg, clipped = POLICY_LOSSES[g.policy_loss](
-                logp, ro.old_logp[micro], ro.advantages[micro], g.eps_low, g.eps_high, g.dual_clip
+                logp, old, ro.advantages[micro], g.eps_low, g.eps_high, g.dual_clip
             )
             kl = KL[g.kl](logp, ro.ref_logp[micro]) if ro.ref_logp is not None else torch.zeros_like(logp)
             per_token = pg + beta * kl - g.entropy_coef * entropy
@@ -310,6 +325,12 @@ class GRPO:
             stats["kl"] += (kl.detach() * m).sum().item() / n_tok
             stats["entropy"] += (entropy.detach() * m).sum().item() / n_tok
             stats["clip_fraction"] += (clipped * m).sum().item() / n_tok
+            if ro.old_logp is None:  # weighted by this micro-batch's share of the minibatch's response tokens
+                resp = ro.batch.response_mask
+                share = resp[micro].sum().item() / resp[idx].sum().clamp(min=1).item()
+                stats["mismatch"] = stats.get("mismatch", 0.0) + share * mismatch(
+                    ro.sampler_logp[micro], logp.detach(), resp[micro]
+                )
         max_norm = self.cfg.optim.max_grad_norm or float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.forward.parameters(), max_norm)
         stats["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP2: a DTensor
