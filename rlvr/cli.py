@@ -45,8 +45,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _fail(str(e))
     except TrainingStopped as e:
         return _fail(f"training stopped: {e}", code=1)
-    print(f"run: {results['run_dir']}  ({results['wall_s']:.0f} s)")
-    print(format_table(results))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
+        print(f"run: {results['run_dir']}  ({results['wall_s']:.0f} s)")
+        print(format_table(results))
     return 0
 
 
