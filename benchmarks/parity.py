@@ -146,7 +146,7 @@ def plot_accuracy(cells: list[dict], path: Path, title: str) -> None:
 def plot_lengths(cells: list[dict], path: Path, title: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    fig = _figure()
+    fig = _figure(10.0)
     ax = fig.add_subplot()
     widths = sorted({c["n_bits"] for c in cells})
     fractions = sorted({c["long_fraction"] for c in cells})
@@ -163,7 +163,7 @@ def plot_lengths(cells: list[dict], path: Path, title: str) -> None:
     ax.set_ylabel("mean response tokens (training batch)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", ncol=2)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the lines fill the axes
     fig.tight_layout()
     fig.savefig(path, format="png")
 
@@ -179,7 +179,7 @@ def print_table(cells: list[dict]) -> None:
 
 
 def git_state() -> dict:
-    """The commit measured, and whether the trainer's sources differed from it (other work in the checkout)."""
+    """The commit measured, and whether the trainer's sources or config differed from it (uncommitted work)."""
     import subprocess
 
     def git(*a: str) -> str:
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    git = git_state()  # before the runs: the code they import
     t0 = time.perf_counter()
     cells = []
     with tempfile.TemporaryDirectory(prefix="rlvr-parity-") as tmp:
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "plots": [
             str(p.relative_to(args.out.parent)) for p in (plots_dir / "accuracy.png", plots_dir / "response_length.png")
         ],  # fmt: skip
-        "git": git_state(),
+        "git": git,
         "machine": machine_info(("torch", "transformers", "matplotlib")),
         "grid": cells,
     }
