@@ -182,11 +182,11 @@ def plot_quantity(spec, phases: dict[str, list[dict]], plots_dir: str, notes: li
         for key, (steps, values) in right_s.items():
             _draw(ax2, steps, values, key, color="tab:orange", linestyle="-.")
             notes.append(_nonfinite_note(key, steps, values))
-        if ax2 is not ax:
+        if ax2 is ax:  # only the right-axis keys were logged: they take the left axis
+            ylabel = right_label
+        else:
             ax2.set_ylabel(right_label)
             extra.append(ax2)
-        elif not left_s:
-            ylabel = right_label
     if phase != "sft":
         _draw_resets(ax, phases.get("reset", []))
     path = os.path.join(plots_dir, f"{stem}.png")
