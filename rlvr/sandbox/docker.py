@@ -180,21 +180,29 @@ class DockerSandbox(Sandbox):
         return result
 
     def _take(self, slot: int, limits: Limits) -> tuple[_Box, bool]:
-        """This slot's spare if it has `limits` (else a container started now), and start the next spare."""
+        """This slot's spare if it has `limits` (else a container started now), then start the next spare.
+
+        The next spare starts once this run has its container, so that a slot never starts two at once:
+        on a small machine more starts in flight only slow each other down.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError("the docker sandbox is closed")
             spare = self._spare.pop(slot, None)
-            if self.spares:
-                self._spare[slot] = (limits, self._background.submit(self._start, limits))
+        box = None
         if spare is not None and spare[0] == limits:
             try:
-                return spare[1].result(), True
+                box = spare[1].result()
             except Exception:  # noqa: BLE001 - a spare that failed to start is replaced by one started now
                 pass
         elif spare is not None:
             spare[1].add_done_callback(self._discard_future)
-        return self._start(limits), False
+        used_spare = box is not None
+        box = box or self._start(limits)
+        with self._lock:
+            if self.spares and not self._closed:
+                self._spare[slot] = (limits, self._background.submit(self._start, limits))
+        return box, used_spare
 
     def _discard_future(self, future: Future[_Box]) -> None:
         if future.exception() is None:
