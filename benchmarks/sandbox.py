@@ -5,11 +5,11 @@ runs per second of two workloads: `python3 -c 'print(1)'`, and a small program c
 test (reads stdin, prints an answer, compared on the host). Runs go back to back (closed loop).
 Also bare `python3`, bare `bwrap` and plain `docker run --rm`, to show what our layer adds.
 
-Docker extras: the same cells without spares (`docker-cold`: each run creates and starts its own
-container), `print1` with `--gap-s` between runs (the spare is ready when the run comes, as between
-training steps), the median of each phase of our runs (`phases_ms`), and each Docker API call of a
-cold run timed alone (`docker_api_phases_ms`). Other work on the machine skews all of it: compare
-rows of one run (plain `docker run --rm` is measured right after ours), not across runs.
+Docker extras: `print1_spaced`, `print1` with `--gap-s` between runs (the spare is ready when the run
+comes, as between training steps); the same cells without spares (`docker-cold`: each run creates and
+starts its own container); the median of each phase of our runs (`phases_ms`); each Docker API call
+of a cold run timed alone (`docker.docker_api_phases_ms`). Other work on the machine skews all of it:
+compare rows of one run (plain `docker run --rm` is measured right after our rows), not across runs.
 
     .venv/bin/python benchmarks/sandbox.py [--runs 200] [--docker-runs 40] [--backends bwrap,docker,process]
 """
@@ -160,22 +160,21 @@ def bare_references(backends: list[str], skipped: dict) -> dict[str, float]:
 
 
 def run_cells(name: str, sb, runs: int, results: list, gap_s: float = 0.0) -> None:
+    """Every (workload, concurrency) cell; with `gap_s`, only `print1` at concurrency 1, as workload `print1_spaced`."""
     log = getattr(sb, "phase_log", None)
-    for workload, fn in workloads(sb).items():
-        for concurrency in (1, 2) if not gap_s else (1,):
-            if gap_s and workload != "print1":
-                continue
-            if log is not None:
-                log.clear()
-            row = {"backend": name, "workload": workload, **measure(fn, runs, concurrency, gap_s)}
-            if log is not None:
-                row["phases_ms"] = phase_medians(list(log)[1:])  # without the warm-up
-            results.append(row)
-            cell = f"{name:11} {workload:18} c={concurrency}" + (f" gap {gap_s} s" if gap_s else "")
-            print(
-                f"{cell}  p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms"
-                f"  {row['runs_per_s']:6.1f} runs/s  ok {row['ok_fraction']:.2f}  {row.get('phases_ms', '')}"
-            )
+    cells = [("print1", 1)] if gap_s else [(w, c) for w in ("print1", "program_with_test") for c in (1, 2)]
+    for workload, concurrency in cells:
+        if log is not None:
+            log.clear()
+        row = measure(workloads(sb)[workload], runs, concurrency, gap_s)
+        row = {"backend": name, "workload": workload + ("_spaced" if gap_s else ""), **row}
+        if log is not None:
+            row["phases_ms"] = phase_medians(list(log)[1:])  # without the warm-up
+        results.append(row)
+        print(
+            f"{name:11} {row['workload']:18} c={concurrency}  p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms"
+            f"  {row['runs_per_s']:6.1f} runs/s  ok {row['ok_fraction']:.2f}  {row.get('phases_ms', '')}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,19 +200,21 @@ def main(argv: list[str] | None = None) -> int:
             continue
         from rlvr.sandbox.docker import DockerSandbox
 
-        # Ours and plain `docker run --rm` one right after the other, each time, so both see the same load.
-        for _ in range(2):
-            sb = DockerSandbox(max_concurrency=2)
-            run_cells("docker", sb, args.docker_runs // 2, results)
-            run_cells("docker", sb, args.docker_runs // 2, results, gap_s=args.gap_s)
-            sb.close()
-            docker.setdefault("docker_cli_run_print1", []).append(docker_cli_run(args.docker_runs // 2))
-            print(f"{'docker run --rm':11} print1             c=1  {docker['docker_cli_run_print1'][-1]}")
+        # Plain `docker run --rm` right after each block of ours, so that both see the same load.
+        cli = docker.setdefault("docker_cli_run_print1", [])
+        sb = DockerSandbox(max_concurrency=2)
+        run_cells("docker", sb, args.docker_runs, results)
+        cli.append(docker_cli_run(args.docker_runs // 2))
+        reference["docker_cli_run_print1_p50_ms"] = cli[0]["p50_ms"]
+        run_cells("docker", sb, args.docker_runs // 2, results, gap_s=args.gap_s)
+        sb.close()
         cold = DockerSandbox(max_concurrency=2, spares=False)
         run_cells("docker-cold", cold, args.docker_runs // 2, results)
         cold.close()
-        docker["docker_cli_run_print1"].append(docker_cli_run(args.docker_runs // 2))
+        cli.append(docker_cli_run(args.docker_runs // 2))
         docker["docker_api_phases_ms"] = docker_api_phases(args.docker_runs // 2)
+        for ref in cli:
+            print(f"{'docker run --rm':30} c=1  p50 {ref['p50_ms']:7.1f} ms  p99 {ref['p99_ms']:7.1f} ms")
         print(f"docker API calls of a cold run, median ms: {docker['docker_api_phases_ms']}")
     reference.update(bare_references(args.backends.split(","), skipped))
     for name, ms in reference.items():
