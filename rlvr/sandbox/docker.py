@@ -22,7 +22,8 @@ What "nothing left behind" means here: when `run` returns, its container has exi
 process of the run is alive); the stopped container and its input dir are removed by a
 background thread right after, and `close()` waits for those removals and removes the spares.
 Containers carry an owner label; a reaper process started with the sandbox removes all of them
-(spares included) if the caller dies, and a spare also exits when its attach connection drops.
+(spares included) and the input dirs when the caller exits without `close()` or dies, and an idle
+spare also exits by itself when its attach connection drops.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from typing import Any
 
 from rlvr.sandbox.base import ExecResult, Limits, OutputCap, Sandbox, SandboxUnavailable, classify
@@ -145,11 +146,10 @@ class DockerSandbox(Sandbox):
         self.tmpdir = tempfile.mkdtemp(prefix="rlvr-docker-")
         os.chmod(self.tmpdir, 0o755)
         self.phase_log: collections.deque[dict[str, float]] = collections.deque(maxlen=10_000)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._closed = False
         self._spare: dict[int, tuple[Limits, Future[_Box]]] = {}
-        # Spares and removals; a run never waits behind a removal for a thread (a spare it may).
-        self._background = ThreadPoolExecutor(self.max_concurrency + 1, thread_name_prefix="rlvr-docker")
+        self._tasks: set[Future] = set()  # spares being started and containers being removed
         # The reaper removes this sandbox's containers when our end of its stdin closes, i.e. when we exit or die.
         self._reaper = subprocess.Popen(
             [sys.executable, "-m", "rlvr.sandbox.reaper", OWNER_LABEL, self.owner, self.tmpdir],
@@ -201,7 +201,7 @@ class DockerSandbox(Sandbox):
         box = box or self._start(limits)
         with self._lock:
             if self.spares and not self._closed:
-                self._spare[slot] = (limits, self._background.submit(self._start, limits))
+                self._spare[slot] = (limits, self._background(self._start, limits))
         return box, used_spare
 
     def _discard_future(self, future: Future[_Box]) -> None:
@@ -315,10 +315,26 @@ class DockerSandbox(Sandbox):
     def _discard(self, box: _Box) -> None:
         """Remove a used or unwanted container and its input dir in the background."""
         _shutdown(box.sock)
-        try:
-            self._background.submit(_remove, box.container, box.indir)
-        except RuntimeError:  # close() has shut the background threads down: remove it now
-            _remove(box.container, box.indir)
+        self._background(_remove, box.container, box.indir)
+
+    def _background(self, fn, *args) -> Future:
+        """Run `fn(*args)` in a daemon thread: a process that exits without close() does not wait for it
+        (the reaper removes what it leaves), and close() waits for all of them."""
+        future: Future = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the future
+                future.set_exception(e)
+            finally:
+                with self._lock:
+                    self._tasks.discard(future)
+
+        with self._lock:
+            self._tasks.add(future)
+        threading.Thread(target=work, name="rlvr-docker", daemon=True).start()
+        return future
 
     def close(self) -> None:
         """Wait for the runs in flight, remove the spares, wait for pending removals, and stop the reaper."""
@@ -331,7 +347,12 @@ class DockerSandbox(Sandbox):
         for future in spares:
             future.exception()  # wait for it; one that failed to start left nothing behind
             self._discard_future(future)
-        self._background.shutdown(wait=True)
+        while True:
+            with self._lock:
+                tasks = set(self._tasks)
+            if not tasks:
+                break
+            wait(tasks)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         if self._reaper.poll() is None:
             self._reaper.stdin.write(CLOSED)

@@ -177,3 +177,17 @@ def test_an_idle_spare_exits_when_its_caller_and_reaper_are_gone(client):
         for container in _owned(client, owner):
             container.remove(force=True)
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def test_a_caller_that_exits_without_close_leaves_nothing_behind(client):
+    script = (
+        "from rlvr.sandbox import get_sandbox\n"
+        "sb = get_sandbox('docker')\n"
+        "assert sb.run(['python3', '-c', 'print(1)']).ok\n"
+        "print(sb.owner, sb.tmpdir, flush=True)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    owner, tmpdir = out.stdout.split()
+    assert _wait_for(lambda: _owned(client, owner) == []), _owned(client, owner)
+    assert _wait_for(lambda: not os.path.exists(tmpdir))
