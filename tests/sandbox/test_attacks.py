@@ -55,7 +55,8 @@ def _wait_for_no_strays(timeout: float = 5.0) -> list[int]:
 @pytest.fixture(scope="module", autouse=True)
 def nothing_left_behind():
     tmp = tempfile.gettempdir()
-    before = {n for n in os.listdir(tmp) if n.startswith("rlvr-")}
+    ours = ("rlvr-docker-", "rlvr-process-")  # the sandboxes' own temp dirs (not other tools' rlvr-* dirs)
+    before = {n for n in os.listdir(tmp) if n.startswith(ours)}
     yield
     assert _wait_for_no_strays() == [], "sandbox processes survived the suite"
     if "docker" in _used:
@@ -68,7 +69,7 @@ def nothing_left_behind():
         get_sandbox.cache_clear()
         left = docker.from_env().containers.list(all=True, filters={"label": f"rlvr.sandbox.owner={sb.owner}"})
         assert left == [], f"containers left behind: {[c.name for c in left]}"
-    assert {n for n in os.listdir(tmp) if n.startswith("rlvr-")} - before == set(), "temp dirs left behind"
+    assert {n for n in os.listdir(tmp) if n.startswith(ours)} - before == set(), "temp dirs left behind"
 
 
 _used: set[str] = set()
