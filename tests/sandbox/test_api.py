@@ -130,15 +130,15 @@ def test_docker_containers_do_not_outlive_a_killed_caller():
     owner = caller.stdout.readline().strip()
     label = {"label": f"rlvr.sandbox.owner={owner}"}
     deadline = time.monotonic() + 30
-    while not client.containers.list(filters=label) and time.monotonic() < deadline:
+    while not client.containers.list(filters=label, ignore_removed=True) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert client.containers.list(filters=label), "the caller never started its container"
+    assert client.containers.list(filters=label, ignore_removed=True), "the caller never started its container"
     os.kill(caller.pid, signal.SIGKILL)
     caller.wait()
     deadline = time.monotonic() + 30
-    while client.containers.list(all=True, filters=label) and time.monotonic() < deadline:
+    while client.containers.list(all=True, filters=label, ignore_removed=True) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert client.containers.list(all=True, filters=label) == []
+    assert client.containers.list(all=True, filters=label, ignore_removed=True) == []
 
 
 def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
