@@ -278,7 +278,7 @@ def test_no_inherited_file_descriptors(isolated, tmp_path):
     assert eval(res.stdout.splitlines()[0]) == [0, 1, 2, 3]  # 3 is listdir's own handle  # noqa: S307
 
 
-def test_setsid_grandchild_does_not_outlive_the_run(isolated):
+def test_setsid_grandchild_does_not_outlive_the_run(isolated, processes_with):
     marker = "rlvr-grandchild-" + uuid.uuid4().hex
     res = run_py(
         isolated,
@@ -292,19 +292,7 @@ def test_setsid_grandchild_does_not_outlive_the_run(isolated):
     )
     assert res.status == "ok" and "spawned" in res.stdout, res
     assert _wait_for_no_strays() == []
-    assert not _processes_with(marker)
-
-
-def _processes_with(marker: str) -> list[int]:
-    pids = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    pids.append(int(entry))
-        except OSError:
-            pass
-    return pids
+    assert not processes_with(marker)
 
 
 # --- resource limits (every backend) ----------------------------------------------------------------

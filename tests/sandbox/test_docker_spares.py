@@ -60,19 +60,7 @@ def _running_spare(client, sb):
     return running[0]
 
 
-def _processes_with(marker: str) -> list[int]:
-    pids = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    pids.append(int(entry))
-        except OSError:
-            pass
-    return pids
-
-
-def test_the_spare_serves_one_run_and_has_exited_when_run_returns(sb, client):
+def test_the_spare_serves_one_run_and_has_exited_when_run_returns(sb, client, processes_with):
     import docker.errors
 
     assert sb.run(["python3", "-c", "print(1)"], limits=LIMITS).ok
@@ -96,7 +84,7 @@ def test_the_spare_serves_one_run_and_has_exited_when_run_returns(sb, client):
         assert not state["Running"] and state["ExitCode"] == 7, state
     except docker.errors.NotFound:
         pass  # already removed in the background
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
     # The next run's spare is a different container; the used one goes away without close().
     assert _running_spare(client, sb) != spare
     assert _wait_for(lambda: spare not in [c.id for c in _owned(client, sb.owner)])
