@@ -100,7 +100,7 @@ def process_advantages(scores: list[list[tuple[int, float]]], valid: torch.Tenso
     """Step verdicts as per-token advantages, as in DeepSeekMath's process supervision (Shao et al. 2024, §4.1.3):
     the scores of all steps in a group are normalised by the group's mean and std, r̃ = (r - mean) / (std + 1e-6),
     and token t gets the sum of r̃ over the steps that end at or after it.
-    scores: B lists of (response token index, score); valid: [B] -> [B, T] (0 for invalid samples)."""
+    scores: B lists of (token position, score), positions < T; valid: [B] -> [B, T] (0 for invalid samples)."""
     B = len(scores)
     out = torch.zeros(B, T)
     for g in range(0, B, G):

@@ -68,7 +68,7 @@ class TrainingStopped(RuntimeError):
 @dataclasses.dataclass
 class Group:
     """The G samples of one prompt with their verdicts: rewards [G], status [G], steps: G lists of
-    (response token index, step score) (empty unless the dual reward is on)."""
+    (target column in the batch, step score) (empty unless the dual reward is on)."""
 
     samples: list
     rewards: list[float]
@@ -118,6 +118,7 @@ class GRPO:
         self.kl_ctl = KLController(g.kl_coef, g.kl_target, g.kl_horizon_steps)
         self.nonfinite_run = 0
         self.times: dict[str, float] = {}
+        self._step_verifiers: dict[str, object] = {}  # verifier name -> its verify_steps (or None)
         self.last: Rollout | None = None  # the latest step's rollout (inspection, tests)
 
     @property
@@ -168,18 +169,22 @@ class GRPO:
         ]  # fmt: skip
 
     def _steps(self, i: int, sample) -> list[tuple[int, float]]:
-        """The step verdicts of slot i's response as (token index, score); [] when its verifier has none."""
+        """The step verdicts of slot i's response as (target column in the batch, score); [] when its verifier has
+        none. Step checking only parses the response, so it runs in this process even with a verifier pool."""
         from rlvr.verifiers import get_verifier
 
         problem = self.venv.problems[i]
-        verify_steps = getattr(get_verifier(problem.verifier), "verify_steps", None)
+        if problem.verifier not in self._step_verifiers:
+            self._step_verifiers[problem.verifier] = getattr(get_verifier(problem.verifier), "verify_steps", None)
+        verify_steps = self._step_verifiers[problem.verifier]
         if verify_steps is None:
             return []
         try:
             steps = verify_steps(sample.text, problem.reference)
         except Exception:  # noqa: BLE001 - model output never crashes training; its steps just go unscored
             return []
-        return step_token_scores(self.tok, sample.response_ids, steps)
+        first = len(sample.prompt_ids) - 1  # response token k is predicted at target column first + k
+        return [(first + k, score) for k, score in step_token_scores(self.tok, sample.response_ids, steps)]
 
     def shaped_rewards(self, groups: list[Group], max_tokens: int) -> torch.Tensor:
         """The verifier rewards with the length controls applied (see controls.py), [P, G]."""
@@ -271,14 +276,8 @@ class GRPO:
         advantages = ADVANTAGES[g.advantage](rewards, valid.view(P, G)).flatten().to(self.device)
         if g.step_reward_weight:
             steps = [st for grp in groups for st in grp.steps]
-            T = batch.targets.shape[1]
-            proc = process_advantages(steps, valid, G, T).to(self.device)
-            # response token k of sample i sits at target column (prompt length - 1 + k)
-            shifted = torch.zeros_like(proc)
-            for i, s in enumerate(samples):
-                start = len(s.prompt_ids) - 1
-                shifted[i, start:] = proc[i, : T - start]
-            advantages = advantages[:, None] + g.step_reward_weight * shifted
+            proc = process_advantages(steps, valid, G, batch.targets.shape[1]).to(self.device)
+            advantages = advantages[:, None] + g.step_reward_weight * proc * batch.response_mask  # not on the prompt
         sampler_logp = torch.zeros(batch.targets.shape, device=self.device)
         sampler_logp[batch.targets != -100] = torch.tensor([x for s in samples for x in s.logprobs], device=self.device)
         metrics["shaped_reward"] = rewards.flatten()[valid].mean().item() if valid.any() else 0.0

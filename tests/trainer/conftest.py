@@ -106,3 +106,23 @@ def make_trainer():
     yield factory
     for trainer in made:
         trainer.venv.close()
+
+
+def _check_layout(samples, tok, prompts, n, max_tokens):
+    """The RolloutEngine contract for `generate(prompts, n, max_response_tokens=max_tokens)`'s samples."""
+    assert len(samples) == len(prompts) * n
+    for i, s in enumerate(samples):
+        assert s.prompt_ids == tok(prompts[i // n]).input_ids  # n samples of prompt i at i*n .. i*n+n-1
+        assert len(s.logprobs) == len(s.response_ids) <= max_tokens
+        if s.finish_reason == "stop":
+            assert s.response_ids[-1] == tok.eos_token_id and tok.eos_token_id not in s.response_ids[:-1]
+        else:
+            assert s.finish_reason == "length"
+            assert len(s.response_ids) == max_tokens and tok.eos_token_id not in s.response_ids
+        assert s.text == tok.decode(s.response_ids, skip_special_tokens=True)
+
+
+@pytest.fixture(scope="session")
+def check_layout():
+    """check_layout(samples, tok, prompts, n, max_tokens): asserts the engine contract (layout, EOS, text)."""
+    return _check_layout

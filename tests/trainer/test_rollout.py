@@ -33,18 +33,11 @@ def test_sampling_logprobs_match_the_trainer(sampler_vs_trainer, tiny, temperatu
         assert (at_one - sampled).abs().max() > 1e-2
 
 
-def test_layout_eos_and_text(tiny):
+def test_layout_eos_and_text(tiny, check_layout):
     model, tok = tiny
     torch.manual_seed(1)
     samples = make_engine("hf", model, tok, max_batch_sequences=5).generate(PROMPTS, 3, max_response_tokens=8)
-    for i, s in enumerate(samples):
-        assert s.prompt_ids == tok(PROMPTS[i // 3]).input_ids  # n samples of prompt i at i*n .. i*n+n-1
-        assert len(s.logprobs) == len(s.response_ids) <= 8
-        if s.finish_reason == "stop":
-            assert s.response_ids[-1] == tok.eos_token_id and tok.eos_token_id not in s.response_ids[:-1]
-        else:
-            assert len(s.response_ids) == 8 and tok.eos_token_id not in s.response_ids
-        assert s.text == tok.decode(s.response_ids, skip_special_tokens=True)
+    check_layout(samples, tok, PROMPTS, 3, 8)
     assert {s.finish_reason for s in samples} <= {"stop", "length"}
 
 

@@ -99,19 +99,10 @@ def test_samples_follow_the_tempered_distribution(tiny, engine):
 
 
 @pytest.mark.vllm
-def test_layout_eos_and_text(tiny, engine):
+def test_layout_eos_and_text(tiny, engine, check_layout):
     model, tok = tiny
     samples = engine.generate(PROMPTS, 3, max_response_tokens=8)
-    assert len(samples) == 9
-    for i, s in enumerate(samples):
-        assert s.prompt_ids == tok(PROMPTS[i // 3]).input_ids  # n samples of prompt i at i*n .. i*n+n-1
-        assert len(s.logprobs) == len(s.response_ids) <= 8
-        if s.finish_reason == "stop":
-            assert s.response_ids[-1] == tok.eos_token_id and tok.eos_token_id not in s.response_ids[:-1]
-        else:
-            assert s.finish_reason == "length"
-            assert len(s.response_ids) == 8 and tok.eos_token_id not in s.response_ids
-        assert s.text == tok.decode(s.response_ids, skip_special_tokens=True)
+    check_layout(samples, tok, PROMPTS, 3, 8)
     many = engine.generate(PROMPTS, 16, max_response_tokens=8)
     assert {s.finish_reason for s in many} == {"stop", "length"}
 
