@@ -11,10 +11,11 @@ Equal length: the tokenizer's EOS id is the last id of its vocabulary and the mo
 one id short of it, so neither sampler can end a response early; every response is T tokens, and the script
 counts them (`tokens_per_step` must be P*G*T for both).
 
-What each side does by default and keeps: TRL skips the old-log-prob forward pass when there is one optimiser
-step per generation (the ratio's denominator is the detached current log-prob), and uses the fused AdamW
-that transformers picks for torch >= 2.8. Ours recomputes old log-probs in `GRPO.collect` (`score`) and uses
-`torch.optim.AdamW` as `rlvr train` does. TRL's other settings are its defaults (logging every 10 steps).
+What each side does by default and keeps: both skip the old-log-prob forward pass when there is one optimiser
+step per generation (the ratio's denominator is the detached current log-prob) and use torch's fused AdamW.
+TRL samples with transformers' `generate` (every row prefilled); ours with the `hf` engine's own decode loop
+(one prefill per distinct prompt, an in-place KV cache, finished rows leave the batch), and its update runs
+each group's prompt once (`shared_prompt_hidden`). TRL's other settings are its defaults (logging every 10 steps).
 
 Measurement: each trainer runs in its own subprocess (`--worker ours|trl`): W warm-up steps, then N timed
 steps. Rounds alternate the order (ours first, then TRL first, ...) so that machine noise hits both; the
@@ -131,6 +132,7 @@ def make_our_trainer(args, model, tok):
     from rlvr.trainer.config import TrainConfig, config_from_dict, validate
     from rlvr.trainer.evaluate import make_venv
     from rlvr.trainer.grpo import GRPO
+    from rlvr.trainer.model import adamw
     from rlvr.trainer.rollout import make_engine
 
     cfg: TrainConfig = config_from_dict(
@@ -149,7 +151,7 @@ def make_our_trainer(args, model, tok):
     g, o = cfg.grpo, cfg.optim
     venv = make_venv(cfg.env.id, cfg.env.kwargs, g.prompts_per_step, g.samples_per_prompt)
     engine = make_engine("hf", model, tok, add_special_tokens=True, max_batch_sequences=cfg.rollout.max_batch_sequences)
-    opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    opt = adamw(model.parameters(), o.lr, o)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     model.train()
     return GRPO(cfg, model, None, tok, engine, venv, opt, sched), venv, _describe(opt)

@@ -3,9 +3,9 @@
 `gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point", group_size=G)` builds one
 single env from the same kwargs and batches over its problem source and verifier: `reset` draws
 N/G problems (seeds derived from the reset seed), `step` verifies all N responses in one
-`verify_batch` per verifier (concurrent, order-preserving): in this process by default, or through
-isolated `VerifierPool` workers with `make_vec(..., verifier_backend="bwrap")`. Slots `g*G .. g*G+G-1`
-are group `g`; `infos["group"]` says so, and `step`'s infos carry each slot's verdict.
+`verify_batch` per verifier (order-preserving; in threads for sandboxed verifiers): in this process by
+default, or through isolated `VerifierPool` workers with `make_vec(..., verifier_backend="bwrap")`.
+Slots `g*G .. g*G+G-1` are group `g`; `infos["group"]` says so, and `step`'s infos carry each slot's verdict.
 
 Autoreset is disabled: single-turn slots are done after one step and the caller resets the batch.
 In multi-turn envs a finished slot stays finished (empty observation, reward 0) until `reset`.
@@ -53,8 +53,13 @@ class ReasoningVectorEnv(VectorEnv):
         self.problems = [p for p in groups for _ in range(self.group_size)]
         self.turns[:] = 0
         self.done[:] = False
+        # one copy of the problem's info per group, a dict per slot (the G slots of a group share nested values)
         infos = _stack(
-            [{**p.info(), "seed": s} for p, s in zip(groups, seeds, strict=True) for _ in range(self.group_size)]
+            [
+                {**info, "seed": s}
+                for info, s in zip((p.info() for p in groups), seeds, strict=True)
+                for _ in range(self.group_size)
+            ]
         )
         infos["group"] = np.repeat(np.arange(self.num_groups), self.group_size)
         return tuple(p.prompt for p in self.problems), infos

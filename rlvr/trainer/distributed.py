@@ -133,16 +133,21 @@ def init_from_env(strategy: str, device: str = "auto") -> Dist:
 class PolicyForward(torch.nn.Module):
     """The training forward as one module call: forward(input_ids, attention_mask, targets, position_ids,
     temperature) = `response_logprobs(self.model, batch, temperature)` -> (log-probs, entropies) [B, L-1].
-    Wrapped by DDP or FSDP2 so that their hooks see the whole forward (the lm_head included)."""
+    Wrapped by DDP or FSDP2 so that their hooks see the whole forward (the lm_head included).
 
-    def __init__(self, model) -> None:
+    `share_prompts`: prompt-prefix sharing (one forward per distinct prompt, see `model.shared_prompt_hidden`).
+    Off under FSDP2: whether a micro-batch shares prompts differs between ranks, and a shared forward calls each
+    layer twice, so the ranks' per-layer all-gathers would no longer pair up."""
+
+    def __init__(self, model, share_prompts: bool = True) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.share_prompts = model, share_prompts
 
     def forward(self, input_ids, attention_mask, targets, position_ids=None, temperature: float = 1.0):
         from rlvr.trainer.model import TokenBatch, response_logprobs
 
-        return response_logprobs(self.model, TokenBatch(input_ids, attention_mask, targets, position_ids), temperature)
+        batch = TokenBatch(input_ids, attention_mask, targets, position_ids)
+        return response_logprobs(self.model, batch, temperature, share_prompts=self.share_prompts)
 
 
 def _inner(forward: torch.nn.Module) -> PolicyForward:
@@ -176,7 +181,7 @@ def wrap(model, strategy: str, dist_: Dist) -> torch.nn.Module:
 
         from torch.distributed.fsdp import fully_shard
 
-        forward = PolicyForward(copy.deepcopy(model))
+        forward = PolicyForward(copy.deepcopy(model), share_prompts=False)
         for layer in forward.model.model.layers:
             fully_shard(layer)
         fully_shard(forward)

@@ -19,7 +19,7 @@ import os
 
 import torch
 
-from rlvr.trainer.config import ModelConfig
+from rlvr.trainer.config import ModelConfig, OptimConfig
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 
@@ -98,6 +98,14 @@ def format_prompt(tok, prompt: str, chat_template: bool) -> str:
     return tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
 
 
+def adamw(params, lr: float, o: OptimConfig) -> torch.optim.AdamW:
+    """AdamW with the run's betas and weight decay: torch's fused implementation (one kernel over all parameters;
+    a sixth of the foreach-less step on a small CPU model) where it applies, plain tensors on CPU or CUDA."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") and type(p.data) is torch.Tensor for p in params) or None
+    return torch.optim.AdamW(params, lr=lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay, fused=fused)
+
+
 def frozen_copy(model):
     """A frozen copy of `model` in eval mode (the reference policy)."""
     import copy
@@ -141,33 +149,95 @@ def make_batch(prompt_ids: list[list[int]], response_ids: list[list[int]], pad_i
     """Concatenate each prompt with its response and right-pad; only response tokens are targets."""
     seqs = [p + r for p, r in zip(prompt_ids, response_ids, strict=True)]
     width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(seqs), width), dtype=torch.long)
-    targets = torch.full((len(seqs), width - 1), -100, dtype=torch.long)
-    for i, (p, s) in enumerate(zip(prompt_ids, seqs, strict=True)):
-        ids[i, : len(s)] = torch.tensor(s)
-        attn[i, : len(s)] = 1
-        if len(s) > len(p):
-            targets[i, len(p) - 1 : len(s) - 1] = torch.tensor(s[len(p) :])
+    ids = torch.tensor([s + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long).view(len(seqs), width)
+    cols = torch.arange(width)
+    lengths = torch.tensor([len(s) for s in seqs])
+    attn = (cols < lengths[:, None]).long()
+    prompts = torch.tensor([len(p) for p in prompt_ids])
+    # column j predicts token j+1: a target where token j+1 is a response token
+    is_target = (cols[1:] >= prompts[:, None]) & (cols[1:] < lengths[:, None])
+    targets = torch.where(is_target, ids[:, 1:], -100)
     return TokenBatch(ids, attn, targets)
 
 
-def response_logprobs(model, batch: TokenBatch, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def response_logprobs(
+    model, batch: TokenBatch, temperature: float = 1.0, share_prompts: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """log π(target | prefix) at `temperature` and the entropy of that softmax, [B, L-1] each (0 off-target).
 
-    Runs the transformer body for the final hidden states h [B, L, H] and scores only the target positions
-    with `fused_logprobs(h[sel], lm_head.weight, targets[sel], temperature)`, so the [B*L, V] logits are never
-    materialised. Differentiable when called with grad enabled.
+    Runs the transformer body for the final hidden states of the target positions and scores them with
+    `fused_logprobs(h[sel], lm_head.weight, targets[sel], temperature)`, so the [B*L, V] logits are never
+    materialised. With `share_prompts`, rows that share a prompt (a GRPO group) share its forward
+    (`shared_prompt_hidden`); otherwise one forward over the whole rows. Differentiable when called with grad enabled.
     """
     from rlvr.trainer.kernels import fused_logprobs
 
-    out = model.base_model(
-        input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids, use_cache=False
-    )
-    hidden = out.last_hidden_state[:, :-1]
     sel = batch.targets != -100
+    shared = shared_prompt_hidden(model, batch) if share_prompts else None
+    if shared is None:
+        out = model.base_model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+            use_cache=False,
+        )  # fmt: skip
+        shared = out.last_hidden_state[:, :-1][sel]
     weight = model.get_output_embeddings().weight
-    logp_sel, ent_sel = fused_logprobs(hidden[sel], weight, batch.targets[sel], temperature=temperature)
+    logp_sel, ent_sel = fused_logprobs(shared, weight, batch.targets[sel], temperature=temperature)
     logp = torch.zeros(batch.targets.shape, dtype=logp_sel.dtype, device=logp_sel.device)
     ent = torch.zeros_like(logp)
     return logp.masked_scatter(sel, logp_sel), ent.masked_scatter(sel, ent_sel)
+
+
+def shared_prompt_hidden(model, batch: TokenBatch) -> torch.Tensor | None:
+    """The final hidden states of `batch`'s target positions, [n_targets, H] in row-major order, with one forward
+    per distinct prompt; None when no two rows share a prompt (or for packed rows, or a model training with
+    gradient checkpointing, which cannot keep a KV cache).
+
+    The same numbers as one forward over the whole rows (up to float rounding), with the prompt's tokens run once
+    per group instead of G times (prompt-prefix sharing: in GRPO every sample of a group repeats the prompt):
+
+        prompts    the U distinct prompts, left-padded [U, Wp], forward with a KV cache: the last position's
+                   hidden state predicts response token 0
+        expand     the cache to the B rows (`reorder_cache`: a differentiable index_select)
+        responses  response tokens 0..r-2 of every row, right-padded [B, Wr-1], attending to their prompt's
+                   cached keys/values at positions p.. : their hidden states predict response tokens 1..r-1
+
+    Needs what `make_batch` builds: each row's targets are exactly its response tokens, contiguous after its prompt.
+    """
+    from transformers.cache_utils import DynamicCache
+
+    if batch.position_ids is not None or batch.attention_mask is None:
+        return None
+    if model.training and torch.is_grad_enabled() and model.is_gradient_checkpointing:
+        return None
+    sel = batch.targets != -100
+    lengths = batch.attention_mask.sum(dim=1)
+    responses = sel.sum(dim=1)
+    prompts = lengths - responses  # prompt tokens per row
+    first = torch.where(responses > 0, sel.int().argmax(dim=1) + 1, lengths)
+    if not torch.equal(first, prompts):  # targets not one contiguous run right after the prompt
+        return None
+    width, device = int(prompts.max()), batch.input_ids.device
+    cols = torch.arange(width, device=device)
+    keys = torch.where(cols < prompts[:, None], batch.input_ids[:, :width], -1)
+    distinct, expand = torch.unique(keys, dim=0, return_inverse=True)
+    if len(distinct) == len(keys):
+        return None
+    # the distinct prompts, left-padded: prompt u's p tokens in the last p columns
+    p_u = (distinct >= 0).sum(dim=1)
+    shift = (cols[None, :] - (width - p_u)[:, None]).clamp(min=0)
+    ids = distinct.gather(1, shift).clamp(min=0)
+    mask = (cols[None, :] >= (width - p_u)[:, None]).long()
+    cache = DynamicCache(config=model.config)
+    out = model.base_model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                           past_key_values=cache, use_cache=True)  # fmt: skip
+    hidden = out.last_hidden_state[:, -1][expand][:, None]  # [B, 1, H]: predicts response token 0
+    steps = int(responses.max()) - 1  # response tokens that are inputs (all but each row's last)
+    if steps > 0:
+        cache.reorder_cache(expand)
+        k = torch.arange(steps, device=device)
+        inputs = batch.input_ids.gather(1, (prompts[:, None] + k).clamp(max=batch.input_ids.shape[1] - 1))
+        attn = torch.cat([mask[expand], (k < responses[:, None] - 1).long()], dim=1)
+        out = model.base_model(input_ids=inputs, attention_mask=attn, position_ids=prompts[:, None] + k,
+                               past_key_values=cache, use_cache=True)  # fmt: skip
+        hidden = torch.cat([hidden, out.last_hidden_state], dim=1)  # [B, Wr, H]: column k predicts token k
+    return hidden[torch.arange(hidden.shape[1], device=device) < responses[:, None]]

@@ -46,7 +46,7 @@ from rlvr.trainer.distributed import Dist, init_from_env, load_optimizer_state, 
 from rlvr.trainer.evaluate import evaluate, make_venv
 from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.metrics import MetricsLogger
-from rlvr.trainer.model import frozen_copy, load_model
+from rlvr.trainer.model import adamw, frozen_copy, load_model
 from rlvr.trainer.rollout import make_engine
 from rlvr.trainer.sft import run_sft
 
@@ -217,7 +217,7 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
     dist = dist or Dist()
     ref = frozen_copy(model)
     forward = wrap(model, cfg.runtime.distributed, dist)  # the parameters the optimiser steps
-    opt = torch.optim.AdamW(forward.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    opt = adamw(forward.parameters(), o.lr, o)
     warmup = max(o.warmup_steps, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     trainer = GRPO(cfg, model, ref, tok, engine, venv, opt, sched, dist=dist, forward=forward)

