@@ -68,6 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"unknown env {args.env!r}; known: {sorted(k for k in gym.registry if k.startswith('rlvr/'))}"
             )
+        import torch
         from transformers.utils import logging as hf_logging
 
         from rlvr.trainer.evaluate import evaluate
@@ -78,10 +79,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         model, tok = load_model(ModelConfig(path=args.model, chat_template=args.chat_template))
         engine = make_engine("hf", model, tok, add_special_tokens=not args.chat_template)
+        torch.manual_seed(args.seed)  # the samples too are reproducible
         result = evaluate(
             engine, tok, args.env, env_kwargs, prompts=args.prompts, samples_per_prompt=args.samples, seed=args.seed,
             temperature=args.temperature, max_response_tokens=args.max_response_tokens,
-            chat_template=args.chat_template,
+            chat_template=args.chat_template, verifier_backend=args.verifier_backend,
         )  # fmt: skip
     except ValueError as e:
         return _fail(str(e))
@@ -254,10 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--env", required=True, help="env id, e.g. rlvr/Parity-v0")
     ev.add_argument("--samples", type=int, default=8, help="samples per problem (pass@k for k = 1, 2, 4, … <= n)")
     ev.add_argument("--prompts", type=int, default=128, help="number of problems (default: 128)")
-    ev.add_argument("--seed", type=int, default=1, help="problem seed stream (default: 1, the trainer's eval.seed)")
+    ev.add_argument("--seed", type=int, default=1,
+                    help="problem and sampling seed (default: 1, the trainer's eval.seed)")  # fmt: skip
     ev.add_argument("--temperature", type=float, default=1.0)
     ev.add_argument("--max-response-tokens", type=int, default=256)
     ev.add_argument("--chat-template", action="store_true", help="wrap prompts with the tokenizer's chat template")
+    ev.add_argument("--verifier-backend", default="", choices=("", "bwrap", "process", "ray"),
+                    help="verify in isolated pool workers (default: in this process)")  # fmt: skip
     ev.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="env keyword argument (YAML value)")
     ev.set_defaults(func=cmd_eval)
 

@@ -74,6 +74,7 @@ def run_eval(cfg: TrainConfig, engine, tok, seed: int | None = None) -> dict:
         engine, tok, cfg.env.id, cfg.env.kwargs, prompts=e.prompts, samples_per_prompt=e.samples_per_prompt,
         seed=e.seed if seed is None else seed, temperature=e.temperature, top_p=r.top_p,
         max_response_tokens=r.max_response_tokens, stop_strings=r.stop_strings, chat_template=cfg.model.chat_template,
+        verifier_backend=cfg.env.verifier_backend,
     )  # fmt: skip
 
 

@@ -48,6 +48,9 @@ def test_train_short_default_run_then_eval(tmp_path, capsys):
     assert {"accuracy", "pass@1", "pass@2", "pass@4", "mean_response_tokens"} <= set(result)
     assert 0.0 <= result["pass@1"] <= result["pass@2"] <= result["pass@4"] <= 1.0
     assert result["pass@1"] == pytest.approx(result["accuracy"])
+    # seeded, so the same again; verified in isolated worker processes, the same verdicts
+    assert main([*argv, "--verifier-backend", "process"]) == 0
+    assert json.loads(capsys.readouterr().out) == result
 
 
 def test_train_rejects_bad_overrides(capsys):

@@ -1,5 +1,6 @@
-"""`env.verifier_backend` routes the training rollouts' verification through VerifierPool workers (Ray actors,
-bwrap sandboxes) and changes nothing else: the same run gives the same verdicts as in-process verification."""
+"""`env.verifier_backend` routes the verification of training rollouts and evaluations through VerifierPool workers
+(Ray actors, bwrap sandboxes) and changes nothing else: the same run gives the same verdicts as in-process
+verification."""
 
 from __future__ import annotations
 
@@ -50,8 +51,11 @@ def test_training_verifies_through_the_configured_pool(tmp_path, monkeypatch, ba
     finally:
         if backend == "ray":
             ray.shutdown()
-    assert started == [("parity", backend)]  # one pool, for the training env's verifier
-    train(tiny(tmp_path / "local", ""))
-    assert len(started) == 1  # in-process: no pool
+    # one pool for the training env, one per evaluation (after SFT, after GRPO)
+    assert started == [("parity", backend)] * 3
+    local_results = train(tiny(tmp_path / "local", ""))
+    assert len(started) == 3  # in-process: no pool
     pooled, local = grpo_rewards(tmp_path / backend), grpo_rewards(tmp_path / "local")
     assert pooled == local and all(err == 0.0 for _, err in pooled)
+    evals = [json.loads((tmp_path / d / "results.json").read_text()) for d in (backend, "local")]
+    assert evals[0]["after GRPO"] == evals[1]["after GRPO"] == local_results["after GRPO"]
