@@ -2,8 +2,9 @@
 `AutoModelForCausalLM.from_pretrained`) plus the full trainer state, so `rlvr train --resume RUN_DIR` continues
 exactly where the run was:
 
-    trainer_state.pt    step, optimizer, scheduler, every RNG (python, numpy, torch, CUDA), controller states
-                        (KL coefficient, reset trigger, non-finite counter), the evaluations so far
+    trainer_state.pt    step, optimizer, scheduler, every RNG (python, numpy, torch, CUDA; `rng` is this process's,
+                        `rng_ranks` every rank's in a data-parallel run), controller states (KL coefficient,
+                        reset trigger, non-finite counter), the evaluations so far
     reference.pt        the reference policy's state dict (it differs from the policy after reference resets)
 
 The data position is the step itself: a step's prompts come from seeds derived from (env.seed, step).

@@ -71,6 +71,16 @@ class Dist:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def gather_object(self, obj) -> list | None:
+        """Every rank's `obj` in rank order, on rank 0 (None on the others)."""
+        if self.world_size == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, out, dst=0)
+        return out
+
     def all_max(self, n: int) -> int:
         """The largest of the ranks' `n`."""
         if self.world_size == 1:

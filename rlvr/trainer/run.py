@@ -37,6 +37,7 @@ from rlvr.trainer.checkpoint import (
     load_reference,
     load_state,
     load_weights,
+    rng_state,
     save_checkpoint,
     set_rng_state,
 )
@@ -192,7 +193,9 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
                 engine.sync_weights(model)
             if dist.is_main:
                 results["after SFT"] = _log_eval(logger, 0, cfg, engine, tok, dist)
-                save_checkpoint(run_dir, 0, model, tok, {"results": results}, keep_last=keep)
+            rngs = dist.gather_object(rng_state())  # collective
+            if dist.is_main:
+                save_checkpoint(run_dir, 0, model, tok, {"results": results, "rng_ranks": rngs}, keep_last=keep)
         else:
             results.update(state["results"], run_dir=run_dir)
             progress.update(cfg.sft.steps + min(done, g.steps))
@@ -209,6 +212,13 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
         with open(os.path.join(run_dir, "results.json"), "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
     return results
+
+
+def _rank_rng(state: dict, dist: Dist) -> dict:
+    """This rank's RNG state from a checkpoint: its own when the checkpoint has one per rank of this world size, else
+    rank 0's (a run resumed on a different number of ranks splits its data differently anyway)."""
+    ranks = state.get("rng_ranks")
+    return ranks[dist.rank] if ranks and len(ranks) == dist.world_size else state["rng"]
 
 
 def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, results, ckpt, state, dist=None) -> dict:
@@ -233,7 +243,7 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
         resets.load_state_dict(state["resets"])
         start = state["step"] + 1
     if state is not None:
-        set_rng_state(state["rng"])
+        set_rng_state(_rank_rng(state, dist))
     model.train()
     for step in range(start, g.steps + 1):
         metrics = trainer.step(step)
@@ -262,6 +272,7 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
             }  # fmt: skip
             if cfg.checkpoint.save_optimizer:
                 full["optimizer"] = optimizer_state(forward, opt)  # collective under FSDP2
+            full["rng_ranks"] = dist.gather_object(rng_state())  # collective
             if dist.is_main:
                 save_checkpoint(logger.run_dir, step, model, tok, full, reference=ref, keep_last=keep)
     return _log_eval(logger, g.steps, cfg, engine, tok, dist)

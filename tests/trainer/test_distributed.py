@@ -157,25 +157,38 @@ def test_distributed_config_is_validated(monkeypatch):
         start_distributed(load_config(None, ["grpo.prompts_per_step=12"]))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("strategy", STRATEGIES)
-def test_torchrun_train_end_to_end(tmp_path, strategy):
-    run_dir = tmp_path / "run"
-    sets = [
-        f"runtime.distributed={strategy}", f"logging.run_dir={run_dir}", "logging.tensorboard=false",
-        "logging.progress=false", "env.kwargs={n_bits: 4, style: plain}", "sft.steps=3", "sft.demos=64",
-        "sft.sequences_per_step=8", "grpo.steps=2", "grpo.prompts_per_step=4", "grpo.samples_per_prompt=2",
-        "grpo.minibatch_samples=4", "rollout.max_response_tokens=6", "eval.prompts=4", "eval.samples_per_prompt=2",
-        "eval.every_steps=1", "reset.every_steps=1", "reset.reset_optimizer=false", "checkpoint.every_steps=1",
-    ]  # fmt: skip
-    cmd = [*TORCHRUN, "-m", "rlvr.cli", "train", "--config", "configs/parity.yaml"]
+SMALL_RUN = [
+    "logging.tensorboard=false", "logging.progress=false", "env.kwargs={n_bits: 4, style: plain}", "sft.steps=3",
+    "sft.demos=64", "sft.sequences_per_step=8", "grpo.prompts_per_step=4", "grpo.samples_per_prompt=2",
+    "grpo.minibatch_samples=4", "rollout.max_response_tokens=6", "eval.prompts=4", "eval.samples_per_prompt=2",
+    "checkpoint.every_steps=1",
+]  # fmt: skip
+
+
+def torchrun_train(sets: list[str], resume=None) -> None:
+    """`torchrun --nproc-per-node 2 -m rlvr.cli train` on configs/parity.yaml (or `--resume`) with `--set`s."""
+    cmd = [*TORCHRUN, "-m", "rlvr.cli", "train", *(["--resume", str(resume)] if resume else
+                                                    ["--config", "configs/parity.yaml"])]  # fmt: skip
     for s in sets:
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    phases = [r["phase"] for r in records]
+
+
+def read_records(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_torchrun_train_end_to_end(tmp_path, strategy):
+    run_dir = tmp_path / "run"
+    torchrun_train([
+        *SMALL_RUN, f"runtime.distributed={strategy}", f"logging.run_dir={run_dir}", "grpo.steps=2",
+        "eval.every_steps=1", "reset.every_steps=1", "reset.reset_optimizer=false",
+    ])  # fmt: skip
+    phases = [r["phase"] for r in read_records(run_dir)]
     # one writer: each SFT and GRPO step logged once; evaluations after SFT, after step 1 and at the end
     assert phases.count("sft") == 3 and phases.count("grpo") == 2 and phases.count("eval") == 3
     assert phases.count("reset") == 2  # reset.every_steps=1: after each step, the decision broadcast from rank 0
@@ -183,9 +196,31 @@ def test_torchrun_train_end_to_end(tmp_path, strategy):
     ckpt = run_dir / "checkpoints" / "step_2"
     assert (ckpt / "trainer_state.pt").is_file() and (ckpt / "reference.pt").is_file()
     state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
-    assert state["step"] == 2 and state["optimizer"]["state"]
+    assert state["step"] == 2 and state["optimizer"]["state"] and len(state["rng_ranks"]) == 2
     results = json.loads((run_dir / "results.json").read_text())
     assert "after SFT" in results and "after GRPO" in results
+
+
+@pytest.mark.slow
+def test_resumed_two_rank_run_equals_a_straight_one(tmp_path):
+    """Each rank restores its own RNG state: 2 GRPO steps then `--resume` for a third give the metrics and weights
+    of 3 straight steps (rank 1 samples its own responses again, not rank 0's stream)."""
+    from transformers import AutoModelForCausalLM
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    torchrun_train([*SMALL_RUN, "runtime.distributed=ddp", f"logging.run_dir={straight}", "grpo.steps=3"])
+    torchrun_train([*SMALL_RUN, "runtime.distributed=ddp", f"logging.run_dir={resumed}", "grpo.steps=2"])
+    torchrun_train(["grpo.steps=3"], resume=resumed)
+
+    def grpo(run_dir):
+        return [{k: v for k, v in r.items() if not k.startswith("time")} for r in read_records(run_dir)
+                if r["phase"] == "grpo"]  # fmt: skip
+
+    assert [r["step"] for r in grpo(resumed)] == [1, 2, 3]
+    assert grpo(resumed) == grpo(straight)
+    a = AutoModelForCausalLM.from_pretrained(straight / "checkpoints" / "step_3").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(resumed / "checkpoints" / "step_3").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 if __name__ == "__main__":
