@@ -215,12 +215,14 @@ FULL_STATE = [
 ]  # fmt: skip
 
 
-def test_killed_then_resumed_run_equals_a_straight_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["hf", pytest.param("vllm", marks=[pytest.mark.vllm, pytest.mark.slow])])
+def test_killed_then_resumed_run_equals_a_straight_run(tmp_path, monkeypatch, engine):
     from rlvr.cli import main
     from rlvr.trainer import grpo
 
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    train(tiny_run(straight, *FULL_STATE))
+    state = [*FULL_STATE, f"rollout.engine={engine}"]
+    train(tiny_run(straight, *state))
 
     real_step = grpo.GRPO.step
 
@@ -231,7 +233,7 @@ def test_killed_then_resumed_run_equals_a_straight_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(grpo.GRPO, "step", dies_in_step_3)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_run(broken, *FULL_STATE))
+        train(tiny_run(broken, *state))
     monkeypatch.setattr(grpo.GRPO, "step", real_step)
     with open(broken / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write('{"phase": "grpo", "step": 3, "rew')  # a record cut short by the kill

@@ -159,6 +159,19 @@ def test_sync_weights_follows_the_trainer(sampler_vs_trainer, tiny, engine, in_p
 
 
 @pytest.mark.vllm
+def test_rollouts_follow_torchs_seed(engine):
+    """The in-process engine samples with torch's generator, which checkpoints hold (resume: test_prolonged.py)."""
+    def sample(seed):
+        torch.manual_seed(seed)
+        return [s.response_ids for s in engine.generate(PROMPTS, 4, max_response_tokens=12)]
+
+    first = sample(7)
+    assert sample(7) == first  # a resumed run restores torch's RNG: the same rollouts
+    assert sample(8) != first
+    assert len({tuple(r) for r in first[:4]}) > 1  # a prompt's n samples differ
+
+
+@pytest.mark.vllm
 def test_temperature_zero_is_rejected(engine):
     with pytest.raises(ValueError, match="temperature"):
         engine.generate(PROMPTS, 1, temperature=0.0)

@@ -10,6 +10,10 @@ token ids, so `Sample.prompt_ids` are exactly the ids the trainer scores. Each p
 stopped by itself; a matched stop string is kept (`include_stop_str_in_output=True`); `Sample.text` is
 `tokenizer.decode(response_ids, skip_special_tokens=True)`, as in the `hf` engine.
 
+Randomness: the in-process engine samples with torch's global generator, so `torch.manual_seed` repeats its
+rollouts and a resumed run (the checkpoint holds torch's RNG state) samples what the straight run sampled. A
+multiprocess engine (`VLLM_ENABLE_V1_MULTIPROCESSING=1`) has its own generator, which checkpoints do not hold.
+
 Log-probs: the engine is built with `logprobs_mode="processed_logprobs"` and requests `logprobs=0` (the sampled
 token only). In vLLM 0.32 "processed" means the log-softmax of the logits after temperature and top-k/top-p
 (`Sampler.sample` -> `TopKTopPSampler`), i.e. log π_sample(token), the distribution the token was drawn from;
