@@ -71,6 +71,21 @@ class Dist:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def all_sum_grads(self, params) -> None:
+        """Sum the parameters' gradients over the ranks, in place (one flat all-reduce; a missing gradient is 0)."""
+        if self.world_size == 1:
+            return
+        import torch.distributed as dist
+
+        params = list(params)
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.flatten() for p in params]).to(self.device)
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        for p, g in zip(params, flat.split([p.numel() for p in params]), strict=True):
+            p.grad.copy_(g.view_as(p.grad))
+
     def gather_object(self, obj) -> list | None:
         """Every rank's `obj` in rank order, on rank 0 (None on the others)."""
         if self.world_size == 1:

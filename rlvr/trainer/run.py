@@ -131,6 +131,9 @@ def start_distributed(cfg: TrainConfig) -> Dist:
     if cfg.grpo.prompts_per_step % world:
         raise ValueError(f"grpo.prompts_per_step ({cfg.grpo.prompts_per_step}) must be divisible by the number of "
                          f"processes (WORLD_SIZE = {world}): each collects an equal share")  # fmt: skip
+    if cfg.sft.steps and cfg.sft.sequences_per_step < world:
+        raise ValueError(f"sft.sequences_per_step ({cfg.sft.sequences_per_step}) must be at least the number of "
+                         f"processes (WORLD_SIZE = {world}): each packs a share of a step's sequences")  # fmt: skip
     return init_from_env(cfg.runtime.distributed, cfg.runtime.device)
 
 
@@ -188,7 +191,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
     try:
         if state is None:
             if cfg.sft.steps:
-                run_sft(model, tok, venv.env, cfg, logger, progress)  # every rank: the same data, no idle ranks
+                run_sft(model, tok, venv.env, cfg, logger, progress, dist)  # data-parallel over the ranks
                 dist.broadcast_params(model)  # rank 0's result, should the ranks' arithmetic have differed
                 engine.sync_weights(model)
             if dist.is_main:

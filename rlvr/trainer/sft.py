@@ -15,6 +15,10 @@ attends across a sequence boundary (tested). Packing keeps every batch a random 
 demonstrations; length bucketing would have made parity's batches all-short or all-long, and the loss
 swung between the two. The learning rate warms up linearly for `sft.warmup_steps` and then follows a
 cosine to 0 at `sft.steps`.
+
+Data-parallel (under `torchrun`): every rank draws the same sequences and packs every N-th; the loss is divided by
+the step's token count over all ranks and the gradients are summed over the ranks, so N ranks make the update of
+one process (up to float rounding) in 1/N of the time.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 import torch
 
 from rlvr.trainer.config import TrainConfig
+from rlvr.trainer.distributed import Dist
 from rlvr.trainer.model import TokenBatch, adamw, format_prompt, response_logprobs
 
 
@@ -104,8 +109,10 @@ def cosine_lr(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup_steps, span) / span))
 
 
-def run_sft(model, tok, env, cfg: TrainConfig, logger, progress=None) -> dict:
-    """Train `model` in place for `cfg.sft.steps` steps; log per-step loss to `logger`; return the last metrics."""
+def run_sft(model, tok, env, cfg: TrainConfig, logger, progress=None, dist: Dist | None = None) -> dict:
+    """Train `model` in place for `cfg.sft.steps` steps; log per-step loss to `logger`; return the last metrics.
+    With `dist`, this rank's share of each step (see the module docstring); every rank ends with the same weights."""
+    dist = dist or Dist()
     examples = tokenize(load_demonstrations(cfg, env), tok, cfg.model.chat_template)
     device = next(model.parameters()).device
     opt = adamw(model.parameters(), cfg.sft.lr, cfg.optim)
@@ -119,15 +126,19 @@ def run_sft(model, tok, env, cfg: TrainConfig, logger, progress=None) -> dict:
         while len(order) < cfg.sft.sequences_per_step:  # epochs of shuffled examples, batches may straddle two
             order += torch.randperm(len(examples), generator=gen).tolist()
         idx, order = order[: cfg.sft.sequences_per_step], order[cfg.sft.sequences_per_step :]
-        batch = pack_batch([examples[i] for i in idx], cfg.sft.row_tokens, tok.pad_token_id).to(device)
-        loss, n_tokens = sft_loss(model, batch)
+        mine = idx[dist.rank :: dist.world_size]
+        batch = pack_batch([examples[i] for i in mine], cfg.sft.row_tokens, tok.pad_token_id).to(device)
+        loss, n_local = sft_loss(model, batch)
+        n_tokens = int(dist.all_sum(torch.tensor(n_local)).item())
+        loss = loss * (n_local / max(n_tokens, 1))  # this rank's share of the global token mean
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        dist.all_sum_grads(model.parameters())
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm or float("inf"))
         opt.step()
         sched.step()
         metrics = {
-            "loss": loss.item(),
+            "loss": dist.all_sum(loss.detach()).item(),
             "grad_norm": float(grad_norm),
             "lr": sched.get_last_lr()[0],
             "tokens": n_tokens,

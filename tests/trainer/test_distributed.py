@@ -77,8 +77,36 @@ def _rollout(cfg, model):
     return Rollout(batch, mask, adv, adv.clone(), valid, old, ref, logp.clone(), ["correct"] * B, lengths, [])
 
 
+class _SilentLog:
+    def log(self, *args) -> None:
+        pass
+
+
+def _sft(dist=None) -> dict:
+    """The weights after `run_sft`: 3 steps of 5 parity demonstrations (3 + 2 per step on two ranks), from a fixed
+    initialisation, with plain SGD (AdamW would divide the float rounding of near-zero gradients by their size)."""
+    from unittest import mock
+
+    import gymnasium as gym
+
+    from rlvr.trainer import sft
+    from rlvr.trainer.config import load_config
+    from rlvr.trainer.model import load_model
+
+    cfg = load_config("configs/parity.yaml", [
+        "env.kwargs={n_bits: 4, style: plain}", "sft.steps=3", "sft.demos=40", "sft.sequences_per_step=5",
+        "sft.lr=0.3", "sft.warmup_steps=0",
+    ])  # fmt: skip
+    torch.manual_seed(0)
+    model, tok = load_model(cfg.model)
+    env = gym.make("rlvr/Parity-v0", n_bits=4, style="plain")
+    with mock.patch.object(sft, "adamw", lambda params, lr, o: torch.optim.SGD(params, lr=lr)):
+        sft.run_sft(model, tok, env, cfg, _SilentLog(), dist=dist)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def _rank_main(rollout_file: str, out_file: str) -> None:
-    """One rank of the update test: every (strategy, loss aggregation, split) case on this rank's rows."""
+    """One rank of the update test: every (strategy, loss aggregation, split) case on this rank's rows, and SFT."""
     from rlvr.trainer.distributed import init_from_env
 
     torch.set_num_threads(1)
@@ -93,6 +121,7 @@ def _rank_main(rollout_file: str, out_file: str) -> None:
                 stats = dist.mean_metrics(trainer.update(ro, torch.tensor(rows), 6))
                 params = {k: v.detach().clone() for k, v in trainer.policy.state_dict().items()}
                 results[f"{strategy}-{loss_agg}-{split}"] = {"params": params, "stats": stats}
+    results["sft"] = _sft(dist)
     if dist.is_main:
         torch.save(results, out_file)
     dist.close()
@@ -140,6 +169,26 @@ def test_two_ranks_make_the_one_process_update(two_rank_updates, strategy, loss_
     alone.update(data["rollout"], rows0, 6)
     far = max((alone.policy.state_dict()[k] - v).abs().max().item() for k, v in expected.items())
     assert far > 1e-4
+
+
+@pytest.mark.slow
+def test_two_ranks_make_the_one_process_sft(two_rank_updates):
+    from rlvr.trainer.distributed import Dist
+
+    got = two_rank_updates[1]["sft"]
+    one = _sft()
+    for k, v in one.items():
+        torch.testing.assert_close(got[k], v, rtol=0, atol=1e-6, msg=lambda m, k=k: f"{k}: {m}")
+
+    class NoCommunication(Dist):  # rank 0 of 2 that never hears from rank 1: its share, its own token mean
+        def all_sum(self, x):
+            return x
+
+        def all_sum_grads(self, params):
+            pass
+
+    alone = _sft(NoCommunication(0, 2))
+    assert max((alone[k] - v).abs().max().item() for k, v in one.items()) > 1e-3
 
 
 def test_distributed_config_is_validated(monkeypatch):

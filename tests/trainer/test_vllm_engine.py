@@ -161,6 +161,7 @@ def test_sync_weights_follows_the_trainer(sampler_vs_trainer, tiny, engine, in_p
 @pytest.mark.vllm
 def test_rollouts_follow_torchs_seed(engine):
     """The in-process engine samples with torch's generator, which checkpoints hold (resume: test_prolonged.py)."""
+
     def sample(seed):
         torch.manual_seed(seed)
         return [s.response_ids for s in engine.generate(PROMPTS, 4, max_response_tokens=12)]
