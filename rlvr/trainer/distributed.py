@@ -185,12 +185,23 @@ def _sharded(forward: torch.nn.Module) -> bool:
     return isinstance(forward, FSDPModule)
 
 
+def decoder_layers(model) -> list[torch.nn.Module]:
+    """The model's transformer blocks: the modules of the classes it names in `_no_split_modules` (transformers'
+    own list of what must stay whole: LlamaDecoderLayer, Qwen2DecoderLayer, GPT2Block, ...)."""
+    names = set(getattr(model, "_no_split_modules", None) or ())
+    layers = [m for m in model.modules() if type(m).__name__ in names]
+    if not layers:
+        raise ValueError(f"runtime.distributed=fsdp2: {type(model).__name__} names no decoder layer class "
+                         "(_no_split_modules); use ddp")  # fmt: skip
+    return layers
+
+
 def wrap(model, strategy: str, dist_: Dist) -> torch.nn.Module:
     """The training forward (`PolicyForward`) for `strategy`; the optimiser takes its `.parameters()`.
 
     none (or one process): around `model` itself. ddp: DistributedDataParallel around it (same parameters as
-    `model`). fsdp2: around a copy of `model`, each decoder layer (`model.model.layers`, Llama-like models) and then
-    the root sharded with `fully_shard`; `model` keeps the full weights (see `publish`). The ranks must hold the
+    `model`). fsdp2: around a copy of `model`, each decoder layer (`decoder_layers`) and then the root sharded with
+    `fully_shard`; `model` keeps the full weights (see `publish`). The ranks must hold the
     same weights on entry (DDP broadcasts rank 0's; FSDP2 shards each rank's own copy).
     """
     if dist_.world_size == 1 or strategy == "none":
@@ -207,7 +218,7 @@ def wrap(model, strategy: str, dist_: Dist) -> torch.nn.Module:
         from torch.distributed.fsdp import fully_shard
 
         forward = PolicyForward(copy.deepcopy(model), share_prompts=False)
-        for layer in forward.model.model.layers:
+        for layer in decoder_layers(forward.model):
             fully_shard(layer)
         fully_shard(forward)
         return forward
