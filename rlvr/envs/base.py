@@ -134,6 +134,7 @@ class ReasoningEnv(gym.Env[str, str]):
         self.action_space = TextSpace()
         self._verifier = verifier
         self._verifiers: dict[str, Verifier] = {}
+        self._borrowed = False  # _verifiers belong to another env (`borrow_verifiers`), which closes them
         self.problem: Problem | None = None
         self.turn = 0
         self._last = ""
@@ -151,10 +152,18 @@ class ReasoningEnv(gym.Env[str, str]):
             self._verifiers[name] = VerifierPool(name, backend=self.verifier_backend) if pooled else get_verifier(name)
         return self._verifiers[name]
 
+    def borrow_verifiers(self, other: ReasoningEnv) -> None:
+        """Verify with `other`'s verifiers from now on (its pools: started once, shared, closed by `other`); one this
+        env needs first is made as `other` would make it, into `other`'s set."""
+        self._verifier, self._verifiers, self._borrowed = other._verifier, other._verifiers, True
+        self.verifier_backend = other.verifier_backend
+
     def close(self) -> None:
-        for verifier in self._verifiers.values():
-            getattr(verifier, "close", lambda: None)()
-        self._verifiers.clear()
+        if not self._borrowed:
+            for verifier in self._verifiers.values():
+                getattr(verifier, "close", lambda: None)()
+            self._verifiers.clear()
+        self._verifiers, self._borrowed = {}, False
         super().close()
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:

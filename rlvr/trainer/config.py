@@ -45,6 +45,8 @@ class ModelConfig:
     max_position_tokens: int = 256
     dtype: str = "float32"
     gradient_checkpointing: bool = False
+    dropout: bool = False  # keep the model's dropout (off by default: the sampler runs without it, so the update's
+    # log-probs would not be the sampling policy's, and ρ = 1 would not hold on-policy)
     chat_template: bool = False  # wrap prompts with the tokenizer's chat template (needs one)
     init_seed: int = 0
 

@@ -7,7 +7,8 @@ Problems come from `venv.reset(seed=seed)`, whose problem seeds are derived from
 its problems from `reset(seed=derive_seed(env.seed, step))`, a different stream (config validation requires
 eval.seed != env.seed). pass@k is the unbiased estimator 1 - C(n-c, k)/C(n, k) averaged over problems, for
 k = 1, 2, 4, … up to n. Samples whose verdict is `error` are left out (and counted in `error_fraction`).
-`verifier_backend` verifies as training does (`env.verifier_backend`: isolated pool workers, started per evaluation).
+`verifier_backend` verifies in isolated pool workers (`rlvr eval --verifier-backend`); `verifiers_from` (an env)
+borrows that env's verifiers instead: the trainer's evaluations use the training env's pools, already started.
 """
 
 from __future__ import annotations
@@ -55,9 +56,12 @@ def evaluate(
     stop_strings=(),
     chat_template: bool = False,
     verifier_backend: str = "",
+    verifiers_from=None,
 ) -> dict:
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
+    if verifiers_from is not None:
+        venv.env.borrow_verifiers(verifiers_from)
     try:
         obs, _ = venv.reset(seed=seed)
         # a mixture's problems say which env drew them: per-env numbers are reported as `<env>/pass@k`

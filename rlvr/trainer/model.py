@@ -83,12 +83,25 @@ def load_model(cfg: ModelConfig, device: str | torch.device = "cpu"):
     else:
         model, tok = build_model(cfg)
     model.to(device=device, dtype=getattr(torch, cfg.dtype))
+    if not cfg.dropout:
+        disable_dropout(model)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if cfg.chat_template and not tok.chat_template:
         raise ValueError("model.chat_template is true but the tokenizer has no chat template")
     return model, tok
+
+
+def disable_dropout(model) -> None:
+    """No dropout in training mode either: every `nn.Dropout` and the float dropout rates that transformers'
+    attention functions read from their modules (`attention_dropout`, `dropout`) set to 0."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for name in ("attention_dropout", "dropout"):
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
 
 
 def format_prompt(tok, prompt: str, chat_template: bool) -> str:

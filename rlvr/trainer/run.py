@@ -69,13 +69,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def run_eval(cfg: TrainConfig, engine, tok, seed: int | None = None) -> dict:
+def run_eval(cfg: TrainConfig, engine, tok, seed: int | None = None, verifiers_from=None) -> dict:
     e, r = cfg.eval, cfg.rollout
     return evaluate(
         engine, tok, cfg.env.id, cfg.env.kwargs, prompts=e.prompts, samples_per_prompt=e.samples_per_prompt,
         seed=e.seed if seed is None else seed, temperature=e.temperature, top_p=r.top_p,
         max_response_tokens=r.max_response_tokens, stop_strings=r.stop_strings, chat_template=cfg.model.chat_template,
-        verifier_backend=cfg.env.verifier_backend,
+        verifiers_from=verifiers_from,
     )  # fmt: skip
 
 
@@ -100,11 +100,11 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok, dist: Dist) -> dict | None:
-    """The held-out evaluation, on rank 0 only (None on the others)."""
+def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok, dist: Dist, venv) -> dict | None:
+    """The held-out evaluation, on rank 0 only (None on the others), verified by the training env's verifiers."""
     if not dist.is_main:
         return None
-    ev = run_eval(cfg, engine, tok)
+    ev = run_eval(cfg, engine, tok, verifiers_from=venv.env)
     logger.log("eval", step, ev)
     return ev
 
@@ -195,7 +195,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
                 dist.broadcast_params(model)  # rank 0's result, should the ranks' arithmetic have differed
                 engine.sync_weights(model)
             if dist.is_main:
-                results["after SFT"] = _log_eval(logger, 0, cfg, engine, tok, dist)
+                results["after SFT"] = _log_eval(logger, 0, cfg, engine, tok, dist, venv)
             rngs = dist.gather_object(rng_state())  # collective
             if dist.is_main:
                 save_checkpoint(run_dir, 0, model, tok, {"results": results, "rng_ranks": rngs}, keep_last=keep)
@@ -259,7 +259,7 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
         )  # fmt: skip
         reason, value = None, None
         if cfg.eval.every_steps and step % cfg.eval.every_steps == 0 and step < g.steps:
-            ev = _log_eval(logger, step, cfg, engine, tok, dist)
+            ev = _log_eval(logger, step, cfg, engine, tok, dist, venv)
             value = dist.broadcast_object(ev[rc.metric] if ev else None)  # rank 0 evaluates; all decide alike
             reason = resets.after_eval(value)
         reason = dist.broadcast_object(reason or resets.after_step(step, metrics.get("kl", 0.0)))
@@ -278,4 +278,4 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
             full["rng_ranks"] = dist.gather_object(rng_state())  # collective
             if dist.is_main:
                 save_checkpoint(logger.run_dir, step, model, tok, full, reference=ref, keep_last=keep)
-    return _log_eval(logger, g.steps, cfg, engine, tok, dist)
+    return _log_eval(logger, g.steps, cfg, engine, tok, dist, venv)

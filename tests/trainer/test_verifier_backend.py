@@ -34,14 +34,20 @@ def grpo_rewards(run_dir) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("backend", [pytest.param("ray", marks=[pytest.mark.ray, pytest.mark.bwrap, pytest.mark.slow]),
                                      pytest.param("bwrap", marks=pytest.mark.bwrap)])  # fmt: skip
 def test_training_verifies_through_the_configured_pool(tmp_path, monkeypatch, backend):
-    started = []
-    real_setup = pool.VerifierPool._setup
+    started, batches = [], []
+    real_setup, real_batch = pool.VerifierPool._setup, pool.VerifierPool.verify_batch
 
     def spy(self, spec, workers, backend_, *rest):
         started.append((self.name, backend_))
         return real_setup(self, spec, workers, backend_, *rest)
 
+    def spy_batch(self, pairs, *args):
+        pairs = list(pairs)
+        batches.append(len(pairs))
+        return real_batch(self, pairs, *args)
+
     monkeypatch.setattr(pool.VerifierPool, "_setup", spy)
+    monkeypatch.setattr(pool.VerifierPool, "verify_batch", spy_batch)
     if backend == "ray":
         import ray
 
@@ -51,10 +57,11 @@ def test_training_verifies_through_the_configured_pool(tmp_path, monkeypatch, ba
     finally:
         if backend == "ray":
             ray.shutdown()
-    # one pool for the training env, one per evaluation (after SFT, after GRPO)
-    assert started == [("parity", backend)] * 3
+    # one pool, started once: the training rollouts (2 steps x 16) and the evaluations (after SFT and after GRPO,
+    # 4 x 2 each) go through it
+    assert started == [("parity", backend)] and sorted(batches) == [8, 8, 16, 16]
     local_results = train(tiny(tmp_path / "local", ""))
-    assert len(started) == 3  # in-process: no pool
+    assert len(started) == 1 and len(batches) == 4  # in-process: no pool
     pooled, local = grpo_rewards(tmp_path / backend), grpo_rewards(tmp_path / "local")
     assert pooled == local and all(err == 0.0 for _, err in pooled)
     evals = [json.loads((tmp_path / d / "results.json").read_text()) for d in (backend, "local")]
