@@ -29,10 +29,12 @@ its KV blocks were computed with the old weights.
 
 Threads (CPU, in-process engine): vLLM sets torch to one thread and replaces `torch.set_num_threads` with a
 no-op, because it assumes it owns the process's threads. Both are undone after start-up so the trainer keeps
-control of its threads, and vLLM's calls (`generate`, `sync_weights`) run at the thread count in effect when the
-engine was built, restoring the caller's afterwards. Pinning is needed: measured on 0.32, a `reload_weights` run at
-a different thread count than the engine's earlier steps left later batches with long prompts wrong (log-probs off
-by several nats; tests/trainer/test_vllm_engine.py catches it).
+control of its threads, and vLLM's start-up and calls (`generate`, `sync_weights`) run at one thread count per
+process, the one in effect when the process's first engine was built, restoring the caller's afterwards. Pinning is
+needed: measured on 0.32, a `reload_weights` run at a different thread count than the engine's earlier steps left
+later batches with long prompts wrong, and a second engine built at another thread count than the first sampled
+with log-probs off by ~5.7 nats (vLLM's CPU kernels keep state per process; tests/trainer/test_vllm_engine.py
+catches both).
 
 Not handled: temperature 0 (vLLM switches to greedy decoding, whose log-probs are not of a sampling
 distribution; rejected with ValueError), models whose weights vLLM cannot map from the Hugging Face state-dict
@@ -55,6 +57,7 @@ INSTALL_HINT = (
     "or `pip install vllm` (GPU)"
 )
 _FINISH = {"stop": "stop", "length": "length"}
+_PROCESS_THREADS: int | None = None  # the torch thread count every in-process engine of this process runs at
 
 
 def _import_vllm():
@@ -105,12 +108,17 @@ class VLLMEngine(RolloutEngine):
         else:
             settings.update(kv_cache_memory_bytes=kv_cache_mb << 20, enforce_eager=True)
         settings.update(llm_kwargs)
-        self._threads, set_threads = torch.get_num_threads(), torch.set_num_threads
+        global _PROCESS_THREADS
+        caller, set_threads = torch.get_num_threads(), torch.set_num_threads
+        if _PROCESS_THREADS is None:
+            _PROCESS_THREADS = caller
+        self._threads = _PROCESS_THREADS
+        torch.set_num_threads(self._threads)
         try:
             self.llm = vllm.LLM(**settings)
         finally:
             torch.set_num_threads = set_threads
-            torch.set_num_threads(self._threads)
+            torch.set_num_threads(caller)
         self._in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
         self._sampling_params = vllm.SamplingParams
 
