@@ -31,6 +31,28 @@ def sharpen():
     return _sharpen
 
 
+def _arch_model(arch: str, vocab_size: int, eos_id: int, layers: int = 2):
+    """A tiny transformers model, 32 wide: llama, qwen2 (grouped-query attention, attention dropout 0.1) or gpt2
+    (absolute positions, dropout 0.1 everywhere)."""
+    import transformers
+
+    common = {"vocab_size": vocab_size, "pad_token_id": 0, "eos_token_id": eos_id}
+    attention = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": layers, "num_attention_heads": 2}
+    config = {
+        "llama": lambda: transformers.LlamaConfig(**attention, **common, bos_token_id=None),
+        "qwen2": lambda: transformers.Qwen2Config(**attention, **common, bos_token_id=None, num_key_value_heads=1,
+                                                  attention_dropout=0.1),
+        "gpt2": lambda: transformers.GPT2Config(n_embd=32, n_layer=layers, n_head=2, **common, bos_token_id=eos_id),
+    }[arch]()  # fmt: skip
+    return transformers.AutoModelForCausalLM.from_config(config)
+
+
+@pytest.fixture(scope="session")
+def arch_model():
+    """arch_model(arch, vocab_size, eos_id, layers=2): a tiny llama, qwen2 or gpt2 model built from a config."""
+    return _arch_model
+
+
 def _sampler_and_trainer_logprobs(model, tok, samples, temperature):
     """(the engine's sampling log-probs, the trainer's log-probs of the same tokens at `temperature`), flattened."""
     from rlvr.trainer.model import make_batch, response_logprobs

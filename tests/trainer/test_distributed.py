@@ -192,22 +192,11 @@ def test_two_ranks_make_the_one_process_sft(two_rank_updates):
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt2"])
-def test_fsdp2_shards_each_architectures_own_blocks(arch):
-    import transformers
-
+def test_fsdp2_shards_each_architectures_own_blocks(arch_model, arch):
     from rlvr.trainer.distributed import decoder_layers
 
-    config, cls, block = {
-        "llama": (transformers.LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                                           num_attention_heads=2, vocab_size=10),
-                  "LlamaForCausalLM", "LlamaDecoderLayer"),
-        "qwen2": (transformers.Qwen2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                                           num_attention_heads=2, num_key_value_heads=1, vocab_size=10),
-                  "Qwen2ForCausalLM", "Qwen2DecoderLayer"),
-        "gpt2": (transformers.GPT2Config(n_embd=32, n_layer=3, n_head=2, vocab_size=10, bos_token_id=0,
-                                         eos_token_id=0), "GPT2LMHeadModel", "GPT2Block"),
-    }[arch]  # fmt: skip
-    model = getattr(transformers, cls)(config)
+    block = {"llama": "LlamaDecoderLayer", "qwen2": "Qwen2DecoderLayer", "gpt2": "GPT2Block"}[arch]
+    model = arch_model(arch, vocab_size=10, eos_id=1, layers=3)
     assert [type(m).__name__ for m in decoder_layers(model)] == [block] * 3
     model._no_split_modules = None
     with pytest.raises(ValueError, match="names no decoder layer class"):

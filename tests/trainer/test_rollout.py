@@ -36,52 +36,20 @@ def test_sampling_logprobs_match_the_trainer(sampler_vs_trainer, tiny, temperatu
         assert (at_one - sampled).abs().max() > 1e-2
 
 
-def other_architecture(arch: str, tok):
-    """A tiny Qwen2 (grouped-query attention) or GPT-2 (absolute positions, dropout 0.1 everywhere) over `tok`."""
-    import transformers
-
+@pytest.mark.parametrize("arch", ["qwen2", "gpt2"])
+def test_other_architectures_sample_what_the_trainer_scores(sampler_vs_trainer, tiny, sharpen, arch_model, arch):
+    """The decode loop and the prompt-shared forward rely only on transformers' generic interface (KV cache,
+    position ids, logits_to_keep): the same exactness on Qwen2 and GPT-2 as on Llama. Both have dropout, which
+    `disable_dropout` (as `load_model` does unless model.dropout is true) turns off in training mode too."""
     from rlvr.trainer.model import disable_dropout
 
-    v = len(tok)
-    if arch == "qwen2":
-        config = transformers.Qwen2Config(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            vocab_size=v,
-            pad_token_id=0,
-            eos_token_id=tok.eos_token_id,
-            bos_token_id=None,
-            attention_dropout=0.1,
-        )
-        model = transformers.Qwen2ForCausalLM(config)
-    else:
-        config = transformers.GPT2Config(
-            n_embd=32,
-            n_layer=2,
-            n_head=2,
-            vocab_size=v,
-            pad_token_id=0,
-            bos_token_id=tok.eos_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
-        model = transformers.GPT2LMHeadModel(config)
-    model.train()
+    tok = tiny[1]
+    model = arch_model(arch, len(tok), tok.eos_token_id).train()
     x = torch.tensor([[3, 4, 3, 5]])
     assert not torch.equal(model(input_ids=x).logits, model(input_ids=x).logits)  # dropout is on
-    disable_dropout(model)  # what load_model does unless model.dropout is true
+    disable_dropout(model)
     assert torch.equal(model(input_ids=x).logits, model(input_ids=x).logits)
-    return model
-
-
-@pytest.mark.parametrize("arch", ["qwen2", "gpt2"])
-def test_other_architectures_sample_what_the_trainer_scores(sampler_vs_trainer, tiny, sharpen, arch):
-    """The decode loop and the prompt-shared forward rely only on transformers' generic interface (KV cache,
-    position ids, logits_to_keep): the same exactness on Qwen2 and GPT-2 as on Llama."""
-    tok = tiny[1]
-    model = sharpen(other_architecture(arch, tok))
+    model = sharpen(model)
     torch.manual_seed(6)
     samples = make_engine("hf", model, tok).generate(PROMPTS, 4, max_response_tokens=10)
     sampled, trainer = sampler_vs_trainer(model, tok, samples, 1.0)
