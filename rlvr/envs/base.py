@@ -162,7 +162,6 @@ class ReasoningEnv(gym.Env[str, str]):
         if not self._borrowed:
             for verifier in self._verifiers.values():
                 getattr(verifier, "close", lambda: None)()
-            self._verifiers.clear()
         self._verifiers, self._borrowed = {}, False
         super().close()
 

@@ -53,14 +53,9 @@ class ReasoningVectorEnv(VectorEnv):
         self.problems = [p for p in groups for _ in range(self.group_size)]
         self.turns[:] = 0
         self.done[:] = False
-        # one copy of the problem's info per group, a dict per slot (the G slots of a group share nested values)
-        infos = _stack(
-            [
-                {**info, "seed": s}
-                for info, s in zip((p.info() for p in groups), seeds, strict=True)
-                for _ in range(self.group_size)
-            ]
-        )
+        # one copy of a problem's info per group, a dict per slot (the G slots of a group share nested values)
+        group_infos = [{**p.info(), "seed": s} for p, s in zip(groups, seeds, strict=True)]
+        infos = _stack([dict(info) for info in group_infos for _ in range(self.group_size)])
         infos["group"] = np.repeat(np.arange(self.num_groups), self.group_size)
         return tuple(p.prompt for p in self.problems), infos
 

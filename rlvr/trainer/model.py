@@ -186,15 +186,15 @@ def response_logprobs(
     from rlvr.trainer.kernels import fused_logprobs
 
     sel = batch.targets != -100
-    shared = shared_prompt_hidden(model, batch) if share_prompts else None
-    if shared is None:
+    hidden = shared_prompt_hidden(model, batch) if share_prompts else None  # [n_targets, H]
+    if hidden is None:
         out = model.base_model(
             input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
             use_cache=False,
         )  # fmt: skip
-        shared = out.last_hidden_state[:, :-1][sel]
+        hidden = out.last_hidden_state[:, :-1][sel]
     weight = model.get_output_embeddings().weight
-    logp_sel, ent_sel = fused_logprobs(shared, weight, batch.targets[sel], temperature=temperature)
+    logp_sel, ent_sel = fused_logprobs(hidden, weight, batch.targets[sel], temperature=temperature)
     logp = torch.zeros(batch.targets.shape, dtype=logp_sel.dtype, device=logp_sel.device)
     ent = torch.zeros_like(logp)
     return logp.masked_scatter(sel, logp_sel), ent.masked_scatter(sel, ent_sel)
