@@ -136,6 +136,9 @@ def init_from_env(strategy: str, device: str = "auto") -> Dist:
     runtime.device: auto picks CUDA when available."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
+        if strategy != "none" and "WORLD_SIZE" not in os.environ:
+            raise ValueError(f"runtime.distributed={strategy!r} needs a torchrun launch (`torchrun --nproc-per-node N "
+                             f"-m rlvr.cli train ...`); this process was started without one")  # fmt: skip
         return Dist()
     if strategy == "none":
         raise ValueError(
@@ -196,13 +199,15 @@ def decoder_layers(model) -> list[torch.nn.Module]:
     return layers
 
 
-def wrap(model, strategy: str, dist_: Dist) -> torch.nn.Module:
+def wrap(model, strategy: str, dist_: Dist, dtype: str = "float32") -> torch.nn.Module:
     """The training forward (`PolicyForward`) for `strategy`; the optimiser takes its `.parameters()`.
 
     none (or one process): around `model` itself. ddp: DistributedDataParallel around it (same parameters as
     `model`). fsdp2: around a copy of `model`, each decoder layer (`decoder_layers`) and then the root sharded with
     `fully_shard`; `model` keeps the full weights (see `publish`). The ranks must hold the
-    same weights on entry (DDP broadcasts rank 0's; FSDP2 shards each rank's own copy).
+    same weights on entry (DDP broadcasts rank 0's; FSDP2 shards each rank's own copy). `dtype` (model.dtype, the
+    compute dtype): under fsdp2, bfloat16 all-gathers bf16 parameters and reduces gradients in float32
+    (`MixedPrecisionPolicy`); the sharded master weights stay float32.
     """
     if dist_.world_size == 1 or strategy == "none":
         return PolicyForward(model)
@@ -215,12 +220,13 @@ def wrap(model, strategy: str, dist_: Dist) -> torch.nn.Module:
     if strategy == "fsdp2":
         import copy
 
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+        mp = MixedPrecisionPolicy(param_dtype=getattr(torch, dtype), reduce_dtype=torch.float32)
         forward = PolicyForward(copy.deepcopy(model), share_prompts=False)
         for layer in decoder_layers(forward.model):
-            fully_shard(layer)
-        fully_shard(forward)
+            fully_shard(layer, mp_policy=mp)
+        fully_shard(forward, mp_policy=mp)
         return forward
     raise ValueError(f"runtime.distributed must be one of {STRATEGIES}, got {strategy!r}")
 

@@ -8,12 +8,17 @@ A built model is a tiny `LlamaConfig` model with a character-level tokenizer mad
 WordLevel model over `vocab_chars`, each character one token, wrapped in `PreTrainedTokenizerFast` with
 `<pad>` and `<eos>`). Characters outside `vocab_chars` become `<unk>`.
 
+`model.dtype` is the *compute* dtype. The weights the optimiser steps (and its state) are always float32: with
+`bfloat16`, forwards run under `torch.autocast` (`compute_precision`), so matmuls are bf16 while every update lands on
+the fp32 master weights (stepping bf16 weights with AdamW at lr ~1e-6 rounds most updates away).
+
 `response_logprobs` needs the model's final hidden states (`model.base_model(...)`) and its `lm_head.weight`;
-models that post-process logits (soft-capping, logit scales, an lm_head bias) are not handled.
+models that post-process logits (soft-capping, logit scales, an lm_head bias) are refused by `check_supported`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -69,20 +74,22 @@ def build_model(cfg: ModelConfig):
 
 
 def load_model(cfg: ModelConfig, device: str | torch.device = "cpu"):
-    """(model, tokenizer) from `cfg.path` (a local directory) or built from `cfg`; cast to `cfg.dtype`."""
+    """(model, tokenizer) from `cfg.path` (a local directory) or built from `cfg`, with float32 weights (the master
+    copy; `cfg.dtype` is the compute dtype, see `compute_precision`)."""
     if cfg.path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if not os.path.isdir(cfg.path):
             raise ValueError(f"model.path {cfg.path!r} is not a directory (rlvr loads local models only)")
         tok = AutoTokenizer.from_pretrained(cfg.path)
-        model = AutoModelForCausalLM.from_pretrained(cfg.path, dtype=getattr(torch, cfg.dtype))
+        model = AutoModelForCausalLM.from_pretrained(cfg.path, dtype=torch.float32)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
         tok.padding_side = "left"
     else:
         model, tok = build_model(cfg)
-    model.to(device=device, dtype=getattr(torch, cfg.dtype))
+    check_supported(model)
+    model.to(device=device, dtype=torch.float32)
     if not cfg.dropout:
         disable_dropout(model)
     if cfg.gradient_checkpointing:
@@ -91,6 +98,34 @@ def load_model(cfg: ModelConfig, device: str | torch.device = "cpu"):
     if cfg.chat_template and not tok.chat_template:
         raise ValueError("model.chat_template is true but the tokenizer has no chat template")
     return model, tok
+
+
+# config attributes of transformers models that change the logits after the lm_head matmul (Gemma 2/3, Cohere,
+# Granite, Falcon-H1): `fused_logprobs` computes log_softmax(h @ W.T / T) and would score such a model wrongly
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "lm_head_multiplier")
+
+
+def check_supported(model) -> None:
+    """Refuse a model whose logits are not `h @ lm_head.weight.T` (soft-capping, scaling, an lm_head bias): the
+    trainer's fused log-probs would silently compute the wrong distribution."""
+    cfg = model.config
+    found = [f"{a}={getattr(cfg, a)!r}" for a in _LOGIT_TRANSFORMS if getattr(cfg, a, None) not in (None, 1, 1.0)]
+    head = model.get_output_embeddings()
+    if head is None:
+        found.append("no output embedding (lm_head)")
+    elif getattr(head, "bias", None) is not None:
+        found.append("an lm_head bias")
+    if found:
+        raise ValueError(f"model.path: {type(model).__name__} post-processes its logits ({', '.join(found)}), which "
+                         "the trainer's fused log-probs (log_softmax(h @ W.T / T)) do not apply; not supported")  # fmt: skip
+
+
+def compute_precision(dtype: str, device: torch.device | str):
+    """The context every forward of a run executes in: nothing for float32; for bfloat16, `torch.autocast`, so the
+    float32 master weights are used in bf16 matmuls (and their gradients flow back in float32)."""
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=getattr(torch, dtype))
 
 
 def disable_dropout(model) -> None:

@@ -47,7 +47,7 @@ from rlvr.trainer.distributed import Dist, init_from_env, load_optimizer_state, 
 from rlvr.trainer.evaluate import evaluate, make_venv
 from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.metrics import MetricsLogger
-from rlvr.trainer.model import adamw, frozen_copy, load_model
+from rlvr.trainer.model import adamw, compute_precision, frozen_copy, load_model
 from rlvr.trainer.rollout import make_engine
 from rlvr.trainer.sft import run_sft
 
@@ -148,8 +148,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         torch.set_num_threads(cfg.runtime.threads)
     device = pick_device(cfg.runtime.device)
     dist = start_distributed(cfg)
+    device = device if dist.world_size == 1 else dist.device
     try:
-        return _train(cfg, resume, dist, device if dist.world_size == 1 else dist.device, t_start)
+        with compute_precision(cfg.model.dtype, device):  # fp32 master weights, bf16 matmuls when so configured
+            return _train(cfg, resume, dist, device, t_start)
     finally:
         dist.close()
 
@@ -183,6 +185,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
     engine = make_engine(
         cfg.rollout.engine, model, tok, add_special_tokens=not cfg.model.chat_template,
         max_batch_sequences=cfg.rollout.max_batch_sequences,
+        **({"dtype": cfg.model.dtype} if cfg.rollout.engine == "vllm" else {}),  # vLLM samples in the compute dtype
     )  # fmt: skip
     results: dict = {"run_dir": run_dir}
     done = state["step"] if state else 0
@@ -230,7 +233,7 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
     g, o, rc, keep = cfg.grpo, cfg.optim, cfg.reset, cfg.checkpoint.keep_last
     dist = dist or Dist()
     ref = frozen_copy(model)
-    forward = wrap(model, cfg.runtime.distributed, dist)  # the parameters the optimiser steps
+    forward = wrap(model, cfg.runtime.distributed, dist, cfg.model.dtype)  # the parameters the optimiser steps
     opt = adamw(forward.parameters(), o.lr, o)
     warmup = max(o.warmup_steps, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
