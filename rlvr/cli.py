@@ -28,6 +28,8 @@ def _default_config_path() -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from rlvr.trainer.config import load_config
 
+    if os.getcwd() not in sys.path:  # as `python -m` does: env.id "module:Name-v0" finds a module in this directory
+        sys.path.insert(0, os.getcwd())
     if args.resume and args.config:
         return _fail("--resume continues a run with its own config.yaml: give --set overrides, not --config")
     path = os.path.join(args.resume, "config.yaml") if args.resume else args.config or _default_config_path()

@@ -37,6 +37,26 @@ def register_envs() -> None:
         )
 
 
+def env_spec(env_id: str):
+    """The `EnvSpec` of any id `gym.make` accepts, "module:Name-v0" included (the module is imported first, as
+    `gym.make` does); a ValueError naming env.id and the rlvr ids when there is none."""
+    import importlib
+
+    import gymnasium as gym
+
+    module, _, name = env_id.rpartition(":")
+    try:
+        if module:
+            importlib.import_module(module)
+        return gym.spec(name)
+    except (gym.error.Error, ImportError) as e:
+        ids = ", ".join(sorted(i for i in gym.registry if i.startswith("rlvr/")))
+        raise ValueError(
+            f"env.id {env_id!r} is not a registered Gymnasium id ({e}). rlvr's ids: {ids}; or register "
+            "your own task (README: Add your own task) and give its id, or 'module:Name-v0'"
+        ) from None
+
+
 def make_vector_env(
     env_entry_point: str, num_envs: int = 1, group_size: int = 1, verifier_backend: str | None = None, **kwargs
 ):

@@ -353,10 +353,17 @@ def _validate_reset(c: ResetConfig, eval_every: int) -> None:
         raise ValueError("reset.patience and reset.degrade watch the validation: set eval.every_steps > 0")
 
 
+def _check_env_id(env_id: str) -> None:
+    """Any id Gymnasium can make: rlvr's, one a user registered with `gym.register`, or "module:Name-v0" (the module
+    is imported and registers it). Whether the env speaks the text protocol is checked when it is built."""
+    import rlvr  # noqa: F401 - registers the rlvr ids
+    from rlvr.envs.registration import env_spec
+
+    env_spec(env_id)
+
+
 def validate(cfg: TrainConfig) -> None:
     """Check every value once, at start-up; the error names the field and the allowed values."""
-    from rlvr.envs.puzzles import PUZZLE_IDS
-    from rlvr.envs.registration import ENV_IDS
     from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
     from rlvr.trainer.distributed import STRATEGIES
     from rlvr.trainer.rollout import ENGINES
@@ -370,7 +377,7 @@ def validate(cfg: TrainConfig) -> None:
             _at_least(f"model.{key}", getattr(m, key), 1)
         if m.head_dim < 32:
             raise ValueError(f"model.head_dim must be >= 32 (vLLM's CPU attention rejects smaller), got {m.head_dim}")
-    _choice("env.id", e.id, set(ENV_IDS) | set(PUZZLE_IDS))
+    _check_env_id(e.id)
     _at_least("sft.steps", s.steps, 0)
     _at_least("sft.demos", s.demos, 1)
     _at_least("sft.sequences_per_step", s.sequences_per_step, 1)

@@ -15,25 +15,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlvr.envs.base import ReasoningEnv
 from rlvr.trainer.algorithms import pass_at_k
 from rlvr.trainer.model import format_prompt
 
 
 def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = ""):
-    """The vector env of `prompts` groups of `group_size`; `verifier_backend` ("" in-process, or bwrap | process |
-    ray) verifies through isolated `VerifierPool` workers."""
-    import gymnasium as gym
-
+    """The vector env of `prompts` groups of `group_size` of any env id Gymnasium can make (`make_grouped_vec`);
+    `verifier_backend` ("" in-process, or bwrap | process | ray) verifies through isolated `VerifierPool` workers."""
     import rlvr  # noqa: F401 - registers the ids
+    from rlvr.envs.vector import make_grouped_vec
 
-    return gym.make_vec(
-        env_id,
-        num_envs=prompts * group_size,
-        vectorization_mode="vector_entry_point",
-        group_size=group_size,
-        verifier_backend=verifier_backend or None,
-        **env_kwargs,
-    )
+    return make_grouped_vec(env_id, env_kwargs, prompts, group_size, verifier_backend or None)
 
 
 def response_tokens(sample, eos_id: int) -> int:
@@ -60,12 +53,13 @@ def evaluate(
 ) -> dict:
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
-    if verifiers_from is not None:
+    if isinstance(verifiers_from, ReasoningEnv) and isinstance(venv.env, ReasoningEnv):
         venv.env.borrow_verifiers(verifiers_from)
     try:
         obs, _ = venv.reset(seed=seed)
         # a mixture's problems say which env drew them: per-env numbers are reported as `<env>/pass@k`
-        names = [p.meta.get("component", p.domain).removeprefix("rlvr/") for p in venv.problems[::n]]
+        problems = getattr(venv, "problems", None) or [None] * len(obs)
+        names = [p.meta.get("component", p.domain).removeprefix("rlvr/") if p else env_id for p in problems[::n]]
         texts = [format_prompt(tok, p, chat_template) for p in obs[::n]]
         samples = engine.generate(
             texts,

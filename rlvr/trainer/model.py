@@ -116,8 +116,10 @@ def check_supported(model) -> None:
     elif getattr(head, "bias", None) is not None:
         found.append("an lm_head bias")
     if found:
-        raise ValueError(f"model.path: {type(model).__name__} post-processes its logits ({', '.join(found)}), which "
-                         "the trainer's fused log-probs (log_softmax(h @ W.T / T)) do not apply; not supported")  # fmt: skip
+        raise ValueError(
+            f"model.path: {type(model).__name__} post-processes its logits ({', '.join(found)}), which the "
+            "trainer's fused log-probs (log_softmax(h @ W.T / T)) do not apply; not supported"
+        )
 
 
 def compute_precision(dtype: str, device: torch.device | str):

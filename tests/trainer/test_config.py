@@ -61,7 +61,7 @@ def test_resolved_config_round_trips(tmp_path):
         ("model.head_dim=16", r"model.head_dim must be >= 32"),
         ("rollout.temperature=0", r"rollout.temperature must be > 0"),
         ("rollout.top_p=1.5", r"rollout.top_p must be in"),
-        ("env.id=rlvr/Nope-v0", r"env.id must be one of"),
+        ("env.id=rlvr/Nope-v0", r"env.id .rlvr/Nope-v0. is not a registered Gymnasium id"),
         ("eval.seed=0", r"eval.seed must differ from env.seed"),
         ("grpo.minibatch_samples=7", r"grpo.minibatch_samples \(7\) must divide"),
         ("sft.long_fraction=2", r"sft.long_fraction must be in \[0, 1\]"),
