@@ -18,6 +18,12 @@ Field layouts read (first present wins; `mapping` names other columns for our fi
   (APPS: JSON list of strings) or `solution` field becomes the reference response in a ```python block.
   Verifier "code".
 
+Training and held-out evaluation on one file (what `rlvr train` does with a dataset env): `Rows(source, rows, seed)`
+is the source restricted to some rows, with problem `k` the row at position k of an order reshuffled every epoch
+(`default_rng([seed, epoch])`), so consecutive positions draw rows without replacement within an epoch;
+`holdout_rows(n, k, seed)` picks the k rows evaluation keeps and training never sees. Any source with `__len__` and
+`row(i)` can be split so.
+
 Every row is read and checked when the source is built: a bad line fails at once with a ValueError naming the file,
 the line and the fields accepted, not halfway through a training run. Not handled: multiple-choice datasets, images,
 nested columns other than the ones above, files larger than memory (rows are kept in memory).
@@ -147,6 +153,10 @@ class DatasetSource:
     def problem(self, seed: int) -> Problem:
         return self.problems[int(self.perm[int(seed) % len(self.problems)])]
 
+    def row(self, i: int) -> Problem:
+        """Row i of the file (0-based, file order)."""
+        return self.problems[i]
+
     # ------------------------------------------------------------ row -> Problem
 
     def _field(self, row: dict[str, Any], name: str) -> tuple[str, Any] | None:
@@ -251,3 +261,35 @@ class DatasetSource:
             solution=solution,
             meta={"source": str(self.path.name), "line": line},
         )
+
+
+def holdout_rows(n: int, k: int, seed: int) -> list[int]:
+    """The k of n rows (0-based) held out for evaluation: a fixed random choice per seed, sorted."""
+    if not 0 <= k < n:
+        raise ValueError(f"cannot hold out {k} of {n} rows and keep some for training")
+    return sorted(int(i) for i in np.random.default_rng([seed, 0x401D]).permutation(n)[:k])
+
+
+class Rows:
+    """`source` (anything with `__len__` and `row(i)`) restricted to `rows`; problem k is the row at position k of
+    epoch k // len(rows)'s order, a permutation drawn from (seed, epoch): positions 0..n-1 cover every row once."""
+
+    def __init__(self, source, rows: list[int], seed: int) -> None:
+        if not rows:
+            raise ValueError("Rows needs at least one row")
+        self.source, self.rows, self.seed = source, list(rows), seed
+        self._orders: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def row(self, i: int) -> Problem:
+        return self.source.row(self.rows[i])
+
+    def problem(self, seed: int) -> Problem:
+        epoch, pos = divmod(int(seed), len(self.rows))
+        if epoch not in self._orders:
+            if len(self._orders) > 64:
+                self._orders.clear()
+            self._orders[epoch] = np.random.default_rng([self.seed, epoch]).permutation(len(self.rows))
+        return self.row(int(self._orders[epoch][pos]))

@@ -2,7 +2,8 @@
 
 `gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point", group_size=G)` builds one
 single env from the same kwargs and batches over its problem source and verifier: `reset` draws
-N/G problems (seeds derived from the reset seed), `step` verifies all N responses in one
+N/G problems (seeds derived from the reset seed, or `options={"seeds": [...]}`, one per group), `step` verifies
+all N responses in one
 `verify_batch` per verifier (order-preserving; in threads for sandboxed verifiers): in this process by
 default, or through isolated `VerifierPool` workers with `make_vec(..., verifier_backend="bwrap")`.
 Slots `g*G .. g*G+G-1` are group `g`; `infos["group"]` says so, and `step`'s infos carry each slot's verdict.
@@ -53,8 +54,7 @@ class ReasoningVectorEnv(VectorEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[tuple[str, ...], dict[str, Any]]:
         super().reset(seed=seed)
-        base = seed if seed is not None else int(self.np_random.integers(2**62))
-        seeds = [derive_seed(base, g) for g in range(self.num_groups)]
+        seeds = _group_seeds(seed, options, self.num_groups, self.np_random)
         groups = [self.env.source.problem(s) for s in seeds]
         self.problems = [p for p in groups for _ in range(self.group_size)]
         self.turns[:] = 0
@@ -106,6 +106,18 @@ class ReasoningVectorEnv(VectorEnv):
         self.env.close()
 
 
+def _group_seeds(seed: int | None, options: dict[str, Any] | None, groups: int, rng: np.random.Generator) -> list[int]:
+    """The problem seed of each group: `options["seeds"]` when given (one per group: the trainer names dataset rows by
+    position this way), else derived from the reset seed (or a fresh one)."""
+    if options and "seeds" in options:
+        seeds = [int(s) for s in options["seeds"]]
+        if len(seeds) != groups:
+            raise ValueError(f"options['seeds'] must hold one seed per group ({groups}), got {len(seeds)}")
+        return seeds
+    base = seed if seed is not None else int(rng.integers(2**62))
+    return [derive_seed(base, g) for g in range(groups)]
+
+
 def _stack(infos: list[dict[str, Any]]) -> dict[str, Any]:
     """Gymnasium's vector info layout: one array per key (object arrays for non-numeric values)."""
     out: dict[str, Any] = {}
@@ -143,11 +155,11 @@ class TextVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        base = seed if seed is not None else int(self.np_random.integers(2**62))
+        seeds = _group_seeds(seed, options, self.num_groups, self.np_random)
         obs, infos = [], []
         for i, env in enumerate(self.envs):
-            group_seed = derive_seed(base, i // self.group_size)
-            prompt, info = env.reset(seed=group_seed, options=options)
+            group_seed = seeds[i // self.group_size]
+            prompt, info = env.reset(seed=group_seed)
             if i % self.group_size and prompt != obs[-1]:
                 raise ValueError(
                     f"{env.spec.id if env.spec else type(env).__name__}: reset(seed={group_seed}) gave "

@@ -160,13 +160,16 @@ class OptimConfig:
 
 @dataclasses.dataclass
 class EvalConfig:
-    """Held-out evaluation after SFT and after GRPO: `prompts` problems from a seed stream disjoint from training."""
+    """Held-out evaluation after SFT and after GRPO: `prompts` problems never trained on: generated problems from a seed
+    stream disjoint from training's; for a dataset env, `env_kwargs`' dataset or `prompts` rows held out of training."""
 
     prompts: int = 128
     samples_per_prompt: int = 4
     seed: int = 1
     temperature: float = 1.0
     every_steps: int = 0  # also evaluate during GRPO every N steps (0: only before and after)
+    env_kwargs: dict = dataclasses.field(default_factory=dict)  # merged over env.kwargs for evaluation, e.g.
+    # {dataset: test.jsonl}; without an eval dataset a dataset env holds `prompts` rows out of training
 
 
 @dataclasses.dataclass

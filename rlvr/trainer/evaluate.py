@@ -3,15 +3,21 @@
     evaluate(engine, tok, env_id, env_kwargs, prompts=128, samples_per_prompt=8, seed=1, temperature=1.0, ...)
     -> {"accuracy": mean reward-1 rate over all samples, "pass@1": ..., "pass@k": ..., "mean_response_tokens": ...}
 
-Problems come from `venv.reset(seed=seed)`, whose problem seeds are derived from `seed` alone; training draws
-its problems from `reset(seed=derive_seed(env.seed, step))`, a different stream (config validation requires
-eval.seed != env.seed). pass@k is the unbiased estimator 1 - C(n-c, k)/C(n, k) averaged over problems, for
-k = 1, 2, 4, … up to n. Samples whose verdict is `error` are left out (and counted in `error_fraction`).
+Generated problems come from `venv.reset(seed=seed)`, whose problem seeds are derived from `seed` alone; training
+draws its problems from `reset(seed=derive_seed(env.seed, step))`, a different stream (config validation requires
+eval.seed != env.seed). A dataset env (a finite source: `__len__` and `row`) is split instead (`split_rows`): training
+draws the rows that evaluation does not hold out, epoch by epoch without replacement; evaluation scores `prompts`
+distinct rows, the held-out ones (`holdout` rows chosen by `seed`) or, with its own data (`eval.env_kwargs`), that
+file's rows, capped at its size with a warning. pass@k is the unbiased estimator 1 - C(n-c, k)/C(n, k) averaged
+over problems, for k = 1, 2, 4, … up to n. Samples whose verdict is `error` are left out (counted in
+`error_fraction`).
 `verifier_backend` verifies in isolated pool workers (`rlvr eval --verifier-backend`); `verifiers_from` (an env)
 borrows that env's verifiers instead: the trainer's evaluations use the training env's pools, already started.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -27,6 +33,33 @@ def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, veri
     from rlvr.envs.vector import make_grouped_vec
 
     return make_grouped_vec(env_id, env_kwargs, prompts, group_size, verifier_backend or None)
+
+
+def dataset_source(venv):
+    """The env's problem source when it is finite (a dataset: `__len__` and `row(i)`), else None."""
+    source = getattr(getattr(venv, "env", None), "source", None)
+    return source if hasattr(source, "__len__") and hasattr(source, "row") else None
+
+
+def split_rows(venv, part: str, holdout: int, holdout_seed: int, order_seed: int) -> int | None:
+    """Restrict a dataset env to the rows of `part`: "train" = all but the `holdout` rows that `holdout_rows(n,
+    holdout, holdout_seed)` picks, "eval" = those rows (all rows when `holdout` is 0), in an order reshuffled every
+    epoch (`order_seed`); problem k is then the row at position k. Returns the part's row count (None: not a
+    dataset env, nothing changed)."""
+    from rlvr.envs.datasets import Rows, holdout_rows
+
+    source = dataset_source(venv)
+    if source is None:
+        return None
+    if holdout >= len(source):
+        raise ValueError(
+            f"eval.prompts ({holdout}) rows of {len(source)} would be held out of training, leaving none: "
+            "lower eval.prompts, or give evaluation its own data (eval.env_kwargs: {dataset: test.jsonl})"
+        )
+    held = holdout_rows(len(source), holdout, holdout_seed)
+    rows = held if part == "eval" else sorted(set(range(len(source))) - set(held))
+    venv.env.source = Rows(source, rows or list(range(len(source))), order_seed)
+    return len(rows) or len(source)
 
 
 def response_tokens(sample, eos_id: int) -> int:
@@ -50,13 +83,25 @@ def evaluate(
     chat_template: bool = False,
     verifier_backend: str = "",
     verifiers_from=None,
+    holdout: int = 0,
+    holdout_seed: int = 0,
 ) -> dict:
+    """`holdout`, `holdout_seed`: for a dataset env, score the rows training holds out (see `split_rows`)."""
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
+    rows = split_rows(venv, "eval", holdout, holdout_seed, seed)
+    if rows is not None and rows < prompts:
+        warnings.warn(f"eval: {env_id} has {rows} evaluation rows, fewer than the {prompts} prompts asked for; "
+                      f"evaluating {rows}", stacklevel=2)  # fmt: skip
+        venv.close()
+        prompts = rows
+        venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
+        split_rows(venv, "eval", holdout, holdout_seed, seed)
     if isinstance(verifiers_from, ReasoningEnv) and isinstance(venv.env, ReasoningEnv):
         venv.env.borrow_verifiers(verifiers_from)
     try:
-        obs, _ = venv.reset(seed=seed)
+        # a dataset's rows by position: the first `prompts` of the shuffled order, each once
+        obs, _ = venv.reset(seed=seed, options={"seeds": list(range(prompts))} if rows is not None else None)
         # a mixture's problems say which env drew them: per-env numbers are reported as `<env>/pass@k`
         problems = getattr(venv, "problems", None) or [None] * len(obs)
         names = [p.meta.get("component", p.domain).removeprefix("rlvr/") if p else env_id for p in problems[::n]]
@@ -85,6 +130,8 @@ def evaluate(
         "prompts": prompts,
         "samples_per_prompt": n,
     }
+    if rows is not None:
+        out["held_out"] = f"{'rows held out of training' if holdout else 'rows of the evaluation data'}, each once"
     out.update(_pass_at(correct, ok, range(prompts)))
     if len(set(names)) > 1:
         for d in sorted(set(names)):

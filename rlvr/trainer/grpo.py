@@ -52,7 +52,7 @@ from rlvr.trainer.controls import (
     step_token_scores,
 )
 from rlvr.trainer.distributed import Dist, PolicyForward, publish
-from rlvr.trainer.evaluate import response_tokens
+from rlvr.trainer.evaluate import dataset_source, response_tokens
 from rlvr.trainer.model import TokenBatch, format_prompt, make_batch, response_logprobs
 
 
@@ -146,11 +146,12 @@ class GRPO:
         size = self.cfg.grpo.micro_batch_samples or len(idx)
         return list(idx.split(size))
 
-    def sample_groups(self, seed: int, max_tokens: int) -> list[Group]:
-        """Reset the vector env with `seed`, write G responses per prompt, verify them (and their steps)."""
+    def sample_groups(self, seed: int, max_tokens: int, seeds: list[int] | None = None) -> list[Group]:
+        """Reset the vector env with `seed` (or the problem seeds `seeds`, one per group), write G responses per
+        prompt, verify them (and their steps)."""
         r, G = self.cfg.rollout, self.cfg.grpo.samples_per_prompt
         t0 = time.perf_counter()
-        prompts, _ = self.venv.reset(seed=seed)
+        prompts, _ = self.venv.reset(seed=seed, options={"seeds": seeds} if seeds is not None else None)
         texts = [format_prompt(self.tok, p, self.cfg.model.chat_template) for p in prompts[::G]]
         samples = self.engine.generate(
             texts, G, temperature=r.temperature, top_p=r.top_p, max_response_tokens=max_tokens,
@@ -215,8 +216,14 @@ class GRPO:
             base = derive_seed(base, 1_000_000 + self.dist.rank)  # each rank draws its own prompts
         generated: list[Group] = []
         kept: list[Group] = []
+        # a dataset env (split_rows): the step's first round takes the next rows of the epoch order, by position
+        rows = None
+        if dataset_source(self.venv) is not None:
+            first = ((step - 1) * self.dist.world_size + self.dist.rank) * P
+            rows = list(range(first, first + P))
         for rnd in range(g.max_sampling_rounds if g.dynamic_sampling else 1):
-            groups = self.sample_groups(base if rnd == 0 else derive_seed(base, rnd), max_tokens)
+            seeds = rows if rnd == 0 else None  # refills (dynamic sampling) draw rows at random
+            groups = self.sample_groups(base if rnd == 0 else derive_seed(base, rnd), max_tokens, seeds)
             generated += groups
             kept += [grp for grp in groups if not (g.dynamic_sampling and grp.uniform)]
             if len(kept) >= P:

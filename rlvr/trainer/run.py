@@ -42,9 +42,9 @@ from rlvr.trainer.checkpoint import (
     set_rng_state,
 )
 from rlvr.trainer.config import TrainConfig, save_config
-from rlvr.trainer.controls import ResetTrigger
+from rlvr.trainer.controls import ResetTrigger, length_limit
 from rlvr.trainer.distributed import Dist, init_from_env, load_optimizer_state, optimizer_state, wrap
-from rlvr.trainer.evaluate import evaluate, make_venv
+from rlvr.trainer.evaluate import evaluate, make_venv, split_rows
 from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.metrics import MetricsLogger
 from rlvr.trainer.model import adamw, compute_precision, frozen_copy, load_model
@@ -69,13 +69,26 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def run_eval(cfg: TrainConfig, engine, tok, seed: int | None = None, verifiers_from=None) -> dict:
+def eval_env_kwargs(cfg: TrainConfig) -> dict:
+    """The env kwargs evaluation builds its env with: `eval.env_kwargs` merged over `env.kwargs`."""
+    return {**cfg.env.kwargs, **cfg.eval.env_kwargs}
+
+
+def eval_holdout(cfg: TrainConfig) -> int:
+    """Rows of a dataset env that evaluation holds out of training: eval.prompts when evaluation uses the training
+    env's own data (no different `eval.env_kwargs`), else none (evaluation has its own data)."""
+    return cfg.eval.prompts if eval_env_kwargs(cfg) == cfg.env.kwargs else 0
+
+
+def run_eval(cfg: TrainConfig, engine, tok, step: int = 0, seed: int | None = None, verifiers_from=None) -> dict:
+    """The held-out evaluation at GRPO step `step` (its response-length limit from `length.schedule`)."""
     e, r = cfg.eval, cfg.rollout
     return evaluate(
-        engine, tok, cfg.env.id, cfg.env.kwargs, prompts=e.prompts, samples_per_prompt=e.samples_per_prompt,
+        engine, tok, cfg.env.id, eval_env_kwargs(cfg), prompts=e.prompts, samples_per_prompt=e.samples_per_prompt,
         seed=e.seed if seed is None else seed, temperature=e.temperature, top_p=r.top_p,
-        max_response_tokens=r.max_response_tokens, stop_strings=r.stop_strings, chat_template=cfg.model.chat_template,
-        verifiers_from=verifiers_from,
+        max_response_tokens=length_limit(cfg.length.schedule, r.max_response_tokens, step),
+        stop_strings=r.stop_strings, chat_template=cfg.model.chat_template, verifiers_from=verifiers_from,
+        holdout=eval_holdout(cfg), holdout_seed=e.seed,
     )  # fmt: skip
 
 
@@ -88,7 +101,7 @@ def format_table(results: dict) -> str:
     keys = [k for k in first if k.startswith("pass@") and k != "pass@1"]
     head = f"{'':<12}{'accuracy':>10}" + "".join(f"{k:>9}" for k in keys) + f"{'mean response tokens':>22}"
     note = (f"held-out problems: {first['prompts']} x {first['samples_per_prompt']} samples "
-            "(eval.seed stream, disjoint from training)")  # fmt: skip
+            f"({first.get('held_out', 'eval.seed stream, disjoint from training')})")  # fmt: skip
     lines = [note, head]
     for s in stages:
         row = results[s]
@@ -104,7 +117,7 @@ def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok, dist: Dist, venv
     """The held-out evaluation, on rank 0 only (None on the others), verified by the training env's verifiers."""
     if not dist.is_main:
         return None
-    ev = run_eval(cfg, engine, tok, verifiers_from=venv.env)
+    ev = run_eval(cfg, engine, tok, step, verifiers_from=venv.env)
     logger.log("eval", step, ev)
     return ev
 
@@ -182,6 +195,8 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
     g, keep = cfg.grpo, cfg.checkpoint.keep_last
     venv = make_venv(cfg.env.id, cfg.env.kwargs, g.prompts_per_step // dist.world_size, g.samples_per_prompt,
                      cfg.env.verifier_backend)  # fmt: skip
+    # a dataset env trains on the rows evaluation does not hold out, epoch by epoch without replacement
+    split_rows(venv, "train", eval_holdout(cfg), cfg.eval.seed, cfg.env.seed)
     engine = make_engine(
         cfg.rollout.engine, model, tok, add_special_tokens=not cfg.model.chat_template,
         max_batch_sequences=cfg.rollout.max_batch_sequences,
