@@ -16,6 +16,8 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 DEFAULT_TRAIN_CONFIG = os.path.join("configs", "parity.yaml")
+EVAL_DEFAULTS = {"samples": 8, "prompts": 128, "seed": 1, "temperature": 1.0, "max_response_tokens": 256,
+                 "chat_template": False}  # fmt: skip
 
 
 def _default_config_path() -> str:
@@ -53,23 +55,62 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_config(model_dir: str):
+    """The training config of the run a checkpoint belongs to (RUN_DIR/checkpoints/step_N/ -> RUN_DIR/config.yaml),
+    and the checkpoint's GRPO step; (None, 0) when `model_dir` is not inside a run directory."""
+    from rlvr.trainer.config import load_config
+
+    real = os.path.realpath(model_dir)  # checkpoints/latest is a link
+    path = os.path.join(os.path.dirname(os.path.dirname(real)), "config.yaml")
+    if not os.path.isfile(path):
+        return None, 0
+    step = os.path.basename(real).removeprefix("step_")
+    return load_config(path), int(step) if step.isdigit() else 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Flags left out take their value from the run's config.yaml when --model is one of its checkpoints (env, env
+    kwargs and held-out rows, chat template, response length at that step, prompts, samples, seed, temperature),
+    else the defaults of `rlvr eval --help`."""
     from rlvr.trainer.config import ModelConfig
 
     try:
-        env_kwargs = _env_kwargs(args.set)
+        cfg, step = _run_config(args.model)
+        holdout, holdout_seed = 0, 0
+        if cfg is not None:
+            from rlvr.trainer.controls import length_limit
+            from rlvr.trainer.run import eval_env_kwargs, eval_holdout
+
+            e = cfg.eval
+            run = {
+                "env": cfg.env.id,
+                "prompts": e.prompts,
+                "samples": e.samples_per_prompt,
+                "seed": e.seed,
+                "temperature": e.temperature,
+                "chat_template": cfg.model.chat_template,
+                "max_response_tokens": length_limit(cfg.length.schedule, cfg.rollout.max_response_tokens, step),
+            }
+            for key, value in run.items():
+                if getattr(args, key) is None:
+                    setattr(args, key, value)
+            if args.env == cfg.env.id and not args.set:  # the run's own evaluation: its data, its held-out rows
+                env_kwargs, holdout, holdout_seed = eval_env_kwargs(cfg), eval_holdout(cfg), e.seed
+        for key, value in EVAL_DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+        if cfg is None or args.set or args.env != cfg.env.id:
+            env_kwargs = _env_kwargs(args.set)
+        if args.env is None:
+            raise ValueError(f"--env is needed: {args.model} is not a checkpoint of an rlvr run (no config.yaml)")
         if args.samples < 1 or args.prompts < 1:
             raise ValueError("--samples and --prompts must be >= 1")
         if args.temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {args.temperature}")
-        import gymnasium as gym
-
         import rlvr  # noqa: F401 - registers the ids
+        from rlvr.envs.registration import env_spec
 
-        if args.env not in gym.registry:
-            raise ValueError(
-                f"unknown env {args.env!r}; known: {sorted(k for k in gym.registry if k.startswith('rlvr/'))}"
-            )
+        env_spec(args.env)
         import torch
         from transformers.utils import logging as hf_logging
 
@@ -85,7 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result = evaluate(
             engine, tok, args.env, env_kwargs, prompts=args.prompts, samples_per_prompt=args.samples, seed=args.seed,
             temperature=args.temperature, max_response_tokens=args.max_response_tokens,
-            chat_template=args.chat_template, verifier_backend=args.verifier_backend,
+            chat_template=args.chat_template, verifier_backend=args.verifier_backend, holdout=holdout,
+            holdout_seed=holdout_seed,
         )  # fmt: skip
     except ValueError as e:
         return _fail(str(e))
@@ -254,15 +296,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="sample a model on an env's held-out problems; print accuracy and pass@k as JSON")
-    ev.add_argument("--model", required=True, help="a local model directory, e.g. RUN_DIR/checkpoints/latest")
-    ev.add_argument("--env", required=True, help="env id, e.g. rlvr/Parity-v0")
-    ev.add_argument("--samples", type=int, default=8, help="samples per problem (pass@k for k = 1, 2, 4, … <= n)")
-    ev.add_argument("--prompts", type=int, default=128, help="number of problems (default: 128)")
-    ev.add_argument("--seed", type=int, default=1,
-                    help="problem and sampling seed (default: 1, the trainer's eval.seed)")  # fmt: skip
-    ev.add_argument("--temperature", type=float, default=1.0)
-    ev.add_argument("--max-response-tokens", type=int, default=256)
-    ev.add_argument("--chat-template", action="store_true", help="wrap prompts with the tokenizer's chat template")
+    ev.add_argument(
+        "--model",
+        required=True,
+        help="a local model directory; a checkpoint of a run (RUN_DIR/checkpoints/latest) also gives the "
+        "defaults of every flag below from RUN_DIR/config.yaml (its env, data and held-out rows)",
+    )
+    ev.add_argument("--env", help="env id, e.g. rlvr/Parity-v0 (needed unless --model is a run's checkpoint)")
+    ev.add_argument("--samples", type=int, help="samples per problem (pass@k for k = 1, 2, 4, … <= n; default: 8)")
+    ev.add_argument("--prompts", type=int, help="number of problems (default: 128; at most a dataset's rows)")
+    ev.add_argument("--seed", type=int, help="problem and sampling seed (default: 1, the trainer's eval.seed)")
+    ev.add_argument("--temperature", type=float, help="default: 1.0")
+    ev.add_argument("--max-response-tokens", type=int, help="default: 256")
+    ev.add_argument("--chat-template", action="store_true", default=None,
+                    help="wrap prompts with the tokenizer's chat template")  # fmt: skip
     ev.add_argument("--verifier-backend", default="", choices=("", "bwrap", "process", "ray"),
                     help="verify in isolated pool workers (default: in this process)")  # fmt: skip
     ev.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="env keyword argument (YAML value)")

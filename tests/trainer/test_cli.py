@@ -51,6 +51,9 @@ def test_train_short_default_run_then_eval(tmp_path, capsys):
     # seeded, so the same again; verified in isolated worker processes, the same verdicts
     assert main([*argv, "--verifier-backend", "process"]) == 0
     assert json.loads(capsys.readouterr().out) == result
+    # no flags: everything from the run's config.yaml (env, kwargs, eval prompts/samples/seed, response length)
+    assert main(["eval", "--model", str(run_dir / "checkpoints" / "latest")]) == 0
+    assert json.loads(capsys.readouterr().out) == {**result, "env_kwargs": {"n_bits": 6, "style": "plain"}}
 
 
 def test_train_rejects_bad_overrides(capsys):
@@ -60,4 +63,6 @@ def test_train_rejects_bad_overrides(capsys):
 
 def test_eval_rejects_unknown_env(tmp_path, capsys):
     assert main(["eval", "--model", str(tmp_path), "--env", "rlvr/Nope-v0"]) == 2
-    assert "unknown env" in capsys.readouterr().err
+    assert "env.id 'rlvr/Nope-v0' is not a registered Gymnasium id" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tmp_path)]) == 2
+    assert "--env is needed" in capsys.readouterr().err
