@@ -3,6 +3,13 @@ instruction following and puzzles).
 
     gym.make("rlvr/Mixture-v0", envs={"rlvr/Math-v0": 0.5, "rlvr/STEM-v0": 0.5},
              env_kwargs={"rlvr/Math-v0": {"difficulty": 6}})
+    gym.make("rlvr/Mixture-v0", envs=[                   # the list form: one env id several times, other settings
+        {"id": "rlvr/ReasoningGym-v0", "kwargs": {"task": "gcd"}, "weight": 1},
+        {"id": "rlvr/ReasoningGym-v0", "kwargs": {"task": "maze"}, "weight": 2, "name": "maze"},
+    ])
+
+A component's name (`meta["component"]`, the prefix of per-env evaluation numbers) is its `name`, else its id, else,
+for an id listed more than once, the id with its kwargs: `rlvr/ReasoningGym-v0[task=gcd]`.
 
 `problem(seed)` draws the component with `problem_rng(seed)` by weight (weights are normalised), then asks that
 component's source for problem `derive_seed(seed, 1)`. Each problem keeps its own verifier name, so one batch mixes
@@ -43,7 +50,8 @@ def _component(env_id: str, kwargs: dict[str, Any]) -> ReasoningEnv:
 
 
 class MixtureSource:
-    """Draws a component by weight, then that component's problem for `derive_seed(seed, 1)`."""
+    """Draws a component by weight, then that component's problem for `derive_seed(seed, 1)`; `ids` are the
+    components' names."""
 
     def __init__(self, ids: list[str], weights: np.ndarray, envs: list[ReasoningEnv]) -> None:
         self.ids, self.weights, self.envs = ids, weights, envs
@@ -54,38 +62,67 @@ class MixtureSource:
         return dataclasses.replace(p, meta={**p.meta, "component": self.ids[k]})
 
 
+def _parse_components(envs, env_kwargs: dict) -> list[tuple[str, str, dict, float]]:
+    """(name, id, kwargs, weight) per component, from the mapping form (id -> weight, kwargs in `env_kwargs`) or the
+    list form ({id, kwargs, weight, name}); every error names what is wrong."""
+    if isinstance(envs, dict):
+        extra = sorted(set(env_kwargs) - set(envs))
+        if extra:
+            raise ValueError(f"env_kwargs: id(s) {extra} are not in envs ({', '.join(envs)})")
+        items = [{"id": i, "weight": w, "kwargs": env_kwargs.get(i, {})} for i, w in envs.items()]
+    elif isinstance(envs, list):
+        if env_kwargs:
+            raise ValueError("env_kwargs applies to the mapping form of envs; in the list form give each its kwargs")
+        items = envs
+    else:
+        raise ValueError(f"envs must map env ids to weights, or list {{id, kwargs, weight}}, got {envs!r}")
+    if not items:
+        raise ValueError("envs must name at least one env")
+    for k, item in enumerate(items):
+        if not isinstance(item, dict) or "id" not in item or set(item) - {"id", "kwargs", "weight", "name"}:
+            raise ValueError(f"envs[{k}] must be {{id, kwargs (optional), weight (optional, 1), name (optional)}}, "
+                             f"got {item!r}")  # fmt: skip
+    counts = {}
+    for item in items:
+        counts[item["id"]] = counts.get(item["id"], 0) + 1
+    out = []
+    for item in items:
+        env_id, w, kw = item["id"], item.get("weight", 1.0), item.get("kwargs") or {}
+        if env_id == SELF_ID:
+            raise ValueError(f"envs: {SELF_ID} cannot be a component of itself; give the flattened weights")
+        if env_id not in gym.registry:
+            rlvr_ids = sorted(i for i in gym.registry if i.startswith("rlvr/") and i != SELF_ID)
+            raise ValueError(f"envs: unknown env id {env_id!r}; registered rlvr ids: {', '.join(rlvr_ids)}")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+            raise ValueError(f"envs: the weight of {env_id!r} must be a positive number, got {w!r}")
+        if not isinstance(kw, dict):
+            raise ValueError(f"the kwargs of {env_id!r} must be a dict of constructor arguments, got {kw!r}")
+        name = item.get("name") or env_id
+        if "name" not in item and counts[env_id] > 1:
+            name = f"{env_id}[{', '.join(f'{k}={v}' for k, v in sorted(kw.items()))}]"
+        out.append((name, env_id, kw, float(w)))
+    names = [n for n, *_ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"envs: component names must differ (give each a `name`), got {names}")
+    return out
+
+
 class MixtureEnv(ReasoningEnv):
-    """rlvr/Mixture-v0 (see module docstring). `envs`: id -> positive weight; `env_kwargs`: id -> constructor kwargs."""
+    """rlvr/Mixture-v0 (see module docstring). `envs`: id -> positive weight, or a list of {id, kwargs, weight,
+    name}; `env_kwargs`: id -> constructor kwargs (mapping form)."""
 
     def __init__(
         self,
-        envs: dict[str, float] | None = None,
+        envs: dict[str, float] | list[dict[str, Any]] | None = None,
         env_kwargs: dict[str, dict[str, Any]] | None = None,
         verifier: Verifier | None = None,
         render_mode: str | None = None,
     ) -> None:
-        envs = dict(DEFAULT_ENVS if envs is None else envs)
-        env_kwargs = dict(env_kwargs or {})
-        if not envs:
-            raise ValueError("envs must map at least one env id to a weight")
-        for env_id, w in envs.items():
-            if env_id == SELF_ID:
-                raise ValueError(f"envs: {SELF_ID} cannot be a component of itself; give the flattened weights")
-            if env_id not in gym.registry:
-                rlvr_ids = sorted(i for i in gym.registry if i.startswith("rlvr/") and i != SELF_ID)
-                raise ValueError(f"envs: unknown env id {env_id!r}; registered rlvr ids: {', '.join(rlvr_ids)}")
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
-                raise ValueError(f"envs: the weight of {env_id!r} must be a positive number, got {w!r}")
-        extra = sorted(set(env_kwargs) - set(envs))
-        if extra:
-            raise ValueError(f"env_kwargs: id(s) {extra} are not in envs ({', '.join(envs)})")
-        for env_id, kw in env_kwargs.items():
-            if not isinstance(kw, dict):
-                raise ValueError(f"env_kwargs[{env_id!r}] must be a dict of constructor arguments, got {kw!r}")
-        ids = list(envs)
-        weights = np.array([float(envs[i]) for i in ids])
-        self.components = {i: _component(i, env_kwargs.get(i, {})) for i in ids}
-        source = MixtureSource(ids, weights / weights.sum(), [self.components[i] for i in ids])
+        components = _parse_components(DEFAULT_ENVS if envs is None else envs, dict(env_kwargs or {}))
+        names = [name for name, *_ in components]
+        weights = np.array([w for *_, w in components])
+        self.components = {name: _component(env_id, kw) for name, env_id, kw, _ in components}
+        source = MixtureSource(names, weights / weights.sum(), [self.components[n] for n in names])
         max_turns = max(env.max_turns for env in self.components.values())
         super().__init__(source, verifier=verifier, max_turns=max_turns, render_mode=render_mode)
 

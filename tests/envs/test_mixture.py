@@ -76,3 +76,47 @@ def test_puzzle_component_when_available():
 def test_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MixtureEnv(**kwargs)
+
+
+def test_list_form_mixes_one_env_with_different_settings():
+    env = MixtureEnv(envs=[
+        {"id": "rlvr/Math-v0", "kwargs": {"difficulty": 1}, "weight": 1},
+        {"id": "rlvr/Math-v0", "kwargs": {"difficulty": 9}, "weight": 3, "name": "hard"},
+        {"id": "rlvr/Countdown-v0"},
+    ])  # fmt: skip
+    assert list(env.components) == ["rlvr/Math-v0[difficulty=1]", "hard", "rlvr/Countdown-v0"]
+    seen = {}
+    for seed in range(200):
+        p = env.source.problem(seed)
+        seen.setdefault(p.meta["component"], set()).add(p.difficulty.get("difficulty"))
+    assert seen["rlvr/Math-v0[difficulty=1]"] == {1} and seen["hard"] == {9}
+    assert len(seen["hard"]) and len(seen) == 3
+    # the mapping form is the list form with ids as names
+    assert list(MixtureEnv(envs={"rlvr/Math-v0": 1.0, "rlvr/STEM-v0": 1.0}).components) == [
+        "rlvr/Math-v0",
+        "rlvr/STEM-v0",
+    ]
+
+
+@pytest.mark.parametrize(
+    "envs, message",
+    [
+        ([{"id": "rlvr/Math-v0"}, {"id": "rlvr/Math-v0"}], "component names must differ"),
+        ([{"id": "rlvr/Math-v0", "weights": 2}], r"envs\[0\] must be \{id, kwargs"),
+        ([{"id": "rlvr/Math-v0", "weight": -1}], "must be a positive number"),
+        ([{"id": "rlvr/Math-v0", "kwargs": [1]}], "must be a dict of constructor arguments"),
+        ([], "at least one env"),
+        ("rlvr/Math-v0", "must map env ids to weights, or list"),
+    ],
+)
+def test_list_form_errors_say_what_is_wrong(envs, message):
+    with pytest.raises(ValueError, match=message):
+        MixtureEnv(envs=envs)
+
+
+@pytest.mark.reasoning_gym
+def test_several_reasoning_gym_tasks_in_one_mixture():
+    env = MixtureEnv(envs=[{"id": "rlvr/ReasoningGym-v0", "kwargs": {"task": t}} for t in ("gcd", "lcm")])
+    assert set(env.components) == {"rlvr/ReasoningGym-v0[task=gcd]", "rlvr/ReasoningGym-v0[task=lcm]"}
+    tasks = {env.source.problem(s).meta["component"] for s in range(20)}
+    assert len(tasks) == 2

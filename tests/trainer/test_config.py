@@ -92,22 +92,24 @@ def test_defaults_validate():
 def test_prorl_config_loads_and_validates():
     cfg = load_config(PRORL)
     assert cfg.model.path.endswith("DeepSeek-R1-Distill-Qwen-1.5B") and cfg.model.chat_template
-    assert cfg.env.id == "rlvr/Mixture-v0" and set(cfg.env.kwargs["envs"]) >= {"rlvr/Math-v0", "rlvr/Code-v0"}
+    ids = [c["id"] for c in cfg.env.kwargs["envs"]]
+    assert cfg.env.id == "rlvr/Mixture-v0" and {"rlvr/Math-v0", "rlvr/Code-v0"} <= set(ids)
+    assert ids.count("rlvr/ReasoningGym-v0") >= 10  # several reasoning-gym tasks, as ProRL mixed them
+    assert sum(c["weight"] for c in cfg.env.kwargs["envs"]) == pytest.approx(1.0)
     assert cfg.grpo.samples_per_prompt == 16 and cfg.rollout.temperature == 1.2
     assert (cfg.grpo.eps_low, cfg.grpo.eps_high) == (0.2, 0.4)
     assert cfg.optim.lr == 2e-6 and cfg.rollout.max_response_tokens == 8192
     assert cfg.sft.steps == 0 and cfg.grpo.kl_coef > 0
 
 
+@pytest.mark.reasoning_gym
 def test_prorl_mixture_ids_are_registered():
     from rlvr.envs.puzzles import PUZZLE_IDS
     from rlvr.envs.registration import ENV_IDS
     from rlvr.trainer.evaluate import make_venv
 
     cfg = load_config(PRORL)
-    weights = cfg.env.kwargs["envs"]
-    assert set(weights) <= set(ENV_IDS) | set(PUZZLE_IDS)
-    assert all(w > 0 for w in weights.values())
+    assert {c["id"] for c in cfg.env.kwargs["envs"]} <= set(ENV_IDS) | set(PUZZLE_IDS)
     venv = make_venv(cfg.env.id, cfg.env.kwargs, 4, 2)  # the kwargs are the env's real constructor arguments
     try:
         prompts, _ = venv.reset(seed=0)
