@@ -176,13 +176,15 @@ class GRPO:
 
         problem = self.venv.problems[i]
         if problem.verifier not in self._step_verifiers:
-            self._step_verifiers[problem.verifier] = getattr(get_verifier(problem.verifier), "verify_steps", None)
+            verifier = get_verifier(problem.verifier)
+            self._step_verifiers[problem.verifier] = verifier.verify_steps if verifier.step_checker else None
         verify_steps = self._step_verifiers[problem.verifier]
         if verify_steps is None:
             return []
         try:
             steps = verify_steps(sample.text, problem.reference)
-        except Exception:  # noqa: BLE001 - model output never crashes training; its steps just go unscored
+        except Exception:  # noqa: BLE001 - model output never crashes training; its steps go unscored, counted
+            self.times["step_check_errors"] += 1
             return []
         first = len(sample.prompt_ids) - 1  # response token k is predicted at target column first + k
         return [(first + k, score) for k, score in step_token_scores(self.tok, sample.response_ids, steps)]
@@ -211,6 +213,8 @@ class GRPO:
         g, P = self.cfg.grpo, self.cfg.grpo.prompts_per_step // self.dist.world_size  # this rank's prompts
         max_tokens = length_limit(self.cfg.length.schedule, self.cfg.rollout.max_response_tokens, step)
         self.times = {"time_generate_s": 0.0, "time_verify_s": 0.0}
+        if g.step_reward_weight:
+            self.times["step_check_errors"] = 0  # step checkers that raised on a response (its steps go unscored)
         base = derive_seed(self.cfg.env.seed, step)
         if self.dist.world_size > 1:
             base = derive_seed(base, 1_000_000 + self.dist.rank)  # each rank draws its own prompts
@@ -302,7 +306,9 @@ class GRPO:
         all_sum = self.dist.all_sum if self.dist.world_size > 1 else None
         weights = LOSS_AGG[g.loss_agg](ro.mask[idx], max_tokens, all_sum) * self.dist.world_size
         # loss, pg_loss: this rank's share x N (its gradient's scale), so their mean over the ranks is the global loss
-        stats = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
+        stats = {"loss": 0.0, "pg_loss": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
+        if ro.ref_logp is not None:  # no reference, no KL: left out of the metrics rather than logged as 0
+            stats["kl"] = 0.0
         n_tok = ro.mask[idx].sum().clamp(min=1).item()
         beta = self.kl_ctl.coef if g.kl_in == "loss" else 0.0
         micros = self._micro(torch.arange(len(idx))) if len(idx) else []
@@ -328,7 +334,8 @@ class GRPO:
                 continue
             stats["loss"] += loss.item()
             stats["pg_loss"] += (w * pg).sum().item()
-            stats["kl"] += (kl.detach() * m).sum().item() / n_tok
+            if ro.ref_logp is not None:
+                stats["kl"] += (kl.detach() * m).sum().item() / n_tok
             stats["entropy"] += (entropy.detach() * m).sum().item() / n_tok
             stats["clip_fraction"] += (clipped * m).sum().item() / n_tok
             if ro.old_logp is None:  # weighted by this micro-batch's share of the minibatch's response tokens
@@ -378,7 +385,7 @@ class GRPO:
             metrics["first_loss"] = updates[0]["loss"]
         metrics["time_update_s"] = time.perf_counter() - t0
         metrics = self.dist.mean_metrics(metrics)  # before the controller: the same KL on every rank
-        if updates:
+        if "kl" in metrics:
             self.kl_ctl.update(metrics["kl"])
         metrics["kl_coef"] = self.kl_ctl.coef
         metrics["lr"] = self.sched.get_last_lr()[0]

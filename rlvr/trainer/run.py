@@ -52,6 +52,32 @@ from rlvr.trainer.rollout import make_engine
 from rlvr.trainer.sft import run_sft
 
 
+def _sample_problems(venv, n: int = 64) -> list:
+    """Up to `n` problems of an rlvr env's source (seeds 0..n-1), or [] for another kind of env."""
+    source = getattr(getattr(venv, "env", None), "source", None)
+    return [source.problem(s) for s in range(n)] if hasattr(source, "problem") else []
+
+
+def check_env(cfg: TrainConfig, venv) -> None:
+    """Start-up checks that need the env, each naming its key: the dual reward needs a verifier with a step checker
+    (`verify_steps`); a model built over `model.vocab_chars` must be able to read every prompt (else `<unk>`)."""
+    from rlvr.verifiers import get_verifier
+
+    problems = _sample_problems(venv)
+    if cfg.grpo.step_reward_weight:
+        names = sorted({p.verifier for p in problems})
+        if not any(get_verifier(n).step_checker for n in names):
+            raise ValueError(f"grpo.step_reward_weight = {cfg.grpo.step_reward_weight}: {cfg.env.id}'s verifiers "
+                             f"({', '.join(names) or 'none: not an rlvr ReasoningEnv'}) have no step checker "
+                             "(verify_steps); set it to 0")  # fmt: skip
+    if not cfg.model.path:
+        prompts = [p.prompt for p in problems] or list(venv.reset(seed=cfg.env.seed)[0])
+        missing = sorted({c for text in prompts for c in text} - set(cfg.model.vocab_chars))
+        if missing:
+            raise ValueError(f"model.vocab_chars {cfg.model.vocab_chars!r} lacks characters that the prompts of "
+                             f"{cfg.env.id} use: {''.join(missing)!r} (read as <unk>); add them")  # fmt: skip
+
+
 def make_run_dir(cfg: TrainConfig) -> str:
     run_dir = cfg.logging.run_dir or os.path.join(
         cfg.logging.runs_root, f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.logging.name}"
@@ -197,6 +223,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
                      cfg.env.verifier_backend)  # fmt: skip
     # a dataset env trains on the rows evaluation does not hold out, epoch by epoch without replacement
     split_rows(venv, "train", eval_holdout(cfg), cfg.eval.seed, cfg.env.seed)
+    check_env(cfg, venv)
     engine = make_engine(
         cfg.rollout.engine, model, tok, add_special_tokens=not cfg.model.chat_template,
         max_batch_sequences=cfg.rollout.max_batch_sequences,
@@ -271,10 +298,9 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
         metrics["resets"] = resets.count
         logger.log("grpo", step, metrics)
         progress.update(1)
-        progress.set_postfix(
-            phase="grpo", reward=f"{metrics['reward']:.2f}", len=f"{metrics['response_tokens']:.1f}",
-            kl=f"{metrics.get('kl', float('nan')):.3f}",
-        )  # fmt: skip
+        kl = {"kl": f"{metrics['kl']:.3f}"} if "kl" in metrics else {}  # no reference: no KL
+        progress.set_postfix(phase="grpo", reward=f"{metrics['reward']:.2f}", len=f"{metrics['response_tokens']:.1f}",
+                             **kl)  # fmt: skip
         reason, value = None, None
         if cfg.eval.every_steps and step % cfg.eval.every_steps == 0 and step < g.steps:
             ev = _log_eval(logger, step, cfg, engine, tok, dist, venv)

@@ -50,6 +50,11 @@ class Verifier:
     name: str = "base"
     concurrent: bool = False  # verify waits on another process (a sandbox): verify_batch runs pairs in threads
 
+    @property
+    def step_checker(self) -> bool:
+        """Whether `verify_steps(response, reference)` scores a response's steps (the trainer's dual reward)."""
+        return callable(getattr(self, "verify_steps", None))
+
     def verify(self, response: str, reference: Any) -> Verdict:
         try:
             return self._verify(response, reference)

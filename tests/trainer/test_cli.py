@@ -34,7 +34,8 @@ def test_train_short_default_run_then_eval(tmp_path, capsys):
     grpo = [r for r in records if r["phase"] == "grpo"]
     assert [r["step"] for r in sft] == list(range(1, 31)) and all("loss" in r for r in sft)
     assert [r["step"] for r in grpo] == [1, 2, 3]
-    for key in ("reward", "accuracy", "kl", "entropy", "response_tokens", "clip_fraction", "mismatch",
+    assert "kl" not in grpo[0]  # kl_coef 0: no reference policy, so no KL is logged (not a 0)
+    for key in ("reward", "accuracy", "entropy", "response_tokens", "clip_fraction", "mismatch",
                 "time_generate_s", "time_update_s"):  # fmt: skip
         assert key in grpo[0], key
     results = json.loads((run_dir / "results.json").read_text())

@@ -14,7 +14,8 @@ from rlvr.trainer.run import run_eval, train
 
 SMALL = ["sft.steps=0", "grpo.prompts_per_step=4", "grpo.samples_per_prompt=2", "rollout.max_response_tokens=4",
          "eval.samples_per_prompt=2", "logging.progress=false", "logging.tensorboard=false", "optim.lr=1e-4",
-         "model.vocab_chars=0123456789+=? .abcdefghijklmnopqrstuvwxyzW\\{}"]  # fmt: skip
+         "model.vocab_chars=" + "".join(sorted(set("what is 0123456789+1?\nPut your final answer within \\boxed{}."))),
+         ]  # fmt: skip
 
 
 def _dataset(path, n, offset=0):

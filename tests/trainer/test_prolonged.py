@@ -16,7 +16,7 @@ from rlvr.trainer.grpo import TrainingStopped
 from rlvr.trainer.run import train
 from rlvr.verifiers.parity import ParityVerifier
 
-G = 4  # the make_trainer fixture's samples per prompt (conftest.py)
+P, G = 4, 4  # the make_trainer fixture's prompts per step and samples per prompt (conftest.py)
 
 
 def raw_rewards(ro) -> list[float]:
@@ -259,3 +259,15 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "missing")]) == 2
+
+
+def test_step_checker_exceptions_are_counted(make_trainer, monkeypatch):
+    trainer = make_trainer(["grpo.step_reward_weight=0.5"], seed=5)
+    assert trainer.step(1)["step_check_errors"] == 0
+
+    def broken(self, response, reference):
+        raise RuntimeError("a bug in a step checker")
+
+    monkeypatch.setattr(ParityVerifier, "verify_steps", broken)
+    trainer._step_verifiers.clear()
+    assert trainer.step(2)["step_check_errors"] == P * G  # every response: its steps unscored, and counted

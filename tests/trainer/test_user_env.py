@@ -89,3 +89,18 @@ def test_unknown_ids_name_the_key():
         load_config(None, ["env.id=test/Nope-v0"])
     with pytest.raises(ValueError, match=r"env.id 'no_such_module_xyz:Task-v0' is not a registered"):
         load_config(None, ["env.id=no_such_module_xyz:Task-v0"])
+
+
+def test_keys_that_cannot_act_are_refused_at_start(tmp_path):
+    """A key that cannot apply to this run is an error naming it, not a silent no-op."""
+    run = f"logging.run_dir={tmp_path}"
+    cfg = load_config(None, [*SMALL, "env.id=rlvr/Countdown-v0", "grpo.step_reward_weight=0.5", run])
+    with pytest.raises(ValueError, match=r"grpo.step_reward_weight = 0.5: rlvr/Countdown-v0's verifiers "
+                                         r"\(puzzle/countdown\) have no step checker"):  # fmt: skip
+        train(cfg)
+    cfg = load_config(None, [*SMALL, "env.id=rlvr/Math-v0", "env.kwargs={difficulty: 1}", run])
+    with pytest.raises(ValueError, match=r"model.vocab_chars '01=' lacks characters that the prompts of rlvr/Math-v0"):
+        train(cfg)
+    cfg = load_config(None, [*SMALL, "runtime.distributed=ddp", run])
+    with pytest.raises(ValueError, match=r"runtime.distributed='ddp' needs a torchrun launch"):
+        train(cfg)

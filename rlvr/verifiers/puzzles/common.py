@@ -170,6 +170,10 @@ class PuzzleVerifier(Verifier):
     def steps(self, answer: Answer, ref: Any) -> list[StepScore]:
         raise NotImplementedError(f"{self.name} has no step scores")
 
+    @property
+    def step_checker(self) -> bool:
+        return type(self).steps is not PuzzleVerifier.steps  # families with step scores override `steps`
+
     def _reference(self, reference: Any) -> Any | Verdict:
         try:
             return self.parse_reference(reference)
