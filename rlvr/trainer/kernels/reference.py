@@ -96,7 +96,12 @@ def default_chunk_tokens(n: int, v: int) -> int:
 
 
 class ChunkedLogprobs(torch.autograd.Function):
-    """Chunked forward; backward recomputes each chunk's logits (see the module docstring)."""
+    """Chunked forward; backward recomputes each chunk's logits (see the module docstring).
+
+    Both passes work in place on one [chunk, V] buffer per chunk (the matmul's output) wherever the math allows, skip
+    the temperature multiply at T = 1, and the backward skips the entropy-gradient terms when entropy is not in the
+    loss (its upstream gradient is None or zero): the floor of this design is the extra logits matmul (4 [N, V, H]
+    matmuls against autograd's 3), not elementwise passes over [N, V]."""
 
     @staticmethod
     def forward(ctx, hidden, weight, targets, temperature, ignore_index, chunk_tokens):
@@ -111,27 +116,31 @@ class ChunkedLogprobs(torch.autograd.Function):
         for r0 in range(0, n, chunk_tokens):
             sl = slice(r0, r0 + chunk_tokens)
             t = targets[sl]
-            z = (hidden[sl].to(out_dtype) @ w.t()) * inv_temp
+            z = hidden[sl].to(out_dtype) @ w.t()
+            if inv_temp != 1.0:
+                z.mul_(inv_temp)
             lse[sl] = torch.logsumexp(z, dim=-1)
-            logsm = z - lse[sl, None]
-            ent[sl] = -(logsm.exp() * logsm).sum(dim=-1)
+            logsm = z.sub_(lse[sl, None])  # in place: z is now log p
             picked = logsm.gather(1, t.clamp(0, v - 1).long()[:, None])[:, 0]
             logp[sl] = torch.where((t >= 0) & (t < v), picked, float("nan"))
+            ent[sl] = -(logsm.exp().mul_(logsm)).sum(dim=-1)
             del z, logsm
         del w
         logp = torch.where(ignored, 0.0, logp)
         ent = torch.where(ignored, 0.0, ent)
         ctx.save_for_backward(hidden, weight, targets, lse, ent)
         ctx.inv_temp, ctx.ignore_index, ctx.chunk_tokens = inv_temp, ignore_index, chunk_tokens
+        ctx.set_materialize_grads(False)  # an output left out of the loss comes back as None, not zeros
         return logp, ent
 
     @staticmethod
     def backward(ctx, grad_logp, grad_ent):
         hidden, weight, targets, lse, ent = ctx.saved_tensors
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        if not (need_h or need_w):
+        if not (need_h or need_w) or (grad_logp is None and grad_ent is None):
             return (None,) * 6
         n, v = hidden.shape[0], weight.shape[0]
+        with_entropy = grad_ent is not None and bool(grad_ent.any())
         glp, gent = masked_upstream(targets, ctx.ignore_index, grad_logp, grad_ent, lse.dtype)
         grad_h = torch.empty_like(hidden) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=lse.dtype, device=weight.device) if need_w else None
@@ -139,11 +148,19 @@ class ChunkedLogprobs(torch.autograd.Function):
         for r0 in range(0, n, ctx.chunk_tokens):
             sl = slice(r0, r0 + ctx.chunk_tokens)
             h = hidden[sl].to(lse.dtype)
-            logsm = (h @ w.t()) * ctx.inv_temp - lse[sl, None]
-            dz = -logsm.exp() * (glp[sl, None] + gent[sl, None] * (logsm + ent[sl, None]))
-            del logsm
+            dz = h @ w.t()  # one [chunk, V] buffer: logits -> log p -> dL/dz -> dL/dlogits
+            if ctx.inv_temp != 1.0:
+                dz.mul_(ctx.inv_temp)
+            dz.sub_(lse[sl, None])
+            if with_entropy:  # dz = -p (a + b (log p + H))
+                p = dz.exp()
+                dz.add_(ent[sl, None]).mul_(gent[sl, None]).add_(glp[sl, None]).mul_(p).neg_()
+                del p
+            else:  # dz = -p a
+                dz.exp_().mul_(-glp[sl, None])
             dz.scatter_add_(1, targets[sl].clamp(0, v - 1).long()[:, None], glp[sl, None])
-            dz *= ctx.inv_temp  # now dL/dlogits
+            if ctx.inv_temp != 1.0:
+                dz.mul_(ctx.inv_temp)  # now dL/dlogits
             if need_h:
                 grad_h[sl] = dz @ w
             if need_w:
