@@ -41,7 +41,10 @@ def rows(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] | None =
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     env_kwargs = dict(env_kwargs or {})
     kwargs_text = json.dumps(env_kwargs, sort_keys=True)
-    env = gym.make(env_id, **env_kwargs)
+    try:
+        env = gym.make(env_id, **env_kwargs)
+    except gym.error.Error as e:
+        raise ValueError(f"cannot make {env_id}: {e}") from e
     try:
         for index in range(n):
             problem_seed = derive_seed(seed, index)
