@@ -319,3 +319,28 @@ def serve(env_id: str, env_kwargs: dict[str, Any] | None = None, host: str = "12
 
     app = create_app(env_id, env_kwargs, **options)
     uvicorn.run(app, host=host, port=port, ws_max_size=app.state.max_request_bytes, log_level="warning")
+
+
+def app_from_environ() -> Any:
+    """`create_app` for the env named by $RLVR_ENV, with $RLVR_ENV_KWARGS (a JSON object): what a process manager
+    that runs `uvicorn rlvr.integrations.openenv:app` (openenv.yaml's `app`) gets."""
+    import os
+
+    env_id = os.environ.get("RLVR_ENV")
+    if not env_id:
+        raise ValueError("set RLVR_ENV to the env id to serve, e.g. RLVR_ENV=rlvr/Math-v0")
+    text = os.environ.get("RLVR_ENV_KWARGS") or "{}"
+    try:
+        kwargs = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"RLVR_ENV_KWARGS must be a JSON object of env constructor arguments ({e})") from e
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"RLVR_ENV_KWARGS must be a JSON object of env constructor arguments, got {text!r}")
+    return create_app(env_id, kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    # `app` is built on first access (uvicorn's getattr), not at import: it needs $RLVR_ENV.
+    if name == "app":
+        return app_from_environ()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

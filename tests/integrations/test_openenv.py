@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ import rlvr  # noqa: F401 - registers the ids
 pytestmark = pytest.mark.openenv
 
 MAX_REQUEST = 65536
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +200,35 @@ def test_a_step_over_the_time_limit_errors_and_the_session_recovers():
     finally:
         release.set()
         env.close()
+
+
+def test_the_manifests_app_serves_the_env_named_in_the_environment(process_server):
+    """openenv.yaml's `app`, run the way OpenEnv's runtime providers run it (uvicorn APP), with $RLVR_ENV."""
+    import yaml
+
+    with open(os.path.join(ROOT, "openenv.yaml"), encoding="utf-8") as f:
+        manifest = yaml.safe_load(f)
+    assert manifest["spec_version"] == 1 and manifest["runtime"] == "fastapi" and manifest["port"] == 8000
+    assert set(manifest["variables"]) == {"RLVR_ENV", "RLVR_ENV_KWARGS"}
+    argv = lambda port: ["-m", "uvicorn", manifest["app"], "--host", "127.0.0.1", "--port", str(port)]  # noqa: E731
+    kwargs = {"size": 4, "blanks": 8}
+    extra = {"RLVR_ENV": "rlvr/Sudoku-v0", "RLVR_ENV_KWARGS": json.dumps(kwargs)}
+    with process_server(argv, extra) as url, client(url) as env:
+        ref_env, prompt, _ = local("rlvr/Sudoku-v0", 9, **kwargs)
+        assert env.reset(seed=9).observation["prompt"] == prompt
+        assert env.step({"response": ref_env.unwrapped.reference_response()}).reward == 1.0
+
+
+def test_app_from_environ_names_what_is_missing(monkeypatch):
+    from rlvr.integrations import openenv as served
+
+    monkeypatch.delenv("RLVR_ENV", raising=False)
+    with pytest.raises(ValueError, match="set RLVR_ENV"):
+        served.app  # noqa: B018 - the module attribute is built on access
+    monkeypatch.setenv("RLVR_ENV", "rlvr/Math-v0")
+    monkeypatch.setenv("RLVR_ENV_KWARGS", "[]")
+    with pytest.raises(ValueError, match="RLVR_ENV_KWARGS must be a JSON object"):
+        served.app_from_environ()
 
 
 def test_serve_refuses_a_bad_env_or_kwargs_before_listening():
