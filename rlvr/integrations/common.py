@@ -10,6 +10,7 @@ told apart from an encoded dict, so `encode_reference` refuses it.
 from __future__ import annotations
 
 import json
+import numbers
 import threading
 from typing import Any
 
@@ -36,7 +37,7 @@ def decode_reference(value: Any, field: str = "ground_truth") -> Any:
         return decoded if isinstance(decoded, dict) else value
     if isinstance(value, dict):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # numpy scalars too (a pandas-read row)
         return str(value)
     kind = type(value).__name__
     raise ValueError(f"{field} must be text (JSON text for structured references) or a dict, got {kind}")

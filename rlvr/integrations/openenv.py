@@ -39,7 +39,7 @@ from pydantic import Field
 
 from rlvr.envs.base import MAX_TEXT
 
-HIDDEN_INFO = ("reference",)  # info keys that never leave the server
+HIDDEN_INFO = ("reference",)  # info keys that never leave the server ("verdict" is the observation's own field)
 
 
 class RlvrAction(Action):
@@ -203,7 +203,8 @@ class RlvrEnvironment(Environment[RlvrAction, RlvrObservation, RlvrState]):
 
 def _public(info: dict[str, Any]) -> dict[str, Any]:
     """The env's info as JSON, without what must stay on the server."""
-    return json.loads(json.dumps({k: v for k, v in info.items() if k not in HIDDEN_INFO}, default=str))
+    public = {k: v for k, v in info.items() if k not in HIDDEN_INFO and k != "verdict"}
+    return json.loads(json.dumps(public, default=str))
 
 
 def describe(env_id: str) -> str:

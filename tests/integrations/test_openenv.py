@@ -63,6 +63,7 @@ def test_same_seed_same_prompt_reference_scores_1_wrong_scores_0(math_url):
             assert result.reward == 1.0 and result.done is True
             assert result.observation["verdict"]["status"] == "correct"
             assert result.observation["prompt"] == ""
+            assert "verdict" not in result.observation["info"]  # it is the observation's own field
 
             env.reset(seed=seed)
             result = env.step({"response": r"\boxed{" + str(info["reference"]) + "1}"})
@@ -229,6 +230,44 @@ def test_app_from_environ_names_what_is_missing(monkeypatch):
     monkeypatch.setenv("RLVR_ENV_KWARGS", "[]")
     with pytest.raises(ValueError, match="RLVR_ENV_KWARGS must be a JSON object"):
         served.app_from_environ()
+
+
+def test_sessions_share_one_verifier_pool_per_name():
+    """With a verifier backend, every session borrows the server's pools: one pool per verifier name, not one per
+    session, started once however many sessions step at the same moment; closing a session leaves it running."""
+    from rlvr.integrations.openenv import RlvrAction, RlvrEnvironment, SharedVerifiers
+    from rlvr.verifiers.pool import VerifierPool
+
+    shared = SharedVerifiers("rlvr/Math-v0", {}, "process")
+    sessions = [RlvrEnvironment("rlvr/Math-v0", {}, step_timeout_s=120, shared=shared) for _ in range(4)]
+    try:
+
+        def episode(i):
+            env = sessions[i]
+            env.reset(seed=i)
+            return env.step(RlvrAction(response=env._env.unwrapped.reference_response())).reward
+
+        with ThreadPoolExecutor(len(sessions)) as pool:
+            assert list(pool.map(episode, range(len(sessions)))) == [1.0] * len(sessions)
+        assert list(shared.owner._verifiers) == ["math"]
+        assert isinstance(shared.owner._verifiers["math"], VerifierPool)
+        assert all(s._env.unwrapped._verifiers is shared.owner._verifiers for s in sessions)
+        sessions[0].close()
+        assert episode(1) == 1.0  # the pool outlives a closed session
+    finally:
+        for s in sessions:
+            s.close()
+        shared.close()
+
+
+@pytest.mark.bwrap
+def test_served_verification_through_a_bwrap_pool(server):
+    with server("rlvr/Math-v0", "--verifier-backend", "bwrap") as url, client(url) as env:
+        ref_env, prompt, info = local("rlvr/Math-v0", 21)
+        assert env.reset(seed=21).observation["prompt"] == prompt
+        assert env.step({"response": ref_env.unwrapped.reference_response()}).reward == 1.0
+        env.reset(seed=21)
+        assert env.step({"response": r"\boxed{" + str(info["reference"]) + "1}"}).reward == 0.0
 
 
 def test_serve_refuses_a_bad_env_or_kwargs_before_listening():
