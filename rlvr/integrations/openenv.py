@@ -123,7 +123,8 @@ class RlvrEnvironment(Environment[RlvrAction, RlvrObservation, RlvrState]):
         key = json.dumps(kwargs, sort_keys=True, default=str)
         if self._env is None or key != self._env_key:
             self._replace_env(kwargs, key)
-        prompt, info = self._call(lambda: self._env.reset(seed=seed), "reset")
+        env = self._env
+        prompt, info = self._call(lambda: env.reset(seed=seed), "reset")
         self._state = RlvrState(
             episode_id=episode_id, step_count=0, env_id=self.env_id, problem_id=info.get("problem_id"),
             seed=info.get("seed"),
@@ -135,10 +136,12 @@ class RlvrEnvironment(Environment[RlvrAction, RlvrObservation, RlvrState]):
         if self._env is None or self._done:
             raise RequestError("no episode in progress: reset first (single-turn episodes end after one step)")
 
+        env, shared = self._env, self.shared  # not self._env inside: a timeout may drop it while this runs
+
         def run():
-            if self.shared is not None:
-                self.shared.prepare(self._env)
-            return self._env.step(action.response)
+            if shared is not None:
+                shared.prepare(env)
+            return env.step(action.response)
 
         prompt, reward, terminated, truncated, info = self._call(run, "step", timeout_s)
         self._state.step_count += 1
