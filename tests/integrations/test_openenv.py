@@ -117,7 +117,24 @@ def test_malformed_actions_get_a_clear_error_and_the_server_goes_on(math_url):
         with pytest.raises(RuntimeError, match="reset first"):
             env.step({"response": "again"})
 
-    # over HTTP the validation error names the field
+    # the error message carries the field: over the WebSocket (the client's own send/receive, which its public step
+    # turns into a RuntimeError with the message and code only) and over HTTP
+    import asyncio
+
+    from openenv.core.generic_client import GenericEnvClient
+
+    async def raw_step(data):
+        c = GenericEnvClient(base_url=math_url)
+        try:
+            await c.reset(seed=1)
+            await c._send({"type": "step", "data": data})
+            return await c._receive()
+        finally:
+            await c.close()
+
+    answer = asyncio.run(raw_step({"resp": "x"}))
+    assert answer["type"] == "error" and answer["data"]["code"] == "VALIDATION_ERROR"
+    assert ["response"] in [e["loc"] for e in answer["data"]["errors"]]
     status, body = post(f"{math_url}/step", {"action": {"resp": "x"}})
     assert status == 422 and ["response"] in [e["loc"] for e in body["detail"]]
     status, body = post(f"{math_url}/step", {"action": {"response": "x"}})
