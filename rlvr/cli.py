@@ -355,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="a short run that exercises the script")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed on to the script (after --)")
     bench.set_defaults(func=cmd_bench)
+
+    from rlvr.integrations.commands import add_commands
+
+    add_commands(sub)  # serve, export
     return parser
 
 
