@@ -45,12 +45,22 @@ def split_rows(venv, part: str, holdout: int, holdout_seed: int, order_seed: int
     """Restrict a dataset env to the rows of `part`: "train" = all but the `holdout` rows that `holdout_rows(n,
     holdout, holdout_seed)` picks, "eval" = those rows (all rows when `holdout` is 0), in an order reshuffled every
     epoch (`order_seed`); problem k is then the row at position k. Returns the part's row count (None: not a
-    dataset env, nothing changed)."""
-    from rlvr.envs.datasets import Rows, holdout_rows
-
+    dataset env). A mixture's dataset components are split each alike (they hold out `holdout` rows each; the
+    mixture draws their rows at random positions, so a mixture's evaluation may score a held-out row twice)."""
+    env = getattr(venv, "env", None)
+    for component in getattr(getattr(env, "source", None), "envs", ()):  # a mixture (MixtureSource.envs)
+        if hasattr(component.source, "__len__") and hasattr(component.source, "row"):
+            component.source = _split(component.source, part, holdout, holdout_seed, order_seed)
     source = dataset_source(venv)
     if source is None:
         return None
+    env.source = _split(source, part, holdout, holdout_seed, order_seed)
+    return len(env.source)
+
+
+def _split(source, part: str, holdout: int, holdout_seed: int, order_seed: int):
+    from rlvr.envs.datasets import Rows, holdout_rows
+
     if holdout >= len(source):
         raise ValueError(
             f"eval.prompts ({holdout}) rows of {len(source)} would be held out of training, leaving none: "
@@ -58,8 +68,7 @@ def split_rows(venv, part: str, holdout: int, holdout_seed: int, order_seed: int
         )
     held = holdout_rows(len(source), holdout, holdout_seed)
     rows = held if part == "eval" else sorted(set(range(len(source))) - set(held))
-    venv.env.source = Rows(source, rows or list(range(len(source))), order_seed)
-    return len(rows) or len(source)
+    return Rows(source, rows or list(range(len(source))), order_seed)
 
 
 def response_tokens(sample, eos_id: int) -> int:

@@ -4,9 +4,11 @@ replacement within an epoch, `eval.env_kwargs` gives evaluation its own data, th
 from __future__ import annotations
 
 import json
+import string
 
 import pytest
 
+from rlvr.envs.datasets import holdout_rows
 from rlvr.envs.vector import ReasoningVectorEnv
 from rlvr.trainer import evaluate as evaluate_mod
 from rlvr.trainer.config import load_config
@@ -94,3 +96,19 @@ def test_evaluation_uses_the_current_length_limit(monkeypatch):
     run_eval(cfg, None, None, step=2)
     run_eval(cfg, None, None, step=5)
     assert calls == [4, 9]
+
+
+def test_a_mixtures_dataset_components_hold_out_their_rows_too(tmp_path, seen):
+    data = _dataset(tmp_path / "train.jsonl", 30)
+    envs = f"[{{id: rlvr/Math-v0, kwargs: {{dataset: {data}}}}}, {{id: rlvr/Math-v0, kwargs: {{difficulty: 1}}}}]"
+    vocab = string.printable  # generated math problems use most of ASCII
+    run = f"logging.run_dir={tmp_path / 'run'}"
+    cfg = load_config(None, [*SMALL, f"model.vocab_chars={vocab}", "env.id=rlvr/Mixture-v0", "grpo.steps=6",
+                             f"env.kwargs={{envs: {envs}}}", "eval.prompts=6", run])  # fmt: skip
+    train(cfg)
+    rows = {
+        part: {i for p, ids in seen if p == part for i in ids if i.startswith("train.jsonl")}
+        for part in seen[0:0] or ("train", "eval")
+    }
+    held = {f"train.jsonl:{i + 1}" for i in holdout_rows(30, 6, cfg.eval.seed)}
+    assert rows["train"] and rows["eval"] and rows["eval"] <= held and not rows["train"] & held
