@@ -121,7 +121,7 @@ def score_halting(answer: str, entry: dict[str, Any]) -> float:
     return 1.0 if said in ("true", "false") and said == str(entry["answer"]).strip().casefold() else 0.0
 
 
-COIN_FLIP_ABS_TOL, COIN_FLIP_REL_TOL = 1e-4, 1e-3
+COIN_FLIP_ABS_TOL, COIN_FLIP_REL_TOL = Fraction(1, 10_000), Fraction(1, 1_000)
 
 
 def score_coin_flip(answer: str, entry: dict[str, Any]) -> float:
@@ -137,7 +137,7 @@ def score_coin_flip(answer: str, entry: dict[str, Any]) -> float:
         given = Fraction(answer.strip().rstrip(".").replace(",", "").replace(" ", ""))
     except (ValueError, ZeroDivisionError):
         return 0.0
-    tol = min(Fraction(COIN_FLIP_ABS_TOL), Fraction(COIN_FLIP_REL_TOL) * abs(expected))
+    tol = min(COIN_FLIP_ABS_TOL, COIN_FLIP_REL_TOL * abs(expected))
     return 1.0 if abs(given - expected) <= tol else 0.0
 
 
