@@ -14,21 +14,26 @@ whole text), builds decoy responses by putting another answer in the same place,
 - `constant`: the empty answer, `0`, `1`, `-1`, `True`, `False`, `yes`, `no`, `None` (for code: functions that
   return such constants);
 - `other_item`: the answers of the other audited items;
-- `wrong_value`: the expected answer's type with a wrong value (an integer plus one, a float scaled, a boolean or
-  yes/no swapped, another option letter, one character of a string or grid changed, a list reversed);
+- `wrong_value`: the expected answer's type with a wrong value (an integer plus one, a float scaled, a fraction's
+  numerator plus one, a boolean, yes/no, knight/knave or angel/devil swapped, the next option letter, else the first
+  digit of a string changed, or its first letter when it has no digit); never a reordering, which is often still
+  right (`19 + 72*40/24`, a set of roots, a letter mapping);
 - `hedge`: the expected answer next to wrong ones (`42 or 43`, `43, 42, 44`);
 - `junk`: the expected answer buried in unrelated words and numbers.
 
 A decoy is only sent when it is really wrong: its answer must differ from the expected one (compared without case
 and spacing, and as numbers when both are numbers), so a constant that happens to be the answer, or another item
-with the same answer, is skipped. Tasks with several right answers (a colouring, a path) can still credit a decoy
-that is in fact right; the report keeps every credited decoy so that a person can judge. Rewards strictly between 0
-and 1 are counted as partial credit. The reference response itself is sent too: an audit whose references do not
-score 1 says so (`reference_full` below `items`) rather than pass.
+with the same answer, is skipped; and an env may name other right answers (`alternative_answer(answer) -> bool`,
+e.g. n_queens' listed solutions), which are skipped too (`right_skipped`). Tasks with several right answers that
+the env cannot name can still credit a decoy that is in fact right; the report keeps the credited decoys so that a
+person can judge. Rewards strictly between 0 and 1 are partial credit. The reference response itself is sent too:
+an audit whose references do not score 1 says so (`reference_full`) rather than pass. A problem without a reference
+response (`NotImplementedError`) gets the constants only, in the bare answer format, unchecked.
 
-`STRICT` classes are the ones no scorer may credit at all; `weak(report)` lists their credited decoys, which is
-what `rlvr/ReasoningGym-v0` refuses (see rlvr.envs.reasoning_gym). Hedges and junk are reported, not refused:
-a lenient reader of "The answer is 42." can legitimately find 42.
+`STRICT` classes are the ones no scorer may credit at all; `report.weak()` lists their decoys that earned full
+reward, which is what `rlvr/ReasoningGym-v0` refuses (see rlvr.envs.reasoning_gym). Hedges and junk are reported,
+not refused: a lenient reader of "The answer is 42." can legitimately find 42. Verdicts with status `error` (our
+infrastructure failed, e.g. no sandbox) are counted per class (`errors`): such an audit proves nothing.
 """
 
 from __future__ import annotations
@@ -213,6 +218,7 @@ class ClassResult:
     tried: int = 0
     full: int = 0
     partial: int = 0
+    errors: int = 0  # verdicts with status "error": the decoy was not judged
     max_reward: float = 0.0
     credited: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # up to MAX_EXAMPLES at full reward
     partly_credited: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # and at partial reward
@@ -244,11 +250,11 @@ class AuditReport:
         rows.append(f"reference responses at full reward: {self.reference_full}/{n}")
         if self.without_reference:
             rows.append(f"items without a reference response (constants only, unchecked): {self.without_reference}")
-        rows.append(f"{'class':12} {'tried':>6} {'full':>6} {'partial':>8} {'max':>6}  example credited decoy")
+        rows.append(f"{'class':12} {'tried':>6} {'full':>6} {'partial':>8} {'errors':>6} {'max':>6}  example credited")
         for name, r in self.classes.items():
             ex = (r.credited or r.partly_credited or [None])[0]
             shown = f"{ex['decoy'][:40]!r} for {str(ex['expected'])[:30]!r} -> {ex['reward']:g}" if ex else ""
-            rows.append(f"{name:12} {r.tried:6d} {r.full:6d} {r.partial:8d} {r.max_reward:6.2f}  {shown}")
+            rows.append(f"{name:12} {r.tried:6d} {r.full:6d} {r.partial:8d} {r.errors:6d} {r.max_reward:6.2f}  {shown}")
         return "\n".join(rows)
 
 
@@ -295,9 +301,11 @@ def audit_env(env: Any, env_kwargs: dict[str, Any] | None = None, items: int = 8
                 if alternative is not None and alternative(answer):
                     report.right_skipped += 1
                     continue
-                reward = float(env.step(slot.fill(answer))[1])
+                _, reward, _, _, info = env.step(slot.fill(answer))
+                reward = float(reward)
                 r = report.classes[cls]
                 r.tried += 1
+                r.errors += info.get("verdict", {}).get("status") == "error"
                 r.full += reward >= 1.0
                 r.partial += 0.0 < reward < 1.0
                 r.max_reward = max(r.max_reward, reward)
@@ -322,15 +330,16 @@ def summary_row(report: AuditReport | str, label: str, header: bool = False) -> 
         for c in CLASSES:
             r = report.classes[c]
             cells.append(f"{r.full}/{r.tried}" + (f"+{r.partial}p" if r.partial else ""))
-        weak = report.weak()
-        verdict = "ok" if not weak and report.reference_full == n else ""
-        if n == 0:
-            verdict = "constants only (no reference answers): " + ("ok" if not weak else "")
-        if report.reference_full < n:
-            verdict = f"references at 1.0: {report.reference_full}/{n} "
+        weak, errors = report.weak(), sum(report.classes[c].errors for c in CLASSES)
+        notes = ["constants only (no reference answers)"] if n == 0 else []
+        notes += [f"references at 1.0: {report.reference_full}/{n}"] if report.reference_full < n else []
+        notes += [f"verifier errors: {errors}"] if errors else []
         if weak:
             w = weak[0]
-            verdict += f"WEAK: {w['class']} {w['decoy'][:30]!r} for {str(w['expected'])[:30]!r} -> {w['reward']:g}"
+            notes.append(f"WEAK: {w['class']} {w['decoy'][:30]!r} for {str(w['expected'])[:30]!r} -> {w['reward']:g}")
+        elif report.reference_full == n and not errors:
+            notes.append("ok")
+        verdict = "; ".join(notes)
         line = f"{label[:30]:30} {report.reference_full:>2}/{n:<2}" + "".join(f" {c:>13}" for c in cells)
         line += f"  {verdict}"
     return f"{head}\n{line}" if header else line

@@ -49,7 +49,7 @@ DEFAULT_SIZE = 100_000
 ANSWER_INSTRUCTION = "Put your final answer inside <answer></answer> tags."
 GUARD_ITEMS = 6
 # Bump when the audit's decoys or rlvr's scorers change: cached verdicts of older versions are not reused.
-GUARD_VERSION = 1
+GUARD_VERSION = 2
 
 
 class ReasoningGymSource:
@@ -124,7 +124,8 @@ class ReasoningGymEnv(ReasoningEnv):
         if self.problem is None:
             raise RuntimeError("call reset() before alternative_answer()")
         ref = self.problem.reference
-        return alternative_answer(ref["task"], answer, entry_for(ref["task"], ref["config"], ref["index"]))
+        own_score = dataset_for(ref["task"], ref["config"]).score_answer
+        return alternative_answer(ref["task"], answer, entry_for(ref["task"], ref["config"], ref["index"]), own_score)
 
     def negative_responses(self) -> list[str]:
         """Empty, a wrong answer (an integer off by one, True/False swapped, else "?"; reasoning-gym scorers are

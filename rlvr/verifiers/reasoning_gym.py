@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from fractions import Fraction
@@ -38,6 +39,7 @@ from typing import Any
 
 from rlvr.verifiers.base import Verdict, Verifier
 
+_MOVES = re.compile(r"[UDLR]+")
 INSTALL_HINT = "reasoning-gym is not installed: pip install reasoning-gym (or the rlvr 'peers' extra)"
 
 
@@ -149,15 +151,19 @@ SCORERS: dict[str, Callable[[str, dict[str, Any]], float]] = {
 }
 
 
-def alternative_answer(task: str, answer: str, entry: dict[str, Any]) -> bool:
+def alternative_answer(task: str, answer: str, entry: dict[str, Any], own_score: Callable[..., float]) -> bool:
     """Whether `answer` is a right answer of `entry` other than its stored one, where the task has several and we
-    can tell (n_queens lists them; a 24-game answer is right when `score_puzzle24` says so). The audit does not
-    send such answers as decoys."""
+    can tell: n_queens lists them; a 24-game answer is right when `score_puzzle24` says so; a sokoban answer made
+    only of moves (U, D, L, R) is right when playing it solves the puzzle (`own_score`: reasoning-gym's simulation;
+    bumping into a wall is a no-op there, so another puzzle's solution can solve this one). The audit does not send
+    such answers as decoys."""
     if task == "n_queens":
         valid = entry.get("metadata", {}).get("valid_answers") or []
         return " ".join(answer.split()) in {" ".join(str(v).split()) for v in valid}
     if task == "puzzle24":
         return score_puzzle24(answer, entry) == 1.0
+    if task == "sokoban":
+        return _MOVES.fullmatch(answer.strip()) is not None and own_score(answer.strip(), entry) == 1.0
     return False
 
 

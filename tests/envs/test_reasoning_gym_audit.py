@@ -155,11 +155,19 @@ def test_every_mixture_member_is_guarded(monkeypatch):
     gym.make("rlvr/Mixture-v0", envs=envs, env_kwargs=kwargs).reset(seed=0)
 
 
-def test_n_queens_alternative_solutions_are_not_decoys():
+def test_other_right_answers_are_not_decoys():
+    """n_queens lists its solutions; a sokoban move string that solves the puzzle is right even if it is another
+    item's (bumping into a wall is a no-op); neither is sent as a wrong answer."""
     env = ReasoningGymEnv(task="n_queens", size=1000)
     env.reset(seed=0)
     valid = env.problem.reference["entry"]["metadata"]["valid_answers"]
     assert all(env.alternative_answer(v) for v in valid) and not env.alternative_answer("_ Q\nQ _")
+    env = ReasoningGymEnv(task="sokoban", size=1000)
+    env.reset(seed=0)
+    moves = env.problem.reference["entry"]["answer"]
+    assert env.alternative_answer(moves)
+    assert not env.alternative_answer(f"zq {moves} 93") and not env.alternative_answer("")
+    assert not env.alternative_answer(moves[:-1])
 
 
 def _tasks():
