@@ -24,11 +24,13 @@ whole text), builds decoy responses by putting another answer in the same place,
 A decoy is only sent when it is really wrong: its answer must differ from the expected one (compared without case
 and spacing, and as numbers when both are numbers), so a constant that happens to be the answer, or another item
 with the same answer, is skipped; and an env may name other right answers (`alternative_answer(answer) -> bool`,
-e.g. n_queens' listed solutions), which are skipped too (`right_skipped`). Tasks with several right answers that
-the env cannot name can still credit a decoy that is in fact right; the report keeps the credited decoys so that a
-person can judge. Rewards strictly between 0 and 1 are partial credit. The reference response itself is sent too:
-an audit whose references do not score 1 says so (`reference_full`) rather than pass. A problem without a reference
-response (`NotImplementedError`) gets the constants only, in the bare answer format, unchecked.
+e.g. n_queens' listed solutions), which are not sent as other items' answers or wrong values (`right_skipped`).
+Constants stay decoys: a scorer that credits an empty answer has a hole even if it calls that a solution. Tasks
+with several right answers that the env cannot name can still credit a decoy that is in fact right; the report
+keeps the credited decoys so that a person can judge. Rewards strictly between 0 and 1 are partial credit. The
+reference response itself is sent too: an audit whose references do not score 1 says so (`reference_full`) rather
+than pass. A problem without a reference response (`NotImplementedError`) gets the constants only, in the bare
+answer format, unchecked.
 
 `STRICT` classes are the ones no scorer may credit at all; `report.weak()` lists their decoys that earned full
 reward, which is what `rlvr/ReasoningGym-v0` refuses (see rlvr.envs.reasoning_gym). Hedges and junk are reported,
@@ -298,7 +300,7 @@ def audit_env(env: Any, env_kwargs: dict[str, Any] | None = None, items: int = 8
             pairs = decoys(slot, [o.answer for j, o in enumerate(slots) if j != k and o.answer.strip()])
             for cls, answer in pairs:
                 env.reset(seed=s)
-                if alternative is not None and alternative(answer):
+                if cls in ("other_item", "wrong_value") and alternative is not None and alternative(answer):
                     report.right_skipped += 1
                     continue
                 _, reward, _, _, info = env.step(slot.fill(answer))

@@ -15,7 +15,7 @@ wrong values of the expected type, on `GUARD_ITEMS` items, sent through `step`) 
 task, the decoy and its reward when one earns full reward. The verdict is cached per reasoning-gym version, task,
 config and rlvr scoring version in `audit_cache_dir()` (`$RLVR_CACHE_DIR`, else `$XDG_CACHE_HOME/rlvr`, else
 `~/.cache/rlvr`), so a second start costs a file read. `allow_weak_scorer=True` builds it anyway and logs a warning
-naming the decoy. Three weak scorers are replaced by rlvr's own (see rlvr.verifiers.reasoning_gym.SCORERS).
+naming the decoy. Five weak scorers are replaced by rlvr's own (see rlvr.verifiers.reasoning_gym.SCORERS).
 
 reasoning-gym is an optional dependency (`pip install reasoning-gym`, or the `peers` extra): without it the
 constructor raises ImportError saying so. Not handled: reasoning-gym's composite datasets and curricula (use
@@ -49,7 +49,7 @@ DEFAULT_SIZE = 100_000
 ANSWER_INSTRUCTION = "Put your final answer inside <answer></answer> tags."
 GUARD_ITEMS = 6
 # Bump when the audit's decoys or rlvr's scorers change: cached verdicts of older versions are not reused.
-GUARD_VERSION = 2
+GUARD_VERSION = 3
 
 
 class ReasoningGymSource:

@@ -96,6 +96,28 @@ def test_coin_flip_tolerance_is_relative_to_the_expected_value():
         assert _reward("coin_flip", right, tiny) == 1.0, right
 
 
+def test_number_sorting_needs_exactly_the_given_numbers():
+    own = dataset_for("number_sorting", {"seed": 0, "size": 10}).score_answer
+    entry = {"answer": "['-32.0', '7.0', '70.46']", "metadata": {"direction": "ascending"}}
+    assert own("['-32.0', '8.0', '70.46']", entry) == 1.0  # the hole: each number may be off by 1
+    for decoy in ("['-32.0', '8.0', '70.46']", "['-32.0', '7.0', '70.45']", "['-32.0', '7.0']", "[]", "0", "['7.0']"):
+        assert _reward("number_sorting", decoy, entry) == 0.0, decoy
+    for right in ("['-32.0', '7.0', '70.46']", '["-32", "7", "70.46"]', "[-32, 7.0, 70.46]"):
+        assert _reward("number_sorting", right, entry) == 1.0, right
+
+
+def test_time_intervals_date_answers_are_a_number_of_days():
+    own = dataset_for("time_intervals", {"seed": 0, "size": 10}).score_answer
+    entry = {"answer": "11 days", "metadata": {"task_type": "date"}}
+    assert own("11 days, 20:28:00", entry) == own("11 or 12", entry) == 1.0  # the hole: the first word is read
+    for decoy in ("11 days, 20:28:00", "11 or 12", "12 days", "0", ""):
+        assert _reward("time_intervals", decoy, entry) == 0.0, decoy
+    for right in ("11 days", "11", " 11 Days. ", "11 day"):
+        assert _reward("time_intervals", right, entry) == 1.0, right
+    clock = {"answer": "03:30:57", "metadata": {"task_type": "time"}}  # other kinds: the task's own scorer
+    assert _reward("time_intervals", "03:30:57", clock) == 1.0 and _reward("time_intervals", "03:30:58", clock) == 0
+
+
 def test_fixed_tasks_pass_their_audit():
     for task in SCORERS:
         report = audit_env("rlvr/ReasoningGym-v0", {"task": task, "size": 1000}, items=8)
@@ -156,18 +178,20 @@ def test_every_mixture_member_is_guarded(monkeypatch):
 
 
 def test_other_right_answers_are_not_decoys():
-    """n_queens lists its solutions; a sokoban move string that solves the puzzle is right even if it is another
-    item's (bumping into a wall is a no-op); neither is sent as a wrong answer."""
+    """n_queens lists its solutions; in sokoban, jugs and quantum_lock an answer that the task's simulation accepts
+    is right even when it is another item's; none is sent as a wrong answer."""
     env = ReasoningGymEnv(task="n_queens", size=1000)
     env.reset(seed=0)
     valid = env.problem.reference["entry"]["metadata"]["valid_answers"]
     assert all(env.alternative_answer(v) for v in valid) and not env.alternative_answer("_ Q\nQ _")
-    env = ReasoningGymEnv(task="sokoban", size=1000)
-    env.reset(seed=0)
-    moves = env.problem.reference["entry"]["answer"]
-    assert env.alternative_answer(moves)
-    assert not env.alternative_answer(f"zq {moves} 93") and not env.alternative_answer("")
-    assert not env.alternative_answer(moves[:-1])
+    for task in ("sokoban", "jugs", "quantum_lock"):
+        env = ReasoningGymEnv(task=task, size=1000)
+        env.reset(seed=0)
+        answer = env.problem.reference["entry"]["answer"]
+        assert env.alternative_answer(answer), task
+        assert not env.alternative_answer("") and not env.alternative_answer("0"), task
+    report = audit_env("rlvr/ReasoningGym-v0", {"task": "jugs", "size": 1000, "seed": 7}, items=12, seed=5)
+    assert report.right_skipped > 0 and report.weak() == []  # another item's pours solve this one: not a decoy
 
 
 def _tasks():
