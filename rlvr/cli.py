@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -243,9 +244,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return _fail(str(e))
     results, weak = [], 0
     for i, value in enumerate(values):
-        kwargs = env_kwargs if key is None else {**env_kwargs, key: value}
+        kwargs = env_kwargs if key is None else {**env_kwargs, **_env_kwargs([f"{key}={value}"])}
         try:
-            report = audit_env(args.env_id, kwargs, items=args.items, seed=args.seed)
+            with contextlib.redirect_stdout(sys.stderr):  # some task generators print: keep stdout the report's
+                report = audit_env(args.env_id, kwargs, items=args.items, seed=args.seed)
         except Exception as e:  # noqa: BLE001 - an env that cannot be built (or refuses its scorer): say why
             if key is None:
                 return _fail(f"cannot audit {args.env_id}: {e}")

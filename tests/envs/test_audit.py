@@ -171,6 +171,16 @@ def test_cli_audit_prints_a_table_or_json(capsys, tmp_path):
     assert set(data["classes"]) == {"constant", "other_item", "wrong_value", "hedge", "junk"}
 
 
+def test_cli_audit_over_a_knob_prints_one_row_per_value(capsys, tmp_path):
+    path = tmp_path / "sweep.json"
+    assert main(["audit", "rlvr/Parity-v0", "--items", "2", "--over", "n_bits=4,6", "--out", str(path)]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[1].startswith("n_bits=4") and rows[2].startswith("n_bits=6") and rows[1].endswith("ok")
+    assert [r["env_kwargs"] for r in json.loads(path.read_text())] == [{"n_bits": 4}, {"n_bits": 6}]
+    assert main(["audit", "rlvr/Parity-v0", "--items", "2", "--over", "n_bits=4,-1"]) == 1  # -1 cannot be built
+    assert "not built" in capsys.readouterr().out
+
+
 def test_cli_audit_errors_name_the_problem(capsys):
     assert main(["audit", "rlvr/NoSuch-v0"]) == 2
     assert "rlvr/NoSuch-v0" in capsys.readouterr().err
