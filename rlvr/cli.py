@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -270,6 +271,46 @@ def cmd_envs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from rlvr.audit import audit_env, summary_row
+
+    try:
+        env_kwargs = _env_kwargs(args.set)
+        if args.items < 2:
+            raise ValueError(f"--items must be >= 2 (other items' answers are decoys), got {args.items}")
+        key, values = None, [None]
+        if args.over:
+            key, sep, text = args.over.partition("=")
+            key, values = key.strip(), [v.strip() for v in text.split(",") if v.strip()]
+            if not sep or not key or not values:
+                raise ValueError(f"--over {args.over!r} must look like KEY=V1,V2,... (one audit per value)")
+    except ValueError as e:
+        return _fail(str(e))
+    results, weak = [], 0
+    for i, value in enumerate(values):
+        kwargs = env_kwargs if key is None else {**env_kwargs, **_env_kwargs([f"{key}={value}"])}
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # some task generators print: keep stdout the report's
+                report = audit_env(args.env_id, kwargs, items=args.items, seed=args.seed)
+        except Exception as e:  # noqa: BLE001 - an env that cannot be built (or refuses its scorer): say why
+            if key is None:
+                return _fail(f"cannot audit {args.env_id}: {e}")
+            report = f"{type(e).__name__}: {e}"
+        weak += isinstance(report, str) or bool(report.weak())
+        results.append(report if isinstance(report, str) else report.to_dict())
+        if key is not None and not args.json:
+            print(summary_row(report, f"{key}={value}", header=i == 0), flush=True)
+    out = results if key is not None else results[0]
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    elif key is None:
+        print(report.table())
+    return 1 if weak else 0
+
+
 BENCH_SUITES = ("sandbox", "verifiers", "kernels", "trainer", "parity")
 
 
@@ -337,6 +378,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="env constructor argument")
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(func=cmd_envs_show)
+
+    audit = sub.add_parser("audit", help="send decoy answers through an env's step; report which ones earn reward")
+    audit.add_argument("env_id", metavar="ID")
+    audit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="env constructor argument")
+    audit.add_argument("--items", type=int, default=8, help="problems to audit (default: 8)")
+    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--over", metavar="KEY=V1,V2,...", help="one audit per value of KEY, one row each")
+    audit.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    audit.add_argument("--out", metavar="FILE.json", help="also write the JSON report to FILE.json")
+    audit.set_defaults(func=cmd_audit)
 
     verify = sub.add_parser("verify", help="verify a response (or a JSONL batch) and print verdicts as JSON")
     verify.add_argument("domain", help="verifier name, e.g. math, choice, instruction")

@@ -15,10 +15,9 @@ V = get_verifier("reasoning_gym")
 
 
 @pytest.fixture(autouse=True)
-def rg(request):
-    if request.node.name == "test_missing_package_error_says_how_to_install":
-        return None
-    return pytest.importorskip("reasoning_gym", reason="reasoning-gym is optional: pip install reasoning-gym (peers)")
+def audit_cache(tmp_path_factory, monkeypatch):
+    """Guard verdicts go to a cache of this test session, not the user's."""
+    monkeypatch.setenv("RLVR_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "rlvr-cache"))
 
 
 def test_missing_package_error_says_how_to_install(monkeypatch):
@@ -29,6 +28,7 @@ def test_missing_package_error_says_how_to_install(monkeypatch):
     assert verdict.status == "error" and "pip install reasoning-gym" in verdict.detail
 
 
+@pytest.mark.reasoning_gym
 @pytest.mark.parametrize("task", ["basic_arithmetic", "leg_counting", "arc_agi", "word_sorting"])
 def test_reference_scores_one_with_the_tasks_scorer(task):
     env = ReasoningGymEnv(task=task, size=50)
@@ -41,6 +41,7 @@ def test_reference_scores_one_with_the_tasks_scorer(task):
             assert V.verify(bad, info["reference"]).reward < 1
 
 
+@pytest.mark.reasoning_gym
 def test_config_kwargs_reach_the_task():
     small = ReasoningGymEnv(task="leg_counting", min_animals=1, max_animals=1, size=20)
     big = ReasoningGymEnv(task="leg_counting", min_animals=8, max_animals=8, size=20)
@@ -49,6 +50,7 @@ def test_config_kwargs_reach_the_task():
     assert a.reset(seed=5)[0] == b.reset(seed=5)[0] != a.reset(seed=6)[0]
 
 
+@pytest.mark.reasoning_gym
 def test_partial_credit_is_opt_in():
     env = ReasoningGymEnv(task="basic_arithmetic")
     _, info = env.reset(seed=0)
@@ -61,6 +63,7 @@ def test_partial_credit_is_opt_in():
     assert verdict.status == "incorrect" and 0 < verdict.reward < 1
 
 
+@pytest.mark.reasoning_gym
 def test_statuses():
     env = ReasoningGymEnv()
     _, info = env.reset(seed=0)
@@ -70,6 +73,7 @@ def test_statuses():
     assert last_answer_tag("<answer>1</answer> then <ANSWER> 2 </ANSWER>") == "2"
 
 
+@pytest.mark.reasoning_gym
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"task": "no_such_task"}, "task"), ({"task": "leg_counting", "bogus": 1}, "bogus|fields"), ({"size": 0}, "size")],
