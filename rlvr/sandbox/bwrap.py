@@ -1,13 +1,22 @@
-"""bubblewrap backend (the default): a fresh set of namespaces per run, ~10 ms on top of the program.
+"""bubblewrap backend (the default): a fresh set of namespaces per run; with a spare ready, a run costs ~5 ms.
 
 Each run gets: no network (its own empty network namespace: the host's loopback is unreachable),
 its own pid/ipc/uts/cgroup/user namespaces, a read-only view of /usr only (no /home, /root, /etc
-secrets, no project files), a private tmpfs work dir `/box` capped at `Limits.disk_mb` (files are
-copied in through memfds), a scrubbed environment, only fds 0-2, an unprivileged uid (root drops
-to a per-slot uid with `setpriv` *before* exec'ing bwrap), and rlimits set by `prlimit` (CPU,
-address space, processes, file size, no core dumps). The whole process tree dies with the run:
-bwrap is the leader of its own session, `--die-with-parent` takes its pid-1 reaper along, and the
-pid namespace takes every descendant, setsid'd or not.
+secrets, no project files), a private tmpfs work dir `/box` capped at `Limits.disk_mb` (the files
+and stdin arrive in one stream on the sandbox init's stdin: no fd per file), a scrubbed environment,
+only fds 0-2, an unprivileged uid (root drops to a per-slot uid with `setpriv` *before* exec'ing
+bwrap), and rlimits set by `prlimit` (CPU, address space, processes, file size, no core dumps).
+
+The whole process tree dies with the run, and is reaped before `run` returns: the sandbox's init is
+rlvr/sandbox/boot.py (`--as-pid-1`), which reaps every orphan and kills what is left when the program
+ends; the kernel reaps an init only once its pid namespace is empty, and bwrap waits for it (see
+rlvr/sandbox/bwrap_box.py). At the deadline the init is SIGKILLed, with the same effect.
+
+Warm path: one *spare* per pool slot, a started sandbox whose interpreter is up and waiting for its job,
+started in the background once the slot's previous run is over. A spare serves one program and is
+never reused. `python3 FILE` and `python3 -c CODE` start as a fork of that interpreter (see boot.py);
+anything else is exec'd. Back to back, runs wait for their spare to come up as they would for a cold
+start; when runs are spaced (generation between training steps) the start-up is off the critical path.
 
 Long-lived workers (`start_worker`, used by the verifier pool) get the same sandbox with pipes instead
 of a deadline, plus read-only binds of the host paths they need (the Python environment).
@@ -17,12 +26,15 @@ Not handled: a per-run cgroup. Memory is bounded per process (RLIMIT_AS) times `
 
 from __future__ import annotations
 
+import collections
 import functools
-import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from rlvr.sandbox.base import (
     HOST_TOOLS_ENV,
@@ -31,14 +43,12 @@ from rlvr.sandbox.base import (
     Limits,
     Sandbox,
     SandboxUnavailable,
-    classify,
     drop_privileges_prefix,
-    memfd,
     missing_host_tools,
     rlimit_prefix,
-    run_local,
     sandbox_uid,
 )
+from rlvr.sandbox.bwrap_box import Box, boot_source, limits_key, start_box
 
 WORK_DIR = "/box"
 _INSTALL_HINT = "install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap` (Fedora)"
@@ -69,23 +79,17 @@ def _bwrap_path() -> str | None:
     return shutil.which("bwrap", path=HOST_TOOLS_ENV["PATH"]) or shutil.which("bwrap")
 
 
-def bwrap_argv(argv: list[str], files: dict[str, str], limits: Limits, status_fd: int | None, uid: int) -> list[str]:
-    """The full command line: rlimits, privilege drop, then bwrap with its mounts and `argv`.
-
-    `files` maps a work-dir path to the number of an open fd holding its content; `status_fd`, when
-    given, receives bwrap's JSON status lines.
-    """
-    return rlimit_prefix(limits, helpers=2) + drop_privileges_prefix(uid) + _bwrap_args(argv, files, limits, status_fd)
-
-
 def _bwrap_args(
     argv: list[str],
-    files: dict[str, str],
     limits: Limits,
     status_fd: int | None,
     ro_binds: Mapping[str, str] | None = None,
+    as_pid_1: bool = False,
 ) -> list[str]:
-    """bwrap and its options (no rlimits, no privilege drop); `ro_binds` maps a sandbox path to a host source."""
+    """bwrap and its options (no rlimits, no privilege drop); `ro_binds` maps a sandbox path to a host source.
+
+    as_pid_1: `argv` is the init of the sandbox's pid namespace (boot.py, which reaps), instead of bwrap's own.
+    """
     binds = sorted((ro_binds or {}).items())
     # /tmp points into the work dir, unless a bind (say a venv or checkout under /tmp) already made it a directory;
     # then /tmp stays read-only and TMPDIR still points at the work dir.
@@ -96,6 +100,7 @@ def _bwrap_args(
         raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {_INSTALL_HINT}")
     args = [
         bwrap,
+        *(["--as-pid-1"] if as_pid_1 else []),
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",
@@ -133,64 +138,100 @@ def _bwrap_args(
         "--tmpfs",
         WORK_DIR,
         *tmp_link,
+        "--chdir",
+        WORK_DIR,
     ]
-    made: set[str] = set()
-    for name, fd in sorted(files.items()):
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in made:
-                made.add(d)
-                args += ["--dir", f"{WORK_DIR}/{d}"]
-        args += ["--perms", "0755", "--file", str(fd), f"{WORK_DIR}/{name}"]
-    args += ["--chdir", WORK_DIR]
     if status_fd is not None:
         args += ["--json-status-fd", str(status_fd)]
     return args + ["--remount-ro", "/", "--", *argv]
 
 
-def _read_status(fd: int) -> dict:
-    """bwrap's JSON status lines, merged: `child-pid` once the sandbox is up, `exit-code` when it ends."""
-    data = b""
-    while chunk := os.read(fd, 65536):
-        data += chunk
-    status: dict = {}
-    for line in data.splitlines():
-        try:
-            status.update(json.loads(line))
-        except ValueError:
-            pass
-    return status
+def box_args(limits: Limits) -> Callable[[int], list[str]]:
+    """bwrap's argv for a one-shot box (boot.py as the sandbox's init), given the status fd."""
+    return lambda status_fd: _bwrap_args(["python3", "-c", boot_source()], limits, status_fd, as_pid_1=True)
 
 
 class BwrapSandbox(Sandbox):
-    """Runs each program in a fresh bubblewrap sandbox; see the module docstring for what is isolated."""
+    """Runs each program in a fresh bubblewrap sandbox; see the module docstring for what is isolated.
+
+    spares: keep one started sandbox per pool slot, its interpreter up and waiting (the default). A run takes
+    its slot's spare when the spare has the run's rlimits and disk size, else starts a sandbox itself; once the
+    run is over (all its processes gone, so the slot's uid is free) the slot's next spare starts in the
+    background. A spare serves one program, never two. `phase_log` keeps the last runs' {"spare", "total_ms"}
+    (for benchmarks/sandbox.py).
+    """
 
     name = "bwrap"
 
+    def __init__(self, max_concurrency: int | None = None, spares: bool = True) -> None:
+        super().__init__(max_concurrency)
+        self.spares = spares
+        self.phase_log: collections.deque[dict[str, float]] = collections.deque(maxlen=10_000)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._spare: dict[int, Future[Box]] = {}
+        # Spares start from this one long-lived thread: bwrap's --die-with-parent fires when the *thread* that
+        # started it exits.
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="rlvr-bwrap-spares") if spares else None
+
     def _run(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, slot: int) -> ExecResult:
-        fds = {name: memfd(name.replace("/", "_"), data) for name, data in files.items()}
-        status_r, status_w = os.pipe()
+        t0 = time.monotonic()
+        uid = sandbox_uid(slot)
+        box, warm = self._take(slot, limits)
         try:
-            cmd = bwrap_argv(argv, {n: str(fd) for n, fd in fds.items()}, limits, status_w, sandbox_uid(slot))
-            exit_code, out, timed_out, wall = run_local(
-                cmd, stdin, limits, pass_fds=[status_w, *fds.values()], env=HOST_TOOLS_ENV
-            )
-            os.close(status_w)
-            status_w = -1
-            status = _read_status(status_r)
+            result = box.execute(argv, files, stdin, limits)
+            if result is None and warm:  # the spare died before it took the job: nothing ran yet
+                box.close()
+                box = start_box(box_args(limits), limits, uid)
+                result = box.execute(argv, files, stdin, limits)
         finally:
-            for fd in (*fds.values(), status_r, status_w):
-                if fd >= 0:
-                    os.close(fd)
-        if not timed_out and not out.over and "exit-code" not in status:
-            # bwrap itself (or the exec of argv[0]) failed: the program never ran. Its own words are on stderr.
-            why = out.text("stderr").strip().splitlines()
-            return ExecResult("error", None, "", out.text("stderr"), wall, why[-1] if why else "bwrap failed")
-        if "exit-code" in status:
-            exit_code = status["exit-code"]
-        result, detail = classify(exit_code, out.raw("stderr"), timed_out=timed_out, over_output=out.over)
-        return ExecResult(result, exit_code, out.text("stdout"), out.text("stderr"), wall, detail)
+            box.close()
+            with self._lock:
+                if self.spares and not self._closed:
+                    self._spare[slot] = self._spawner.submit(start_box, box_args(limits), limits, uid)
+        self.phase_log.append({"spare": float(warm), "total_ms": 1000 * (time.monotonic() - t0)})
+        if result is None:
+            return ExecResult("error", None, "", "", 0.0, "bwrap sandbox failed: it exited before taking the job")
+        return result
+
+    def _take(self, slot: int, limits: Limits) -> tuple[Box, bool]:
+        """This slot's spare if it has `limits`' rlimits and disk size, else a sandbox started now."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the bwrap sandbox is closed")
+            future = self._spare.pop(slot, None)
+        if future is not None:
+            try:
+                box = future.result()
+            except Exception:  # noqa: BLE001 - a spare that failed to start is replaced by one started now
+                box = None
+            if box is not None and box.key == limits_key(limits):
+                return box, True
+            if box is not None:
+                box.close()  # before the new one starts: the slot's uid must count one run's processes only
+        return start_box(box_args(limits), limits, sandbox_uid(slot)), False
+
+    def spare_pids(self) -> list[int]:
+        """Host pids of the unused spares' bwrap processes (their sandboxes are their descendants); for tests.
+
+        Waits for spares being started, so that a spare's processes are never mistaken for a run's."""
+        with self._lock:
+            futures = list(self._spare.values())
+        return [f.result().proc.pid for f in futures if f.exception() is None]
+
+    def close(self) -> None:
+        """Wait for the runs in flight, stop the spares. Later runs get status "error" (the sandbox is closed)."""
+        slots = [self._slots.get() for _ in range(self.max_concurrency)]
+        with self._lock:
+            self._closed = True
+            spares, self._spare = list(self._spare.values()), {}
+        for slot in slots:
+            self._slots.put(slot)
+        for future in spares:
+            if future.exception() is None:
+                future.result().close()
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=True)
 
 
 # Long-lived workers get uids in a range of their own, above every one-shot run's uid, so that a worker's
@@ -270,7 +311,7 @@ def start_worker(argv: list[str], ro_bind_paths: Sequence[str], limits: Limits, 
         raise SandboxUnavailable(missing)
     stage, binds = _staged_binds(paths)
     cmd = rlimit_prefix(limits, helpers=2) + stage + drop_privileges_prefix(worker_uid(slot))
-    cmd += _bwrap_args(argv, {}, limits, None, ro_binds=binds)
+    cmd += _bwrap_args(argv, limits, None, ro_binds=binds)
     return subprocess.Popen(
         cmd,
         stdin=subprocess.PIPE,
@@ -289,7 +330,7 @@ def unavailable_reason() -> str | None:
     missing = missing_host_tools()
     if missing:
         return missing
-    probe = BwrapSandbox(max_concurrency=1).run(["/usr/bin/true"], limits=Limits(wall_s=20, cpu_s=5))
+    probe = BwrapSandbox(max_concurrency=1, spares=False).run(["/usr/bin/true"], limits=Limits(wall_s=20, cpu_s=5))
     if probe.status != "ok":
         return f"a probe run failed ({probe.status}: {probe.detail}); {_USERNS_HINT}"
     return None
