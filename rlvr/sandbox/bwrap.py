@@ -211,6 +211,35 @@ class BwrapSandbox(Sandbox):
                 box.close()  # before the new one starts: the slot's uid must count one run's processes only
         return start_box(box_args(limits), limits, sandbox_uid(slot)), False
 
+    def warm(self, limits: Limits | None = None) -> None:
+        """Give every slot a spare with `limits` (default Limits()), as a run with them leaves behind; returns once
+        each spare's bwrap is started (its interpreter may still be coming up). Waits for the runs in flight."""
+        if not self.spares:
+            raise RuntimeError("this bwrap sandbox keeps no spares (spares=False)")
+        limits = limits or Limits()
+        slots = [self._slots.get() for _ in range(self.max_concurrency)]
+        try:
+            started = []
+            for slot in slots:
+                with self._lock:
+                    if self._closed:
+                        raise RuntimeError("the bwrap sandbox is closed")
+                    future = self._spare.pop(slot, None)
+                box = future.result() if future is not None and future.exception() is None else None
+                if box is not None and box.key == limits_key(limits) and box.proc.poll() is None:
+                    self._spare[slot] = future
+                    continue
+                if box is not None:
+                    box.close()
+                with self._lock:
+                    self._spare[slot] = self._spawner.submit(start_box, box_args(limits), limits, sandbox_uid(slot))
+                    started.append(self._spare[slot])
+            for future in started:
+                future.result()
+        finally:
+            for slot in slots:
+                self._slots.put(slot)
+
     def spare_pids(self) -> list[int]:
         """Host pids of the unused spares' bwrap processes (their sandboxes are their descendants); for tests.
 

@@ -20,7 +20,11 @@ import pytest
 from rlvr.sandbox import Limits, get_sandbox
 from rlvr.sandbox.base import sandbox_uid
 
-ISOLATING = [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)]
+ISOLATING = [
+    pytest.param("bwrap", marks=pytest.mark.bwrap),
+    pytest.param("bwrap-warm", marks=pytest.mark.bwrap),
+    pytest.param("docker", marks=pytest.mark.docker),
+]
 ALL = [*ISOLATING, "process"]
 QUICK = Limits(wall_s=10, cpu_s=5, memory_mb=256, pids=32, output_bytes=1 << 20, disk_mb=16)
 
@@ -100,17 +104,35 @@ def nothing_left_behind():
 _used: set[str] = set()
 
 
+class _Warm:
+    """The bwrap sandbox, every run on a spare (started sandbox, interpreter up) that has the run's limits."""
+
+    name = "bwrap"
+
+    def __init__(self, sb) -> None:
+        self.sb = sb
+
+    def run(self, argv, files=None, stdin=b"", limits=None):
+        self.sb.warm(limits)
+        res = self.sb.run(argv, files=files, stdin=stdin, limits=limits)
+        assert self.sb.phase_log[-1]["spare"] == 1.0, "the run did not get a spare"
+        return res
+
+
+def _sandbox_for(param: str):
+    _used.add(param.removesuffix("-warm"))
+    return _Warm(get_sandbox("bwrap")) if param == "bwrap-warm" else get_sandbox(param)
+
+
 @pytest.fixture(params=ALL)
 def sandbox(request):
-    _used.add(request.param)
-    yield get_sandbox(request.param)
+    yield _sandbox_for(request.param)
     assert _wait_for_no_strays() == [], f"{request.param}: a sandbox process outlived its run"
 
 
 @pytest.fixture(params=ISOLATING)
 def isolated(request):
-    _used.add(request.param)
-    yield get_sandbox(request.param)
+    yield _sandbox_for(request.param)
     assert _wait_for_no_strays() == [], f"{request.param}: a sandbox process outlived its run"
 
 
