@@ -11,24 +11,29 @@ program: one byte, 0 = "the program starts now", or 1 followed by one line = "se
 ran: unknown interpreter, files that do not fit). Exit code: the program's, 128 + n when it died of signal n.
 
 Programs run as `python3 main.py ...` or `python3 -c CODE ...` start in a forked child of this interpreter (already
-up, stdlib warm): no interpreter start per run, so a started spare answers in a few ms. The child is a fresh process
-with sys.argv, sys.path[0], `__main__` and the standard streams as a new `python3` would set them; what differs is
-the modules already imported here (a program that shadows one of them with a file in its work dir gets the stdlib
-one). Any other argv is exec'd.
+up, stdlib warm): no interpreter start per run, so a started spare answers in a few ms. argv[1], when given, is a
+JSON object {work-dir file name: Python source} to compile ahead: a program file with exactly that content runs
+from the compiled code (the code verifier's harness, ~500 lines, is not compiled again per program). The child is
+a fresh process with sys.argv, sys.path[0], `__main__` and the standard streams as a new `python3` would set them;
+what differs is the modules already imported here (a program that shadows one of them with a file in its work dir
+gets the stdlib one). Any other argv is exec'd.
 """
 
-# base64, select, time: warm for the code verifier's harness (rlvr/verifiers/code_harness.py), as are the rest.
 import atexit
-import base64  # noqa: F401
 import json
 import os
-import select  # noqa: F401
 import signal
 import struct
 import sys
 import threading
-import time  # noqa: F401
 import types
+
+# Warm for the code verifier's harness (rlvr/verifiers/code_harness.py: base64 pulls in re; decimal and fractions
+# for its assert guard) and for what competition programs import most. Their import is paid once per spare, in
+# the background, instead of once per program (tens of ms here).
+WARM = "base64 bisect collections decimal fractions functools heapq itertools math select string time typing"
+for _name in WARM.split():
+    __import__(_name)
 
 
 def read_exact(n):
@@ -80,6 +85,21 @@ def resolve(program):
     return None
 
 
+def precompile(sources):
+    """{work-dir name: source} the host asked to compile ahead (the code harness): {absolute path: (bytes, code)}."""
+    out = {}
+    for name, source in sources.items():
+        data, path = source.encode("utf-8", "surrogatepass"), "/box/" + name
+        try:
+            out[path] = (data, compile(data, path, "exec", dont_inherit=True))
+        except (SyntaxError, ValueError):
+            pass  # compiled again per run, which reports the error as python3 would
+    return out
+
+
+PRECOMPILED = precompile(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
+
+
 def in_process(argv):
     """Whether argv is `python3 FILE ...` or `python3 -c CODE ...` of this very interpreter."""
     if len(argv) < 2 or resolve(argv[0]) is None:
@@ -108,8 +128,10 @@ def run_python(argv):
         main.__file__ = filename
         main.__cached__ = None
     sys.modules["__main__"] = main
+    known = PRECOMPILED.get(filename)
     try:
-        exec(compile(source, filename, "exec", dont_inherit=True), main.__dict__)
+        code = known[1] if known and known[0] == source else compile(source, filename, "exec", dont_inherit=True)
+        exec(code, main.__dict__)
     except SystemExit as e:
         return exit_code(e)
     except BaseException as e:

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import collections
 import functools
+import json
 import os
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from rlvr.sandbox.base import (
     HOST_TOOLS_ENV,
@@ -43,6 +44,7 @@ from rlvr.sandbox.base import (
     Limits,
     Sandbox,
     SandboxUnavailable,
+    check_files,
     drop_privileges_prefix,
     missing_host_tools,
     rlimit_prefix,
@@ -51,6 +53,7 @@ from rlvr.sandbox.base import (
 from rlvr.sandbox.bwrap_box import Box, boot_source, limits_key, start_box
 
 WORK_DIR = "/box"
+_UIDS = 256  # sandbox uids per process (rlvr.sandbox.base.sandbox_uid): one per live sandbox, runs and spares
 _INSTALL_HINT = "install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap` (Fedora)"
 _USERNS_HINT = (
     "bwrap needs unprivileged user namespaces: check `sysctl user.max_user_namespaces` (> 0), "
@@ -146,106 +149,156 @@ def _bwrap_args(
     return args + ["--remount-ro", "/", "--", *argv]
 
 
-def box_args(limits: Limits) -> Callable[[int], list[str]]:
-    """bwrap's argv for a one-shot box (boot.py as the sandbox's init), given the status fd."""
-    return lambda status_fd: _bwrap_args(["python3", "-c", boot_source()], limits, status_fd, as_pid_1=True)
+def box_args(limits: Limits, precompiled: Mapping[str, str] | None = None) -> Callable[[int], list[str]]:
+    """bwrap's argv for a one-shot box (boot.py as the sandbox's init, compiling `precompiled` ahead), given the
+    status fd."""
+    boot = ["python3", "-c", boot_source(), json.dumps(dict(precompiled or {}))]
+    return lambda status_fd: _bwrap_args(boot, limits, status_fd, as_pid_1=True)
 
 
 class BwrapSandbox(Sandbox):
     """Runs each program in a fresh bubblewrap sandbox; see the module docstring for what is isolated.
 
-    spares: keep one started sandbox per pool slot, its interpreter up and waiting (the default). A run takes
-    its slot's spare when the spare has the run's rlimits and disk size, else starts a sandbox itself; once the
-    run is over (all its processes gone, so the slot's uid is free) the slot's next spare starts in the
-    background. A spare serves one program, never two. `phase_log` keeps the last runs' {"spare", "total_ms"}
-    (for benchmarks/sandbox.py).
+    spares: how many started sandboxes to keep ready, interpreter up and waiting (True: one per slot, the default;
+    an int: that many, say a training step's worth started during generation; 0 or False: none). A run takes a
+    spare that has its rlimits and disk size, else starts a sandbox itself; a taken spare is replaced in the
+    background, with the limits of the latest run. A spare serves one program, never two. Every sandbox, spare or
+    not, has an unprivileged uid of its own (at most 256 at once, with the runs), so RLIMIT_NPROC counts one run's
+    processes only. `phase_log` keeps the last runs' {"spare", "total_ms"} (for benchmarks/sandbox.py).
     """
 
     name = "bwrap"
 
-    def __init__(self, max_concurrency: int | None = None, spares: bool = True) -> None:
+    def __init__(self, max_concurrency: int | None = None, spares: int | bool = True) -> None:
         super().__init__(max_concurrency)
-        self.spares = spares
+        n = self.max_concurrency if spares is True else int(spares)
+        if not 0 <= n <= _UIDS - self.max_concurrency:
+            raise ValueError(f"spares must be in 0..{_UIDS - self.max_concurrency} with this concurrency, got {spares}")
+        self.spares = n
         self.phase_log: collections.deque[dict[str, float]] = collections.deque(maxlen=10_000)
         self._lock = threading.Lock()
         self._closed = False
-        self._spare: dict[int, Future[Box]] = {}
+        self._uids = list(range(_UIDS))  # free uid indexes (sandbox_uid); a box holds one until it is closed
+        self._ready: collections.deque[tuple[tuple, Future[Box]]] = collections.deque()  # (limits key, spare)
+        self._spare_limits: Limits | None = None
+        self._precompiled: dict[str, str] = {}
         # Spares start from this one long-lived thread: bwrap's --die-with-parent fires when the *thread* that
         # started it exits.
-        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="rlvr-bwrap-spares") if spares else None
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="rlvr-bwrap-spares") if n else None
 
     def _run(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, slot: int) -> ExecResult:
         t0 = time.monotonic()
-        uid = sandbox_uid(slot)
-        box, warm = self._take(slot, limits)
+        box, warm = self._take(limits)
         try:
             result = box.execute(argv, files, stdin, limits)
             if result is None and warm:  # the spare died before it took the job: nothing ran yet
-                box.close()
-                box = start_box(box_args(limits), limits, uid)
+                self._close_box(box)
+                box = self._start_now(limits)
                 result = box.execute(argv, files, stdin, limits)
         finally:
-            box.close()
-            with self._lock:
-                if self.spares and not self._closed:
-                    self._spare[slot] = self._spawner.submit(start_box, box_args(limits), limits, uid)
+            self._close_box(box)
         self.phase_log.append({"spare": float(warm), "total_ms": 1000 * (time.monotonic() - t0)})
         if result is None:
             return ExecResult("error", None, "", "", 0.0, "bwrap sandbox failed: it exited before taking the job")
         return result
 
-    def _take(self, slot: int, limits: Limits) -> tuple[Box, bool]:
-        """This slot's spare if it has `limits`' rlimits and disk size, else a sandbox started now."""
+    def _take(self, limits: Limits) -> tuple[Box, bool]:
+        """A ready spare that has `limits`' rlimits and disk size (replaced in the background), else one started now."""
+        key, found, stale = limits_key(limits), None, []
         with self._lock:
             if self._closed:
                 raise RuntimeError("the bwrap sandbox is closed")
-            future = self._spare.pop(slot, None)
-        if future is not None:
+            if self.spares and self._spare_limits != limits:
+                self._spare_limits = limits  # spares from now on are for the latest run's limits
+                stale = [f for k, f in self._ready if k != key]
+                self._ready = collections.deque(i for i in self._ready if i[0] == key)
+            if self._ready:
+                found = self._ready.popleft()[1]
+        for future in stale:
+            future.add_done_callback(self._discard)
+        self._refill()
+        if found is not None:
             try:
-                box = future.result()
+                return found.result(), True
             except Exception:  # noqa: BLE001 - a spare that failed to start is replaced by one started now
-                box = None
-            if box is not None and box.key == limits_key(limits):
-                return box, True
-            if box is not None:
-                box.close()  # before the new one starts: the slot's uid must count one run's processes only
-        return start_box(box_args(limits), limits, sandbox_uid(slot)), False
+                pass
+        return self._start_now(limits), False
+
+    def _start_now(self, limits: Limits) -> Box:
+        with self._lock:
+            uid = self._uids.pop()
+        return self._start_box(limits, uid)
+
+    def _refill(self) -> None:
+        """Start spares, up to `spares`, for the latest run's limits; uids for the runs are kept free."""
+        with self._lock:
+            want = self.spares - len(self._ready) if not self._closed and self._spare_limits is not None else 0
+            want = min(want, len(self._uids) - self.max_concurrency)
+            for _ in range(max(0, want)):
+                limits = self._spare_limits
+                uid = self._uids.pop()
+                future = self._spawner.submit(self._start_box, limits, uid)
+                self._ready.append((limits_key(limits), future))
+
+    def _start_box(self, limits: Limits, uid: int) -> Box:
+        try:
+            box = start_box(self._box_args(limits), limits, sandbox_uid(uid))
+        except BaseException:
+            with self._lock:
+                self._uids.append(uid)
+            raise
+        box.uid = uid
+        return box
+
+    def _discard(self, future: Future[Box]) -> None:
+        if future.exception() is None:
+            self._close_box(future.result())
+
+    def _close_box(self, box: Box) -> None:
+        """Close `box` (bwrap has exited: nothing of it runs) and free its uid."""
+        box.close()
+        with self._lock:
+            self._uids.append(box.uid)
+
+    def _box_args(self, limits: Limits) -> Callable[[int], list[str]]:
+        return box_args(limits, self._precompiled)  # replaced whole by precompile(), never changed in place
+
+    def precompile(self, name: str, source: str) -> None:
+        """Have sandboxes started from now on compile `source` ahead, for a run of `python3 NAME` with exactly that
+        content (the code verifier's harness): the compile is then paid in the background, not per program."""
+        if len(source.encode("utf-8", "surrogatepass")) > 64 << 10:
+            raise ValueError(f"precompile: {name!r} is over 64 KiB (it travels on the sandbox's command line)")
+        check_files({name: source})
+        with self._lock:
+            self._precompiled = {**self._precompiled, name: source}
 
     def warm(self, limits: Limits | None = None) -> None:
-        """Give every slot a spare with `limits` (default Limits()), as a run with them leaves behind; returns once
-        each spare's bwrap is started (its interpreter may still be coming up). Waits for the runs in flight."""
+        """Have `spares` spares with `limits` (default Limits()) ready, as runs with them leave behind; returns once
+        each spare's bwrap is started (its interpreter may still be coming up)."""
         if not self.spares:
-            raise RuntimeError("this bwrap sandbox keeps no spares (spares=False)")
+            raise RuntimeError("this bwrap sandbox keeps no spares (spares=0)")
         limits = limits or Limits()
-        slots = [self._slots.get() for _ in range(self.max_concurrency)]
-        try:
-            started = []
-            for slot in slots:
-                with self._lock:
-                    if self._closed:
-                        raise RuntimeError("the bwrap sandbox is closed")
-                    future = self._spare.pop(slot, None)
-                box = future.result() if future is not None and future.exception() is None else None
-                if box is not None and box.key == limits_key(limits) and box.proc.poll() is None:
-                    self._spare[slot] = future
-                    continue
-                if box is not None:
-                    box.close()
-                with self._lock:
-                    self._spare[slot] = self._spawner.submit(start_box, box_args(limits), limits, sandbox_uid(slot))
-                    started.append(self._spare[slot])
-            for future in started:
-                future.result()
-        finally:
-            for slot in slots:
-                self._slots.put(slot)
+        key = limits_key(limits)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the bwrap sandbox is closed")
+            self._spare_limits = limits
+            stale = [f for k, f in self._ready if k != key]
+            self._ready = collections.deque(i for i in self._ready if i[0] == key)
+        for future in stale:
+            wait([future])
+            self._discard(future)
+        self._refill()
+        with self._lock:
+            futures = [f for _, f in self._ready]
+        wait(futures)
 
     def spare_pids(self) -> list[int]:
-        """Host pids of the unused spares' bwrap processes (their sandboxes are their descendants); for tests.
+        """Host pids of the ready spares' bwrap processes (their sandboxes are their descendants); for tests.
 
         Waits for spares being started, so that a spare's processes are never mistaken for a run's."""
         with self._lock:
-            futures = list(self._spare.values())
+            futures = [f for _, f in self._ready]
         return [f.result().proc.pid for f in futures if f.exception() is None]
 
     def close(self) -> None:
@@ -253,12 +306,12 @@ class BwrapSandbox(Sandbox):
         slots = [self._slots.get() for _ in range(self.max_concurrency)]
         with self._lock:
             self._closed = True
-            spares, self._spare = list(self._spare.values()), {}
+            spares, self._ready = [f for _, f in self._ready], collections.deque()
         for slot in slots:
             self._slots.put(slot)
         for future in spares:
-            if future.exception() is None:
-                future.result().close()
+            wait([future])
+            self._discard(future)
         if self._spawner is not None:
             self._spawner.shutdown(wait=True)
 
@@ -359,7 +412,7 @@ def unavailable_reason() -> str | None:
     missing = missing_host_tools()
     if missing:
         return missing
-    probe = BwrapSandbox(max_concurrency=1, spares=False).run(["/usr/bin/true"], limits=Limits(wall_s=20, cpu_s=5))
+    probe = BwrapSandbox(max_concurrency=1, spares=0).run(["/usr/bin/true"], limits=Limits(wall_s=20, cpu_s=5))
     if probe.status != "ok":
         return f"a probe run failed ({probe.status}: {probe.detail}); {_USERNS_HINT}"
     return None

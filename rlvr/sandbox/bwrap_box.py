@@ -66,6 +66,7 @@ class Box:
     status_r: int
     key: tuple
     started: float
+    uid: int = -1  # the owner's index of the box's uid
 
     def execute(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits) -> ExecResult | None:
         """Run the job; None when the box died before it took the job (a spare killed from outside, say)."""
