@@ -6,9 +6,10 @@ only then lets bwrap reap it. So when bwrap exits, nothing of the run is alive a
 left anywhere (host init never gets involved).
 
 Job, on stdin: 4-byte big-endian length, a JSON header {"argv", "files": [[name, size], ...], "stdin": size,
-"wall_s"}, then the files' bytes and the stdin bytes, in that order. Answer on stdout, before any output of the
-program: one byte, 0 = "the program starts now", or 1 followed by one line = "setup failed" (the program never
-ran: unknown interpreter, files that do not fit). Exit code: the program's, 128 + n when it died of signal n.
+"wall_s"}, then the files' bytes and the stdin bytes, in that order. On stdout, once up: one byte 2 ("ready").
+Then, before any output of the program: one byte, 0 = "the program starts now", or 1 followed by one line =
+"setup failed" (the program never ran: unknown interpreter, files that do not fit). Exit code: the program's,
+128 + n when it died of signal n.
 
 Programs run as `python3 main.py ...` or `python3 -c CODE ...` start in a forked child of this interpreter (already
 up, stdlib warm): no interpreter start per run, so a started spare answers in a few ms. argv[1], when given, is a
@@ -174,6 +175,7 @@ def leave(code):
 
 
 def main():
+    os.write(1, b"\x02")  # up and waiting: lets the host know the spare is ready (never after the job came)
     (size,) = struct.unpack(">I", read_exact(4))
     job = json.loads(read_exact(size))
     argv = job["argv"]

@@ -161,10 +161,12 @@ class BwrapSandbox(Sandbox):
 
     spares: how many started sandboxes to keep ready, interpreter up and waiting (True: one per slot, the default;
     an int: that many, say a training step's worth started during generation; 0 or False: none). A run takes a
-    spare that has its rlimits and disk size, else starts a sandbox itself; a taken spare is replaced in the
-    background, with the limits of the latest run. A spare serves one program, never two. Every sandbox, spare or
-    not, has an unprivileged uid of its own (at most 256 at once, with the runs), so RLIMIT_NPROC counts one run's
-    processes only. `phase_log` keeps the last runs' {"spare", "total_ms"} (for benchmarks/sandbox.py).
+    spare that has its rlimits and disk size, else starts a sandbox itself. Spares are started in the background
+    with the limits of the latest run: while runs are in flight, so that one per slot is ready (a burst consumes
+    the rest without spare starts taking its CPU), and up to `spares` once none is. A spare serves one program,
+    never two. Every sandbox, spare or not, has an unprivileged uid of its own (at most 256 at once, with the
+    runs), so RLIMIT_NPROC counts one run's processes only. `phase_log` keeps the last runs' {"spare",
+    "total_ms"} (for benchmarks/sandbox.py).
     """
 
     name = "bwrap"
@@ -181,6 +183,7 @@ class BwrapSandbox(Sandbox):
         self._uids = list(range(_UIDS))  # free uid indexes (sandbox_uid); a box holds one until it is closed
         self._ready: collections.deque[tuple[tuple, Future[Box]]] = collections.deque()  # (limits key, spare)
         self._spare_limits: Limits | None = None
+        self._inflight = 0
         self._precompiled: dict[str, str] = {}
         # Spares start from this one long-lived thread: bwrap's --die-with-parent fires when the *thread* that
         # started it exits.
@@ -188,22 +191,29 @@ class BwrapSandbox(Sandbox):
 
     def _run(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, slot: int) -> ExecResult:
         t0 = time.monotonic()
-        box, warm = self._take(limits)
+        with self._lock:
+            self._inflight += 1
         try:
-            result = box.execute(argv, files, stdin, limits)
-            if result is None and warm:  # the spare died before it took the job: nothing ran yet
-                self._close_box(box)
-                box = self._start_now(limits)
+            box, warm = self._take(limits)
+            try:
                 result = box.execute(argv, files, stdin, limits)
+                if result is None and warm:  # the spare died before it took the job: nothing ran yet
+                    self._close_box(box)
+                    box = self._start_now(limits)
+                    result = box.execute(argv, files, stdin, limits)
+            finally:
+                self._close_box(box)
         finally:
-            self._close_box(box)
+            with self._lock:
+                self._inflight -= 1
+            self._refill()
         self.phase_log.append({"spare": float(warm), "total_ms": 1000 * (time.monotonic() - t0)})
         if result is None:
             return ExecResult("error", None, "", "", 0.0, "bwrap sandbox failed: it exited before taking the job")
         return result
 
     def _take(self, limits: Limits) -> tuple[Box, bool]:
-        """A ready spare that has `limits`' rlimits and disk size (replaced in the background), else one started now."""
+        """A ready spare that has `limits`' rlimits and disk size, else a sandbox started now."""
         key, found, stale = limits_key(limits), None, []
         with self._lock:
             if self._closed:
@@ -230,9 +240,12 @@ class BwrapSandbox(Sandbox):
         return self._start_box(limits, uid)
 
     def _refill(self) -> None:
-        """Start spares, up to `spares`, for the latest run's limits; uids for the runs are kept free."""
+        """Start spares for the latest run's limits: up to one per slot while runs are in flight, up to `spares` when
+        none is (a burst consumes what was started before it, without spare starts taking its CPU); uids for the
+        runs are kept free."""
         with self._lock:
-            want = self.spares - len(self._ready) if not self._closed and self._spare_limits is not None else 0
+            target = min(self.spares, self.max_concurrency) if self._inflight else self.spares
+            want = target - len(self._ready) if not self._closed and self._spare_limits is not None else 0
             want = min(want, len(self._uids) - self.max_concurrency)
             for _ in range(max(0, want)):
                 limits = self._spare_limits
@@ -272,9 +285,9 @@ class BwrapSandbox(Sandbox):
         with self._lock:
             self._precompiled = {**self._precompiled, name: source}
 
-    def warm(self, limits: Limits | None = None) -> None:
+    def warm(self, limits: Limits | None = None, timeout_s: float = 120.0) -> int:
         """Have `spares` spares with `limits` (default Limits()) ready, as runs with them leave behind; returns once
-        each spare's bwrap is started (its interpreter may still be coming up)."""
+        each is up (interpreter started, waiting for its job) or `timeout_s` has passed: how many are up."""
         if not self.spares:
             raise RuntimeError("this bwrap sandbox keeps no spares (spares=0)")
         limits = limits or Limits()
@@ -291,7 +304,9 @@ class BwrapSandbox(Sandbox):
         self._refill()
         with self._lock:
             futures = [f for _, f in self._ready]
-        wait(futures)
+        deadline = time.monotonic() + timeout_s
+        boxes = [f.result() for f in futures if f.exception(max(0.0, deadline - time.monotonic())) is None]
+        return sum(box.wait_ready(max(0.0, deadline - time.monotonic())) for box in boxes)
 
     def spare_pids(self) -> list[int]:
         """Host pids of the ready spares' bwrap processes (their sandboxes are their descendants); for tests.

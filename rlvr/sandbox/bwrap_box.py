@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import os
+import select
 import selectors
 import signal
 import struct
@@ -67,6 +68,15 @@ class Box:
     key: tuple
     started: float
     uid: int = -1  # the owner's index of the box's uid
+    ready: bool = False  # its init said it is up (see wait_ready)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the init is up and waiting for its job (its interpreter started, modules imported)."""
+        if not self.ready:
+            fd = self.proc.stdout.fileno()
+            if select.select([fd], [], [], timeout)[0]:
+                self.ready = os.read(fd, 1) == b"\x02"
+        return self.ready
 
     def execute(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits) -> ExecResult | None:
         """Run the job; None when the box died before it took the job (a spare killed from outside, say)."""
@@ -168,6 +178,10 @@ class _Run:
                 self.pidfd = _pidfd_of_child(pid, self.box.proc.pid)
 
     def _stdout(self, data: bytes) -> None:
+        if not self.box.ready and data[:1] == b"\x02":
+            self.box.ready, data = True, data[1:]
+        if self.acked is None and not data:
+            return
         if self.acked is None:
             self.acked, data = data[:1] == b"\0", data[1:]
         if self.acked:

@@ -203,6 +203,30 @@ class DockerSandbox(Sandbox):
                 self._spare[slot] = (limits, self._background(self._start, limits))
         return box, used_spare
 
+    def warm(self, limits: Limits | None = None) -> None:
+        """Give every slot a started spare with `limits` (default Limits()), as a run with them leaves behind;
+        returns once they are started. Waits for the runs in flight."""
+        limits = limits or Limits()
+        slots = [self._slots.get() for _ in range(self.max_concurrency)]
+        try:
+            futures = []
+            for slot in slots:
+                with self._lock:
+                    if self._closed:
+                        raise RuntimeError("the docker sandbox is closed")
+                    spare = self._spare.pop(slot, None)
+                    if spare is not None and spare[0] == limits and not spare[1].exception():
+                        self._spare[slot] = spare
+                    else:
+                        self._spare[slot] = (limits, self._background(self._start, limits))
+                    futures.append(self._spare[slot][1])
+                if spare is not None and self._spare[slot] is not spare:
+                    spare[1].add_done_callback(self._discard_future)
+            wait(futures)
+        finally:
+            for slot in slots:
+                self._slots.put(slot)
+
     def _discard_future(self, future: Future[_Box]) -> None:
         if future.exception() is None:
             self._discard(future.result())

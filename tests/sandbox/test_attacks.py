@@ -24,6 +24,7 @@ ISOLATING = [
     pytest.param("bwrap", marks=pytest.mark.bwrap),
     pytest.param("bwrap-warm", marks=pytest.mark.bwrap),
     pytest.param("docker", marks=pytest.mark.docker),
+    pytest.param("docker-warm", marks=pytest.mark.docker),
 ]
 ALL = [*ISOLATING, "process"]
 QUICK = Limits(wall_s=10, cpu_s=5, memory_mb=256, pids=32, output_bytes=1 << 20, disk_mb=16)
@@ -105,12 +106,10 @@ _used: set[str] = set()
 
 
 class _Warm:
-    """The bwrap sandbox, every run on a spare (started sandbox, interpreter up) that has the run's limits."""
-
-    name = "bwrap"
+    """A sandbox whose every run is on a spare (a started sandbox or container) that has the run's limits."""
 
     def __init__(self, sb) -> None:
-        self.sb = sb
+        self.sb, self.name = sb, sb.name
 
     def run(self, argv, files=None, stdin=b"", limits=None):
         self.sb.warm(limits)
@@ -121,7 +120,7 @@ class _Warm:
 
 def _sandbox_for(param: str):
     _used.add(param.removesuffix("-warm"))
-    return _Warm(get_sandbox("bwrap")) if param == "bwrap-warm" else get_sandbox(param)
+    return _Warm(get_sandbox(param.removesuffix("-warm"))) if param.endswith("-warm") else get_sandbox(param)
 
 
 @pytest.fixture(params=ALL)
