@@ -118,7 +118,7 @@ def sandbox(d: dict[str, Any]) -> list[str]:
     ref = d.get("reference", {})
     p50 = {(r["backend"], r["workload"], r["concurrency"]): r["p50_ms"] for r in rows}
     peers = [
-        ("bwrap", "bwrap_cli_same_argv_print1_p50_ms", "bare `bwrap` with the same argv"),
+        ("bwrap", "bwrap_cli_same_argv_print1_p50_ms", "bare `bwrap` (our mounts) running python3"),
         ("docker", "docker_cli_run_print1_p50_ms", "bare `docker run`"),
         ("process", "python3_print1_p50_ms", "bare `python3 -c 'print(1)'`"),
     ]

@@ -76,12 +76,13 @@ def measure(fn, runs: int, concurrency: int, gap_s: float = 0.0) -> dict:
 
 
 def phase_medians(log: list[dict[str, float]]) -> dict[str, float]:
-    """Median ms of each phase a Docker run logs: take_ms (get a started container: waiting for the spare, or
-    starting one), output_ms (job sent to end of output), wait_ms (end of output to the exit code), total_ms;
-    create_ms, attach_ms, start_ms of the container used (in the background when it was a spare); spare (the
-    fraction of runs served by a spare)."""
+    """Median ms of each phase a run logs. bwrap: total_ms, spare (the fraction of runs that took a started
+    spare, up or still coming up). Docker: take_ms (get a started container: waiting for the spare, or starting
+    one), output_ms (job sent to end of output), wait_ms (end of output to the exit code), total_ms; create_ms,
+    attach_ms, start_ms of the container used (in the background when it was a spare); spare."""
     keys = ("take_ms", "output_ms", "wait_ms", "total_ms", "create_ms", "attach_ms", "start_ms", "spare")
-    return {k: round(statistics.median(p[k] for p in log if k in p), 1 if k != "spare" else 2) for k in keys if log}
+    values = {k: [p[k] for p in log if k in p] for k in keys}
+    return {k: round(statistics.median(v), 1 if k != "spare" else 2) for k, v in values.items() if v}
 
 
 def docker_api_phases(runs: int) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""bubblewrap backend (the default): a fresh set of namespaces per run; with a spare ready, a run costs ~5 ms.
+"""bubblewrap backend (the default): a fresh set of namespaces per run; a ready spare skips bwrap's and Python's start.
 
 Each run gets: no network (its own empty network namespace: the host's loopback is unreachable),
 its own pid/ipc/uts/cgroup/user namespaces, a read-only view of /usr only (no /home, /root, /etc
