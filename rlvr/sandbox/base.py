@@ -84,16 +84,56 @@ class ExecResult:
         return dataclasses.asdict(self)
 
 
+# The same rules on every backend, from the kernel's limits: a file-name component of at most NAME_MAX bytes, a
+# path of at most PATH_MAX, an argument of at most MAX_ARG_STRLEN (with its NUL), and no NUL anywhere.
+NAME_MAX = 255
+PATH_MAX = 4095 - len("/box/")
+ARG_MAX_BYTES = 131071
+ARGV_MAX_BYTES = 1 << 20
+
+
+def check_argv(argv: Sequence[str]) -> list[str]:
+    """Validate argv: a non-empty list of strings, UTF-8, no NUL, each and all within the kernel's exec limits."""
+    if isinstance(argv, (str, bytes)) or not argv or not all(isinstance(a, str) for a in argv):
+        raise ValueError(f"argv must be a non-empty list of strings, got {str(argv)[:200]!r}")
+    total = 0
+    for i, arg in enumerate(argv):
+        try:
+            size = len(arg.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ValueError(f"argv[{i}] is not valid UTF-8 (a lone surrogate)") from None
+        if "\0" in arg:
+            raise ValueError(f"argv[{i}] contains a NUL byte")
+        if size > ARG_MAX_BYTES:
+            raise ValueError(f"argv[{i}] is {size} bytes; one argument may have at most {ARG_MAX_BYTES}")
+        total += size + 1
+    if total > ARGV_MAX_BYTES:
+        raise ValueError(f"argv is {total} bytes in all; the limit is {ARGV_MAX_BYTES} (pass data as a file or stdin)")
+    return list(argv)
+
+
 def check_files(files: Mapping[str, str | bytes] | None) -> dict[str, bytes]:
-    """Validate work-dir file names (relative, no '..', no empty parts) and encode contents."""
+    """Validate work-dir file names and encode contents: relative paths inside the work dir (no '..', no empty
+    parts), UTF-8, no NUL, each part at most NAME_MAX bytes, no name that is also another file's directory."""
     out: dict[str, bytes] = {}
     for name, content in (files or {}).items():
+        if not isinstance(name, str):
+            raise ValueError(f"file name {name!r} must be a string")
         parts = name.split("/")
         if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in name:
             raise ValueError(f"file name {name!r} must be a relative path inside the work dir (no '..', no '/' start)")
+        try:
+            sizes = [len(p.encode("utf-8")) for p in parts]
+        except UnicodeEncodeError:
+            raise ValueError(f"file name {name!r} is not valid UTF-8 (a lone surrogate)") from None
+        if max(sizes) > NAME_MAX or sum(sizes) + len(sizes) - 1 > PATH_MAX:
+            raise ValueError(f"file name {name[:80]!r}...: each part may have {NAME_MAX} bytes, the path {PATH_MAX}")
         if not isinstance(content, (str, bytes)):
             raise ValueError(f"file {name!r}: content must be str or bytes, not {type(content).__name__}")
         out[name] = content.encode() if isinstance(content, str) else content
+    dirs = {"/".join(name.split("/")[:i]) for name in out for i in range(1, name.count("/") + 1)}
+    if clash := sorted(dirs & set(out)):
+        raise ValueError(f"file name {clash[0]!r} is also the directory of another file")
     return out
 
 
@@ -251,14 +291,13 @@ class Sandbox:
         limits: Limits | None = None,
     ) -> ExecResult:
         """Run `argv` in the work dir holding `files`, feeding `stdin`, under `limits`."""
-        if isinstance(argv, (str, bytes)) or not argv or not all(isinstance(a, str) for a in argv):
-            raise ValueError(f"argv must be a non-empty list of strings, got {argv!r}")
+        argv = check_argv(argv)
         data = check_files(files)
         stdin_bytes = stdin.encode() if isinstance(stdin, str) else bytes(stdin)
         limits = limits or Limits()
         slot = self._slots.get()
         try:
-            return self._run(list(argv), data, stdin_bytes, limits, slot)
+            return self._run(argv, data, stdin_bytes, limits, slot)
         except SandboxUnavailable:
             raise
         except Exception as e:  # noqa: BLE001 - a failure of ours is reported as status "error"

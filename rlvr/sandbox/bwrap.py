@@ -1,13 +1,22 @@
-"""bubblewrap backend (the default): a fresh set of namespaces per run, ~10 ms on top of the program.
+"""bubblewrap backend (the default): a fresh set of namespaces per run; a ready spare skips bwrap's and Python's start.
 
 Each run gets: no network (its own empty network namespace: the host's loopback is unreachable),
 its own pid/ipc/uts/cgroup/user namespaces, a read-only view of /usr only (no /home, /root, /etc
-secrets, no project files), a private tmpfs work dir `/box` capped at `Limits.disk_mb` (files are
-copied in through memfds), a scrubbed environment, only fds 0-2, an unprivileged uid (root drops
-to a per-slot uid with `setpriv` *before* exec'ing bwrap), and rlimits set by `prlimit` (CPU,
-address space, processes, file size, no core dumps). The whole process tree dies with the run:
-bwrap is the leader of its own session, `--die-with-parent` takes its pid-1 reaper along, and the
-pid namespace takes every descendant, setsid'd or not.
+secrets, no project files), a private tmpfs work dir `/box` capped at `Limits.disk_mb` (the files
+and stdin arrive in one stream on the sandbox init's stdin: no fd per file), a scrubbed environment,
+only fds 0-2, an unprivileged uid (root drops to a per-slot uid with `setpriv` *before* exec'ing
+bwrap), and rlimits set by `prlimit` (CPU, address space, processes, file size, no core dumps).
+
+The whole process tree dies with the run, and is reaped before `run` returns: the sandbox's init is
+rlvr/sandbox/boot.py (`--as-pid-1`), which reaps every orphan and kills what is left when the program
+ends; the kernel reaps an init only once its pid namespace is empty, and bwrap waits for it (see
+rlvr/sandbox/bwrap_box.py). At the deadline the init is SIGKILLed, with the same effect.
+
+Warm path: one *spare* per pool slot, a started sandbox whose interpreter is up and waiting for its job,
+started in the background once the slot's previous run is over. A spare serves one program and is
+never reused. `python3 FILE` and `python3 -c CODE` start as a fork of that interpreter (see boot.py);
+anything else is exec'd. Back to back, runs wait for their spare to come up as they would for a cold
+start; when runs are spaced (generation between training steps) the start-up is off the critical path.
 
 Long-lived workers (`start_worker`, used by the verifier pool) get the same sandbox with pipes instead
 of a deadline, plus read-only binds of the host paths they need (the Python environment).
@@ -17,12 +26,16 @@ Not handled: a per-run cgroup. Memory is bounded per process (RLIMIT_AS) times `
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from rlvr.sandbox.base import (
     HOST_TOOLS_ENV,
@@ -31,16 +44,16 @@ from rlvr.sandbox.base import (
     Limits,
     Sandbox,
     SandboxUnavailable,
-    classify,
+    check_files,
     drop_privileges_prefix,
-    memfd,
     missing_host_tools,
     rlimit_prefix,
-    run_local,
     sandbox_uid,
 )
+from rlvr.sandbox.bwrap_box import Box, boot_source, limits_key, start_box
 
 WORK_DIR = "/box"
+_UIDS = 256  # sandbox uids per process (rlvr.sandbox.base.sandbox_uid): one per live sandbox, runs and spares
 _INSTALL_HINT = "install it with `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap` (Fedora)"
 _USERNS_HINT = (
     "bwrap needs unprivileged user namespaces: check `sysctl user.max_user_namespaces` (> 0), "
@@ -69,23 +82,17 @@ def _bwrap_path() -> str | None:
     return shutil.which("bwrap", path=HOST_TOOLS_ENV["PATH"]) or shutil.which("bwrap")
 
 
-def bwrap_argv(argv: list[str], files: dict[str, str], limits: Limits, status_fd: int | None, uid: int) -> list[str]:
-    """The full command line: rlimits, privilege drop, then bwrap with its mounts and `argv`.
-
-    `files` maps a work-dir path to the number of an open fd holding its content; `status_fd`, when
-    given, receives bwrap's JSON status lines.
-    """
-    return rlimit_prefix(limits, helpers=2) + drop_privileges_prefix(uid) + _bwrap_args(argv, files, limits, status_fd)
-
-
 def _bwrap_args(
     argv: list[str],
-    files: dict[str, str],
     limits: Limits,
     status_fd: int | None,
     ro_binds: Mapping[str, str] | None = None,
+    as_pid_1: bool = False,
 ) -> list[str]:
-    """bwrap and its options (no rlimits, no privilege drop); `ro_binds` maps a sandbox path to a host source."""
+    """bwrap and its options (no rlimits, no privilege drop); `ro_binds` maps a sandbox path to a host source.
+
+    as_pid_1: `argv` is the init of the sandbox's pid namespace (boot.py, which reaps), instead of bwrap's own.
+    """
     binds = sorted((ro_binds or {}).items())
     # /tmp points into the work dir, unless a bind (say a venv or checkout under /tmp) already made it a directory;
     # then /tmp stays read-only and TMPDIR still points at the work dir.
@@ -96,6 +103,7 @@ def _bwrap_args(
         raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {_INSTALL_HINT}")
     args = [
         bwrap,
+        *(["--as-pid-1"] if as_pid_1 else []),
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",
@@ -133,64 +141,194 @@ def _bwrap_args(
         "--tmpfs",
         WORK_DIR,
         *tmp_link,
+        "--chdir",
+        WORK_DIR,
     ]
-    made: set[str] = set()
-    for name, fd in sorted(files.items()):
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in made:
-                made.add(d)
-                args += ["--dir", f"{WORK_DIR}/{d}"]
-        args += ["--perms", "0755", "--file", str(fd), f"{WORK_DIR}/{name}"]
-    args += ["--chdir", WORK_DIR]
     if status_fd is not None:
         args += ["--json-status-fd", str(status_fd)]
     return args + ["--remount-ro", "/", "--", *argv]
 
 
-def _read_status(fd: int) -> dict:
-    """bwrap's JSON status lines, merged: `child-pid` once the sandbox is up, `exit-code` when it ends."""
-    data = b""
-    while chunk := os.read(fd, 65536):
-        data += chunk
-    status: dict = {}
-    for line in data.splitlines():
-        try:
-            status.update(json.loads(line))
-        except ValueError:
-            pass
-    return status
+def box_args(limits: Limits, precompiled: Mapping[str, str] | None = None) -> Callable[[int], list[str]]:
+    """bwrap's argv for a one-shot box (boot.py as the sandbox's init, compiling `precompiled` ahead), given the
+    status fd."""
+    boot = ["python3", "-c", boot_source(), json.dumps(dict(precompiled or {}))]
+    return lambda status_fd: _bwrap_args(boot, limits, status_fd, as_pid_1=True)
 
 
 class BwrapSandbox(Sandbox):
-    """Runs each program in a fresh bubblewrap sandbox; see the module docstring for what is isolated."""
+    """Runs each program in a fresh bubblewrap sandbox; see the module docstring for what is isolated.
+
+    spares: how many started sandboxes to keep ready, interpreter up and waiting (True: one per slot, the default;
+    an int: that many, say a training step's worth started during generation; 0 or False: none). A run takes a
+    spare that has its rlimits and disk size, else starts a sandbox itself. Spares are started in the background
+    with the limits of the latest run: while runs are in flight, so that one per slot is ready (a burst consumes
+    the rest without spare starts taking its CPU), and up to `spares` once none is. A spare serves one program,
+    never two. Every sandbox, spare or not, has an unprivileged uid of its own (at most 256 at once, with the
+    runs), so RLIMIT_NPROC counts one run's processes only. `phase_log` keeps the last runs' {"spare",
+    "total_ms"} (for benchmarks/sandbox.py).
+    """
 
     name = "bwrap"
 
+    def __init__(self, max_concurrency: int | None = None, spares: int | bool = True) -> None:
+        super().__init__(max_concurrency)
+        n = self.max_concurrency if spares is True else int(spares)
+        if not 0 <= n <= _UIDS - self.max_concurrency:
+            raise ValueError(f"spares must be in 0..{_UIDS - self.max_concurrency} with this concurrency, got {spares}")
+        self.spares = n
+        self.phase_log: collections.deque[dict[str, float]] = collections.deque(maxlen=10_000)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._uids = list(range(_UIDS))  # free uid indexes (sandbox_uid); a box holds one until it is closed
+        self._ready: collections.deque[tuple[tuple, Future[Box]]] = collections.deque()  # (limits key, spare)
+        self._spare_limits: Limits | None = None
+        self._inflight = 0
+        self._precompiled: dict[str, str] = {}
+        # Spares start from this one long-lived thread: bwrap's --die-with-parent fires when the *thread* that
+        # started it exits.
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="rlvr-bwrap-spares") if n else None
+
     def _run(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, slot: int) -> ExecResult:
-        fds = {name: memfd(name.replace("/", "_"), data) for name, data in files.items()}
-        status_r, status_w = os.pipe()
+        t0 = time.monotonic()
+        with self._lock:
+            self._inflight += 1
         try:
-            cmd = bwrap_argv(argv, {n: str(fd) for n, fd in fds.items()}, limits, status_w, sandbox_uid(slot))
-            exit_code, out, timed_out, wall = run_local(
-                cmd, stdin, limits, pass_fds=[status_w, *fds.values()], env=HOST_TOOLS_ENV
-            )
-            os.close(status_w)
-            status_w = -1
-            status = _read_status(status_r)
+            box, warm = self._take(limits)
+            try:
+                result = box.execute(argv, files, stdin, limits)
+                if result is None and warm:  # the spare died before it took the job: nothing ran yet
+                    self._close_box(box)
+                    box = self._start_now(limits)
+                    result = box.execute(argv, files, stdin, limits)
+            finally:
+                self._close_box(box)
         finally:
-            for fd in (*fds.values(), status_r, status_w):
-                if fd >= 0:
-                    os.close(fd)
-        if not timed_out and not out.over and "exit-code" not in status:
-            # bwrap itself (or the exec of argv[0]) failed: the program never ran. Its own words are on stderr.
-            why = out.text("stderr").strip().splitlines()
-            return ExecResult("error", None, "", out.text("stderr"), wall, why[-1] if why else "bwrap failed")
-        if "exit-code" in status:
-            exit_code = status["exit-code"]
-        result, detail = classify(exit_code, out.raw("stderr"), timed_out=timed_out, over_output=out.over)
-        return ExecResult(result, exit_code, out.text("stdout"), out.text("stderr"), wall, detail)
+            with self._lock:
+                self._inflight -= 1
+            self._refill()
+        self.phase_log.append({"spare": float(warm), "total_ms": 1000 * (time.monotonic() - t0)})
+        if result is None:
+            return ExecResult("error", None, "", "", 0.0, "bwrap sandbox failed: it exited before taking the job")
+        return result
+
+    def _take(self, limits: Limits) -> tuple[Box, bool]:
+        """A ready spare that has `limits`' rlimits and disk size, else a sandbox started now."""
+        key, found, stale = limits_key(limits), None, []
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the bwrap sandbox is closed")
+            if self.spares and self._spare_limits != limits:
+                self._spare_limits = limits  # spares from now on are for the latest run's limits
+                stale = [f for k, f in self._ready if k != key]
+                self._ready = collections.deque(i for i in self._ready if i[0] == key)
+            if self._ready:
+                found = self._ready.popleft()[1]
+        for future in stale:
+            future.add_done_callback(self._discard)
+        self._refill()
+        if found is not None:
+            try:
+                return found.result(), True
+            except Exception:  # noqa: BLE001 - a spare that failed to start is replaced by one started now
+                pass
+        return self._start_now(limits), False
+
+    def _start_now(self, limits: Limits) -> Box:
+        with self._lock:
+            uid = self._uids.pop()
+        return self._start_box(limits, uid)
+
+    def _refill(self) -> None:
+        """Start spares for the latest run's limits: up to one per slot while runs are in flight, up to `spares` when
+        none is (a burst consumes what was started before it, without spare starts taking its CPU); uids for the
+        runs are kept free."""
+        with self._lock:
+            target = min(self.spares, self.max_concurrency) if self._inflight else self.spares
+            want = target - len(self._ready) if not self._closed and self._spare_limits is not None else 0
+            want = min(want, len(self._uids) - self.max_concurrency)
+            for _ in range(max(0, want)):
+                limits = self._spare_limits
+                uid = self._uids.pop()
+                future = self._spawner.submit(self._start_box, limits, uid)
+                self._ready.append((limits_key(limits), future))
+
+    def _start_box(self, limits: Limits, uid: int) -> Box:
+        try:
+            box = start_box(self._box_args(limits), limits, sandbox_uid(uid))
+        except BaseException:
+            with self._lock:
+                self._uids.append(uid)
+            raise
+        box.uid = uid
+        return box
+
+    def _discard(self, future: Future[Box]) -> None:
+        if future.exception() is None:
+            self._close_box(future.result())
+
+    def _close_box(self, box: Box) -> None:
+        """Close `box` (bwrap has exited: nothing of it runs) and free its uid."""
+        box.close()
+        with self._lock:
+            self._uids.append(box.uid)
+
+    def _box_args(self, limits: Limits) -> Callable[[int], list[str]]:
+        return box_args(limits, self._precompiled)  # replaced whole by precompile(), never changed in place
+
+    def precompile(self, name: str, source: str) -> None:
+        """Have sandboxes started from now on compile `source` ahead, for a run of `python3 NAME` with exactly that
+        content (the code verifier's harness): the compile is then paid in the background, not per program."""
+        if len(source.encode("utf-8", "surrogatepass")) > 64 << 10:
+            raise ValueError(f"precompile: {name!r} is over 64 KiB (it travels on the sandbox's command line)")
+        check_files({name: source})
+        with self._lock:
+            self._precompiled = {**self._precompiled, name: source}
+
+    def warm(self, limits: Limits | None = None, timeout_s: float = 120.0) -> int:
+        """Have `spares` spares with `limits` (default Limits()) ready, as runs with them leave behind; returns once
+        each is up (interpreter started, waiting for its job) or `timeout_s` has passed: how many are up."""
+        if not self.spares:
+            raise RuntimeError("this bwrap sandbox keeps no spares (spares=0)")
+        limits = limits or Limits()
+        key = limits_key(limits)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the bwrap sandbox is closed")
+            self._spare_limits = limits
+            stale = [f for k, f in self._ready if k != key]
+            self._ready = collections.deque(i for i in self._ready if i[0] == key)
+        for future in stale:
+            wait([future])
+            self._discard(future)
+        self._refill()
+        with self._lock:
+            futures = [f for _, f in self._ready]
+        deadline = time.monotonic() + timeout_s
+        boxes = [f.result() for f in futures if f.exception(max(0.0, deadline - time.monotonic())) is None]
+        return sum(box.wait_ready(max(0.0, deadline - time.monotonic())) for box in boxes)
+
+    def spare_pids(self) -> list[int]:
+        """Host pids of the ready spares' bwrap processes (their sandboxes are their descendants); for tests.
+
+        Waits for spares being started, so that a spare's processes are never mistaken for a run's."""
+        with self._lock:
+            futures = [f for _, f in self._ready]
+        return [f.result().proc.pid for f in futures if f.exception() is None]
+
+    def close(self) -> None:
+        """Wait for the runs in flight, stop the spares. Later runs get status "error" (the sandbox is closed)."""
+        slots = [self._slots.get() for _ in range(self.max_concurrency)]
+        with self._lock:
+            self._closed = True
+            spares, self._ready = [f for _, f in self._ready], collections.deque()
+        for slot in slots:
+            self._slots.put(slot)
+        for future in spares:
+            wait([future])
+            self._discard(future)
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=True)
 
 
 # Long-lived workers get uids in a range of their own, above every one-shot run's uid, so that a worker's
@@ -270,7 +408,7 @@ def start_worker(argv: list[str], ro_bind_paths: Sequence[str], limits: Limits, 
         raise SandboxUnavailable(missing)
     stage, binds = _staged_binds(paths)
     cmd = rlimit_prefix(limits, helpers=2) + stage + drop_privileges_prefix(worker_uid(slot))
-    cmd += _bwrap_args(argv, {}, limits, None, ro_binds=binds)
+    cmd += _bwrap_args(argv, limits, None, ro_binds=binds)
     return subprocess.Popen(
         cmd,
         stdin=subprocess.PIPE,
@@ -289,7 +427,7 @@ def unavailable_reason() -> str | None:
     missing = missing_host_tools()
     if missing:
         return missing
-    probe = BwrapSandbox(max_concurrency=1).run(["/usr/bin/true"], limits=Limits(wall_s=20, cpu_s=5))
+    probe = BwrapSandbox(max_concurrency=1, spares=0).run(["/usr/bin/true"], limits=Limits(wall_s=20, cpu_s=5))
     if probe.status != "ok":
         return f"a probe run failed ({probe.status}: {probe.detail}); {_USERNS_HINT}"
     return None

@@ -10,9 +10,9 @@ Starting a container costs ~300 ms inside dockerd, containerd and runc, so it is
 critical path: each pool slot holds a *spare*, a container already started whose PID 1 (a small
 bootstrap) waits for its job on the attached stdin. A run takes its slot's spare and at once
 starts the next one in the background, writes its files and stdin into the spare's input dir (a
-host temp dir bind-mounted read-only at `/in`), and sends the argv. The bootstrap acknowledges
-with one byte before anything untrusted runs, copies the files into `/box`, runs the program
-with stdin from a file, kills every leftover process when it exits, and exits itself (at
+host temp dir bind-mounted read-only at `/in`: files under `/in/files`, stdin at `/in/stdin`), and sends the
+argv. The bootstrap acknowledges with one byte before anything untrusted runs, copies the files into
+`/box`, runs the program with stdin from a file, kills every leftover process when it exits, and exits itself (at
 `wall_s + 2` at the latest, even if nobody is watching). A spare never serves a second run.
 Without a ready spare (first run of a slot, other limits than the spare's) the run starts one
 itself. Back to back, runs are bound by how fast containers start; the spare helps when runs
@@ -72,11 +72,10 @@ signal.signal(signal.SIGALRM, stop)
 signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
 argv = json.loads(job)
 os.write(1, b'\\0')
-fd = os.open('/in/.stdin', os.O_RDONLY); os.dup2(fd, 0); os.close(fd)
-for name in os.listdir('/in'):
-    if name != '.stdin':
-        src, dst = '/in/' + name, '/box/' + name
-        shutil.copytree(src, dst) if os.path.isdir(src) else shutil.copy2(src, dst)
+fd = os.open('/in/stdin', os.O_RDONLY); os.dup2(fd, 0); os.close(fd)
+for name in os.listdir('/in/files'):
+    src, dst = '/in/files/' + name, '/box/' + name
+    shutil.copytree(src, dst) if os.path.isdir(src) else shutil.copy2(src, dst)
 pid = os.fork()
 if pid == 0:
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
@@ -204,6 +203,30 @@ class DockerSandbox(Sandbox):
                 self._spare[slot] = (limits, self._background(self._start, limits))
         return box, used_spare
 
+    def warm(self, limits: Limits | None = None) -> None:
+        """Give every slot a started spare with `limits` (default Limits()), as a run with them leaves behind;
+        returns once they are started. Waits for the runs in flight."""
+        limits = limits or Limits()
+        slots = [self._slots.get() for _ in range(self.max_concurrency)]
+        try:
+            futures = []
+            for slot in slots:
+                with self._lock:
+                    if self._closed:
+                        raise RuntimeError("the docker sandbox is closed")
+                    spare = self._spare.pop(slot, None)
+                    if spare is not None and spare[0] == limits and not spare[1].exception():
+                        self._spare[slot] = spare
+                    else:
+                        self._spare[slot] = (limits, self._background(self._start, limits))
+                    futures.append(self._spare[slot][1])
+                if spare is not None and self._spare[slot] is not spare:
+                    spare[1].add_done_callback(self._discard_future)
+            wait(futures)
+        finally:
+            for slot in slots:
+                self._slots.put(slot)
+
     def _discard_future(self, future: Future[_Box]) -> None:
         if future.exception() is None:
             self._discard(future.result())
@@ -267,7 +290,10 @@ class DockerSandbox(Sandbox):
         self, box: _Box, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, phases: dict
     ) -> ExecResult | None:
         """Give `box` its job and collect the verdict; None when the bootstrap never acknowledged it."""
-        for name, data in {**files, ".stdin": stdin}.items():
+        # The files under files/, stdin beside them: no file name of the caller's can collide with stdin.
+        entries = {**{f"files/{n}": d for n, d in files.items()}, "stdin": stdin}
+        os.makedirs(os.path.join(box.indir, "files"), mode=0o755)
+        for name, data in entries.items():
             path = os.path.join(box.indir, name)
             os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
             with open(path, "wb") as f:

@@ -131,7 +131,10 @@ class CodeVerifier(Verifier):
     def sandbox(self):
         from rlvr.sandbox import get_sandbox
 
-        return get_sandbox(self.backend)
+        sandbox = get_sandbox(self.backend)
+        if hasattr(sandbox, "precompile"):  # bwrap: its spares compile the harness ahead
+            sandbox.precompile("harness.py", harness_source())
+        return sandbox
 
     def _verify(self, response: str, reference: Any) -> Verdict:
         try:

@@ -28,10 +28,15 @@ scrubbed environment but the host's view of files and network, for machines with
 everything but how a worker starts), "ray" (each Ray actor hosts a one-worker pool of
 `ray_worker_backend`, so verification scales past one machine; see pool_ray.py).
 
-Not handled: the "code" verifier (it only orchestrates one-shot sandboxes, one per program, and a
-sandbox cannot start inside another: run it in-process with `get_verifier("code")`); references that
-are not JSON values; verifier modules that are not importable from a plain directory or file
-(namespace packages spread over several roots, zip imports) and imports from `.pth`-installed paths
+The "code" verifier parses nothing itself: it runs each program in a one-shot sandbox of its own (its
+`backend` option: bwrap, docker). A sandbox cannot start inside another, so its workers run as plain local
+processes (scrubbed environment, no rlimits, which would bind the sandboxes they start) with any pool
+backend, and each program is sandboxed on the worker's machine, exactly as in-process. What the pool adds
+for code: the hard per-item deadline (it must exceed the verifier's `total_timeout_s` plus start-up; by
+default it is 10 s more), dead-worker replacement, and on Ray, code verification on many machines.
+
+Not handled: references that are not JSON values; verifier modules that are not importable from a plain
+directory or file (namespace packages spread over several roots, zip imports) and imports from `.pth`-installed paths
 other than the verifier's own package.
 """
 
@@ -57,13 +62,14 @@ from rlvr.verifiers.worker import FrameReader, ProtocolError, encode_frame, verd
 
 Backend = Literal["bwrap", "process", "ray"]
 BACKENDS: tuple[str, ...] = ("bwrap", "process", "ray")
-IN_PROCESS_ONLY = {
-    "code": "the code verifier runs every program in its own one-shot sandbox, and a sandbox cannot start "
-    'inside another: use get_verifier("code") in-process (it parses nothing itself)',
-}
+IN_PROCESS_ONLY: dict[str, str] = {}  # verifier name -> why it cannot run in a pool (none, at present)
+# Verifiers that parse nothing and only start one-shot sandboxes: their workers are plain processes (see above).
+SANDBOXING = {"code"}
+_CODE_TOTAL_S, _CODE_MARGIN_S = 30.0, 10.0  # CodeVerifier's total_timeout_s default; pool deadline on top
 # Starts the worker loop with the verifier's source roots in front of sys.path (given as arguments).
 _BOOTSTRAP = "import sys; sys.path[:0] = sys.argv[1:]; from rlvr.verifiers.worker import main; raise SystemExit(main())"
 _STDERR_TAIL = 8192
+_DOCKER_ENV = ("DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
 _WORKER_PIDS = 16  # processes and threads of one worker's uid (the interpreter, bwrap's two helpers, slack)
 _WORKER_CPU_S = 10**7  # the per-item deadline is the real limit; RLIMIT_CPU would kill a long-lived worker
 
@@ -96,6 +102,7 @@ class WorkerSpec:
     memory_mb: int
     item_timeout_s: float
     start_timeout_s: float
+    sandboxed: bool = True  # False: the worker runs as a plain process (a verifier in SANDBOXING)
 
 
 def _under(path: str, roots: Iterable[str]) -> bool:
@@ -125,8 +132,27 @@ def _module_location(module: str) -> tuple[list[str], list[str]]:
     return [origin], [os.path.dirname(origin)]
 
 
+def _item_timeout(name: str, options: dict[str, Any], item_timeout_s: float | None) -> float:
+    """The pool's per-item deadline: 10 s by default; for code, past the verifier's own total time limit."""
+    if name not in SANDBOXING:
+        return 10.0 if item_timeout_s is None else item_timeout_s
+    total = options.get("total_timeout_s", _CODE_TOTAL_S)
+    if isinstance(total, bool) or not isinstance(total, (int, float)):
+        return 10.0 if item_timeout_s is None else item_timeout_s  # the worker reports the bad option
+    from rlvr.verifiers.code import _STARTUP_S as STARTUP_S
+
+    if item_timeout_s is None:
+        return total + STARTUP_S + _CODE_MARGIN_S
+    if isinstance(item_timeout_s, (int, float)) and item_timeout_s <= total + STARTUP_S:
+        raise ValueError(
+            f"item_timeout_s ({item_timeout_s}) must exceed the code verifier's total_timeout_s ({total}) plus "
+            f"{STARTUP_S} s of sandbox start-up, or every slow program would be an error instead of a timeout"
+        )
+    return item_timeout_s
+
+
 def make_spec(
-    name: str, options: dict[str, Any], memory_mb: int, item_timeout_s: float, start_timeout_s: float
+    name: str, options: dict[str, Any], memory_mb: int, item_timeout_s: float | None, start_timeout_s: float
 ) -> WorkerSpec:
     """Resolve verifier `name` through the registry and validate the pool's settings."""
     from rlvr.verifiers import _BUILTIN, available_verifiers
@@ -137,6 +163,7 @@ def make_spec(
         raise ValueError(f"unknown verifier {name!r}; available: {', '.join(available_verifiers())}")
     if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < 64:
         raise ValueError(f"memory_mb must be an integer of at least 64, got {memory_mb!r}")
+    item_timeout_s = _item_timeout(name, options, item_timeout_s)
     for field, value in (("item_timeout_s", item_timeout_s), ("start_timeout_s", start_timeout_s)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{field} must be a positive number of seconds, got {value!r}")
@@ -154,7 +181,9 @@ def make_spec(
             if not _under(path, env) and path not in paths:
                 paths.append(path)
                 roots += [root] if root not in roots else []
-    return WorkerSpec(target, dict(options), tuple(paths), tuple(roots), memory_mb, item_timeout_s, start_timeout_s)
+    sandboxed = name not in SANDBOXING
+    spec = (target, dict(options), tuple(paths), tuple(roots), memory_mb, item_timeout_s, start_timeout_s, sandboxed)
+    return WorkerSpec(*spec)
 
 
 class _UidSlots:
@@ -210,7 +239,7 @@ class LocalWorker:
         self._reader = FrameReader()
         self._stderr = bytearray()
         self._next_id = 0
-        if backend == "bwrap":
+        if backend == "bwrap" and spec.sandboxed:
             from rlvr.sandbox.bwrap import start_worker
 
             self._uid_slot = _UID_SLOTS.take()
@@ -224,13 +253,16 @@ class LocalWorker:
             except BaseException:
                 _UID_SLOTS.give(self._uid_slot)
                 raise
-        elif backend == "process":
+        elif backend in ("bwrap", "process"):
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
+            if not spec.sandboxed:  # it starts sandboxes: where the Docker engine is, if it is not the default
+                env |= {k: v for k, v in os.environ.items() if k in _DOCKER_ENV}
             self.proc = subprocess.Popen(
-                rlimit_prefix(_worker_limits(spec)) + _worker_argv(spec),
+                (rlimit_prefix(_worker_limits(spec)) if spec.sandboxed else []) + _worker_argv(spec),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"},
+                env=env,
                 cwd="/",
                 start_new_session=True,
             )
@@ -360,6 +392,9 @@ class VerifierPool(Verifier):
     time, the rest wait for a free worker). The constructor starts every worker and waits until they
     are ready: a bad verifier option raises ValueError here, a sandbox that cannot start raises
     RuntimeError (SandboxUnavailable when bwrap is missing).
+
+    The verifier's options: keyword arguments, or `options` for names the pool uses itself (the code
+    verifier's sandbox `backend`: `VerifierPool("code", backend="ray", options={"backend": "bwrap"})`).
     """
 
     def __init__(
@@ -367,17 +402,19 @@ class VerifierPool(Verifier):
         verifier_name: str,
         workers: int | None = None,
         backend: Backend = "bwrap",
-        item_timeout_s: float = 10.0,
+        item_timeout_s: float | None = None,
         memory_mb: int = 1024,
         start_timeout_s: float = 60.0,
         max_items_per_worker: int = 10_000,
         ray_worker_backend: str = "bwrap",
+        options: dict[str, Any] | None = None,
         **verifier_options: Any,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown pool backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if ray_worker_backend not in ("bwrap", "process"):
             raise ValueError(f"ray_worker_backend must be 'bwrap' or 'process', got {ray_worker_backend!r}")
+        verifier_options = {**(options or {}), **verifier_options}
         spec = make_spec(verifier_name, verifier_options, memory_mb, item_timeout_s, start_timeout_s)
         self.name = verifier_name
         self._setup(spec, workers, backend, max_items_per_worker, ray_worker_backend)

@@ -106,6 +106,7 @@ def test_pool_bounds_concurrency_from_many_threads(backend):
         t.start()
     for t in threads:
         t.join()
+    sb.close()
     assert all(r.ok for r in results), results
     spans = [tuple(map(float, r.stdout.split())) for r in results]
     events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
@@ -212,3 +213,20 @@ def test_worker_can_bind_a_tree_under_tmp():
         import shutil
 
         shutil.rmtree(tree, ignore_errors=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_file_names_and_argv_follow_the_same_rules_on_every_backend(backend):
+    sb = get_sandbox(backend)
+    longest = "n" * 255
+    files = {longest: "a", ".stdin": "file, not stdin", "d/" + longest: "b", "main.py": "print(1)"}
+    reads = f"open({longest!r}).read(), open('.stdin').read(), open('d/{longest}').read()"
+    code = f"import sys; print({reads}, sys.stdin.read())"
+    res = sb.run(["python3", "-c", code], files=files, stdin="stdin")
+    assert res.ok and res.stdout == "a file, not stdin b stdin\n", res
+    for bad in ({"n" * 256: ""}, {"a": "", "a/b": ""}, {"\udc80": ""}):
+        with pytest.raises(ValueError, match="file name"):
+            sb.run(["true"], files=bad)
+    for argv in (["echo", "a\0b"], ["echo", "x" * 200_000], ["echo", *["x" * 100_000] * 11]):
+        with pytest.raises(ValueError, match="argv"):
+            sb.run(argv)

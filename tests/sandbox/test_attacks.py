@@ -20,36 +20,62 @@ import pytest
 from rlvr.sandbox import Limits, get_sandbox
 from rlvr.sandbox.base import sandbox_uid
 
-ISOLATING = [pytest.param("bwrap", marks=pytest.mark.bwrap), pytest.param("docker", marks=pytest.mark.docker)]
+ISOLATING = [
+    pytest.param("bwrap", marks=pytest.mark.bwrap),
+    pytest.param("bwrap-warm", marks=pytest.mark.bwrap),
+    pytest.param("docker", marks=pytest.mark.docker),
+    pytest.param("docker-warm", marks=pytest.mark.docker),
+]
 ALL = [*ISOLATING, "process"]
 QUICK = Limits(wall_s=10, cpu_s=5, memory_mb=256, pids=32, output_bytes=1 << 20, disk_mb=16)
 
 
 def _sandbox_pids() -> list[int]:
-    """Host pids running as one of this test process's sandbox uids (bwrap and process backends).
+    """Host pids running as one of this test process's sandbox uids (bwrap and process backends), except the
+    bwrap sandbox's idle spares (started sandboxes waiting for the next run, which never held a program).
 
     Only our own uid range counts, so sandboxes of other processes on the machine are not "strays".
     """
     lo = sandbox_uid(0)
-    found = []
+    spares = set(get_sandbox("bwrap").spare_pids()) if "bwrap" in _used else set()
+    uids, parents = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status") as f:
-                uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
-        except (OSError, StopIteration, ValueError):
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            uids[int(entry)], parents[int(entry)] = int(fields["Uid"].split()[0]), int(fields["PPid"])
+        except (OSError, KeyError, ValueError):
             continue
-        if lo <= uid < lo + 256:
-            found.append(int(entry))
-    return found
+
+    def in_spare(pid: int) -> bool:
+        while pid > 1:
+            if pid in spares:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    return [pid for pid, uid in uids.items() if lo <= uid < lo + 256 and not in_spare(pid)]
 
 
-def _wait_for_no_strays(timeout: float = 5.0) -> list[int]:
+def _wait_for_no_strays(timeout: float = 5.0) -> list[str]:
+    """The strays left after `timeout`, each as "pid state ppid command" (empty when there are none)."""
     deadline = time.monotonic() + timeout
     while (left := _sandbox_pids()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return left
+    return [_describe(pid) for pid in left]
+
+
+def _describe(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ")[:80].decode(errors="replace")
+        return f"{pid} {' '.join(stat.rsplit(')', 1)[1].split()[:2])} {cmd}"
+    except OSError:
+        return f"{pid} (gone)"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,6 +85,10 @@ def nothing_left_behind():
     before = {n for n in os.listdir(tmp) if n.startswith(ours)}
     yield
     assert _wait_for_no_strays() == [], "sandbox processes survived the suite"
+    if "bwrap" in _used:
+        get_sandbox("bwrap").close()  # stops the spares: then no process of our uids may be left at all
+        _used.discard("bwrap")
+        assert _wait_for_no_strays(timeout=1.0) == [], "the bwrap sandbox's spares survived close()"
     if "docker" in _used:
         import docker
 
@@ -66,26 +96,42 @@ def nothing_left_behind():
         # close() waits for those removals and removes the spares (tests/sandbox/test_docker_spares.py).
         sb = get_sandbox("docker")
         sb.close()
-        get_sandbox.cache_clear()
         left = docker.from_env().containers.list(all=True, filters={"label": f"rlvr.sandbox.owner={sb.owner}"})
         assert left == [], f"containers left behind: {[c.name for c in left]}"
+    get_sandbox.cache_clear()
     assert {n for n in os.listdir(tmp) if n.startswith(ours)} - before == set(), "temp dirs left behind"
 
 
 _used: set[str] = set()
 
 
+class _Warm:
+    """A sandbox whose every run is on a spare (a started sandbox or container) that has the run's limits."""
+
+    def __init__(self, sb) -> None:
+        self.sb, self.name = sb, sb.name
+
+    def run(self, argv, files=None, stdin=b"", limits=None):
+        self.sb.warm(limits)
+        res = self.sb.run(argv, files=files, stdin=stdin, limits=limits)
+        assert self.sb.phase_log[-1]["spare"] == 1.0, "the run did not get a spare"
+        return res
+
+
+def _sandbox_for(param: str):
+    _used.add(param.removesuffix("-warm"))
+    return _Warm(get_sandbox(param.removesuffix("-warm"))) if param.endswith("-warm") else get_sandbox(param)
+
+
 @pytest.fixture(params=ALL)
 def sandbox(request):
-    _used.add(request.param)
-    yield get_sandbox(request.param)
+    yield _sandbox_for(request.param)
     assert _wait_for_no_strays() == [], f"{request.param}: a sandbox process outlived its run"
 
 
 @pytest.fixture(params=ISOLATING)
 def isolated(request):
-    _used.add(request.param)
-    yield get_sandbox(request.param)
+    yield _sandbox_for(request.param)
     assert _wait_for_no_strays() == [], f"{request.param}: a sandbox process outlived its run"
 
 
@@ -397,3 +443,20 @@ def test_disk_filling_is_capped(sandbox):
     if sandbox.name != "process":
         assert "stopped" in res.stdout, res
         assert int(res.stdout.split()[1]) <= 8 << 20
+
+
+def test_nothing_of_a_fork_bomb_runs_when_run_returns(isolated):
+    """After a wall-clock timeout, not one process of the run may be left, not even for a moment (nor a zombie)."""
+    code = """
+        import os, time
+        while True:
+            try:
+                if os.fork() == 0:
+                    while True: pass
+            except OSError:
+                time.sleep(0.01)
+        """
+    res = run_py(isolated, code, Limits(wall_s=1.5, cpu_s=30, memory_mb=256, pids=32))
+    assert res.status == "timeout", res
+    if isolated.name == "bwrap":  # Docker: a container's processes are gone when it has exited, which run waits for
+        assert [_describe(pid) for pid in _sandbox_pids()] == []

