@@ -36,6 +36,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(path, overrides)
     except ValueError as e:
         return _fail(str(e))
+    from rlvr.trainer.checkpoint import CheckpointError
     from rlvr.trainer.grpo import TrainingStopped
     from rlvr.trainer.run import format_table, train
 
@@ -43,6 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         results = train(cfg, resume=bool(args.resume))
     except ValueError as e:
         return _fail(str(e))
+    except CheckpointError as e:
+        return _fail(f"checkpoint: {e}", code=1)
     except TrainingStopped as e:
         return _fail(f"training stopped: {e}", code=1)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports

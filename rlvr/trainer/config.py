@@ -19,6 +19,7 @@ non-finite guards; `length.*`; `reset.*`) are listed with the ProRL technique th
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from typing import Any
@@ -353,6 +354,29 @@ def _validate_reset(c: ResetConfig, eval_every: int) -> None:
         raise ValueError("reset.patience and reset.degrade watch the validation: set eval.every_steps > 0")
 
 
+def _validate_finite(cfg: TrainConfig) -> None:
+    """Every float field (and every number in a list field) must be finite: NaN passes every `<` check below and
+    would reach torch, or silently score 0 (eval.temperature=nan). Checked by field type, so a new key is covered."""
+    for part in PARTS:
+        section = getattr(cfg, part)
+        for name, kind in _field_types(type(section)).items():
+            value = getattr(section, name)
+            numbers = [value] if kind is float else _numbers(value) if (typing.get_origin(kind) or kind) is list else []
+            if not all(math.isfinite(x) for x in numbers):
+                raise ValueError(f"{part}.{name} must be finite (not nan or inf), got {value!r}")
+
+
+def _numbers(value: list) -> list[float]:
+    """The numbers in a list field, nested lists included (length.schedule)."""
+    out = []
+    for x in value:
+        if isinstance(x, list):
+            out += _numbers(x)
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            out.append(x)
+    return out
+
+
 def validate(cfg: TrainConfig) -> None:
     """Check every value once, at start-up; the error names the field and the allowed values."""
     from rlvr.envs.puzzles import PUZZLE_IDS
@@ -361,6 +385,7 @@ def validate(cfg: TrainConfig) -> None:
     from rlvr.trainer.distributed import STRATEGIES
     from rlvr.trainer.rollout import ENGINES
 
+    _validate_finite(cfg)
     m, e, s, r, g, o = cfg.model, cfg.env, cfg.sft, cfg.rollout, cfg.grpo, cfg.optim
     _choice("model.dtype", m.dtype, DTYPES)
     if not m.path:
@@ -397,9 +422,13 @@ def validate(cfg: TrainConfig) -> None:
     _choice("grpo.kl", g.kl, KL)
     for key in ("steps", "minibatch_samples", "micro_batch_samples"):
         _at_least(f"grpo.{key}", getattr(g, key), 0)
-    for key in ("prompts_per_step", "samples_per_prompt", "epochs"):
+    for key in ("prompts_per_step", "epochs"):
         _at_least(f"grpo.{key}", getattr(g, key), 1)
-    for key in ("kl_coef", "eps_low", "eps_high"):
+    if g.samples_per_prompt < 2:
+        raise ValueError(f"grpo.samples_per_prompt must be >= 2, got {g.samples_per_prompt}: every advantage "
+                         f"({', '.join(ADVANTAGES)}) compares a sample with the others of its group, so a group of "
+                         "one has advantage 0 and the policy never changes")  # fmt: skip
+    for key in ("kl_coef", "eps_low", "eps_high", "entropy_coef"):
         _at_least(f"grpo.{key}", getattr(g, key), 0.0)
     if g.eps_low >= 1:
         raise ValueError(f"grpo.eps_low must be in [0, 1), got {g.eps_low}")

@@ -33,10 +33,11 @@ import torch
 
 from rlvr.envs.base import derive_seed
 from rlvr.trainer.checkpoint import (
-    latest_checkpoint,
+    find_checkpoint,
     load_reference,
     load_state,
     load_weights,
+    remove_partial,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -124,6 +125,23 @@ class _SilentLogger:
         pass
 
 
+def resume_point(run_dir: str) -> str:
+    """The checkpoint to resume from: the newest that passes its manifest check. Writes cut short are removed and
+    each newer checkpoint passed over is reported on stderr with the reason."""
+    gone = remove_partial(os.path.join(run_dir, "checkpoints"))
+    if gone:
+        print(f"resume: removed unfinished checkpoint writes {', '.join(gone)}", file=sys.stderr)
+    ckpt, skipped = find_checkpoint(run_dir)
+    if ckpt is None:
+        why = "".join(f"\n  {line}" for line in skipped)
+        raise ValueError(f"cannot resume {run_dir}: it has no complete checkpoint{why}")
+    for line in skipped:
+        print(f"resume: passing over {line}", file=sys.stderr)
+    if skipped:
+        print(f"resume: resuming from {os.path.basename(ckpt)}, the newest intact checkpoint", file=sys.stderr)
+    return ckpt
+
+
 def start_distributed(cfg: TrainConfig) -> Dist:
     """Check that the step's prompts split evenly over torchrun's processes, then join its process group (a no-op
     in one process)."""
@@ -159,9 +177,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
 
     # rank 0 samples with runtime.seed (as one process does); the others with seeds derived from it
     torch.manual_seed(cfg.runtime.seed if dist.is_main else derive_seed(cfg.runtime.seed, 1_000_000 + dist.rank))
-    ckpt = latest_checkpoint(cfg.logging.run_dir) if resume else None
-    if resume and ckpt is None:
-        raise ValueError(f"cannot resume {cfg.logging.run_dir}: it has no complete checkpoint")
+    ckpt = dist.broadcast_object(resume_point(cfg.logging.run_dir) if resume and dist.is_main else None)
     state = load_state(ckpt) if ckpt else None
     run_dir = dist.broadcast_object(make_run_dir(cfg) if dist.is_main else None)
     cfg.logging.run_dir = run_dir
