@@ -184,6 +184,8 @@ class LoggingConfig:
     run_dir: str = ""  # empty: <runs_root>/<timestamp>-<name>
     tensorboard: bool = True
     progress: bool = True
+    samples_every_steps: int = 1  # samples.jsonl: record GRPO samples every N steps (0: only at evaluations)
+    samples_groups: int = 2  # ... the first N groups of such a step, every sample of each
 
 
 @dataclasses.dataclass
@@ -473,5 +475,7 @@ def validate(cfg: TrainConfig) -> None:
     _choice("runtime.distributed", cfg.runtime.distributed, STRATEGIES)
     if cfg.runtime.distributed == "fsdp2" and r.engine != "hf":
         raise ValueError(f"runtime.distributed=fsdp2 needs rollout.engine=hf, got {r.engine!r}")
+    _at_least("logging.samples_every_steps", cfg.logging.samples_every_steps, 0)
+    _at_least("logging.samples_groups", cfg.logging.samples_groups, 1)
     if not cfg.logging.name or "/" in cfg.logging.name:
         raise ValueError(f"logging.name must be a non-empty name without '/', got {cfg.logging.name!r}")

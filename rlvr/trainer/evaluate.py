@@ -17,6 +17,7 @@ import numpy as np
 
 from rlvr.trainer.algorithms import pass_at_k
 from rlvr.trainer.model import format_prompt
+from rlvr.trainer.samples import env_name, records
 
 
 def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = ""):
@@ -57,7 +58,10 @@ def evaluate(
     chat_template: bool = False,
     verifier_backend: str = "",
     verifiers_from=None,
+    samples_out: list | None = None,
 ) -> dict:
+    """`samples_out`: a list that receives one record per sample (prompt, response, reward, status, env, and the
+    verdict's extracted answer and detail), prompt by prompt."""
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
     if verifiers_from is not None:
@@ -65,7 +69,7 @@ def evaluate(
     try:
         obs, _ = venv.reset(seed=seed)
         # a mixture's problems say which env drew them: per-env numbers are reported as `<env>/pass@k`
-        names = [p.meta.get("component", p.domain).removeprefix("rlvr/") for p in venv.problems[::n]]
+        names = [env_name(p) for p in venv.problems[::n]]
         texts = [format_prompt(tok, p, chat_template) for p in obs[::n]]
         samples = engine.generate(
             texts,
@@ -79,6 +83,11 @@ def evaluate(
     finally:
         venv.close()
     status = np.array([v["status"] if v else "error" for v in infos["verdict"]]).reshape(prompts, n)
+    if samples_out is not None:
+        envs = [names[i // n] for i in range(len(samples))]
+        rows = records(list(obs), [s.text for s in samples], rewards, [str(x) for x in status.flatten()], envs)
+        for row, v in zip(rows, infos["verdict"], strict=True):
+            samples_out.append({**row, "extracted": (v or {}).get("extracted"), "detail": (v or {}).get("detail", "")})
     correct = (status == "correct").astype(float)
     ok = status != "error"
     lengths = np.array([response_tokens(s, tok.eos_token_id) for s in samples], dtype=float)

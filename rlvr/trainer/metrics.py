@@ -25,6 +25,7 @@ class MetricsLogger:
             _truncate(self.path, resume_step)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._tb = None
+        self.samples = None  # a samples.SampleLog (samples.jsonl), closed with this logger
         self.tensorboard_error = ""
         if tensorboard:
             try:
@@ -45,6 +46,8 @@ class MetricsLogger:
 
     def close(self) -> None:
         self._file.close()
+        if self.samples is not None:
+            self.samples.close()
         if self._tb is not None:
             self._tb.close()
 

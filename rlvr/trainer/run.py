@@ -50,6 +50,8 @@ from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.metrics import MetricsLogger
 from rlvr.trainer.model import adamw, frozen_copy, load_model
 from rlvr.trainer.rollout import make_engine
+from rlvr.trainer.samples import FIELDS as SAMPLE_FIELDS
+from rlvr.trainer.samples import SampleLog
 from rlvr.trainer.sft import run_sft
 
 
@@ -70,13 +72,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def run_eval(cfg: TrainConfig, engine, tok, seed: int | None = None, verifiers_from=None) -> dict:
+def run_eval(cfg: TrainConfig, engine, tok, seed: int | None = None, verifiers_from=None, samples_out=None) -> dict:
     e, r = cfg.eval, cfg.rollout
     return evaluate(
         engine, tok, cfg.env.id, cfg.env.kwargs, prompts=e.prompts, samples_per_prompt=e.samples_per_prompt,
         seed=e.seed if seed is None else seed, temperature=e.temperature, top_p=r.top_p,
         max_response_tokens=r.max_response_tokens, stop_strings=r.stop_strings, chat_template=cfg.model.chat_template,
-        verifiers_from=verifiers_from,
+        verifiers_from=verifiers_from, samples_out=samples_out,
     )  # fmt: skip
 
 
@@ -105,8 +107,13 @@ def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok, dist: Dist, venv
     """The held-out evaluation, on rank 0 only (None on the others), verified by the training env's verifiers."""
     if not dist.is_main:
         return None
-    ev = run_eval(cfg, engine, tok, verifiers_from=venv.env)
+    rows = [] if logger.samples is not None else None
+    ev = run_eval(cfg, engine, tok, verifiers_from=venv.env, samples_out=rows)
     logger.log("eval", step, ev)
+    if rows:  # the first sample of each prompt
+        logger.samples.write(
+            "eval", step, [{k: r[k] for k in SAMPLE_FIELDS} for r in rows[:: cfg.eval.samples_per_prompt]]
+        )
     return ev
 
 
@@ -114,6 +121,7 @@ class _SilentLogger:
     """The metrics logger of ranks other than 0: writes nothing."""
 
     tensorboard_error = ""
+    samples = None
 
     def __init__(self, run_dir: str) -> None:
         self.run_dir = run_dir
@@ -185,6 +193,8 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
         save_config(cfg, os.path.join(run_dir, "config.yaml"))
         resume_step = state["step"] if state else None
         logger = MetricsLogger(run_dir, tensorboard=cfg.logging.tensorboard, resume_step=resume_step)
+        lc = cfg.logging
+        logger.samples = SampleLog(run_dir, lc.samples_every_steps, lc.samples_groups, resume_step=resume_step)
     else:
         logger = _SilentLogger(run_dir)
     if logger.tensorboard_error:
@@ -251,6 +261,7 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
     warmup = max(o.warmup_steps, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     trainer = GRPO(cfg, model, ref, tok, engine, venv, opt, sched, dist=dist, forward=forward)
+    trainer.sample_log = logger.samples
     resets = ResetTrigger(rc.every_steps, rc.kl_threshold, rc.patience, rc.degrade)
     start = 1
     if state is not None and state["step"] > 0:
@@ -265,6 +276,8 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
         set_rng_state(_rank_rng(state, dist))
     model.train()
     for step in range(start, g.steps + 1):
+        if logger.samples is not None:
+            logger.samples.step = step
         metrics = trainer.step(step)
         metrics["resets"] = resets.count
         logger.log("grpo", step, metrics)

@@ -237,6 +237,7 @@ def test_resume_passes_over_damaged_checkpoints_and_loses_nothing(tmp_path, caps
         return [{k: v for k, v in json.loads(x).items() if not k.startswith("time")} for x in lines]
 
     assert records(broken) == records(straight)
+    assert (broken / "samples.jsonl").read_text() == (straight / "samples.jsonl").read_text()  # no step twice
     a = AutoModelForCausalLM.from_pretrained(straight / "checkpoints" / "step_3").state_dict()
     b = AutoModelForCausalLM.from_pretrained(root / "step_3").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
