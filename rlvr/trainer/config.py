@@ -85,6 +85,9 @@ class RolloutConfig:
     max_response_tokens: int = 64
     stop_strings: list = dataclasses.field(default_factory=list)
     max_batch_sequences: int = 256  # sequences generated at once (memory), not a training batch size
+    vllm_gpu_memory_utilization: float = 0.3  # vllm on CUDA: the share of GPU memory vLLM takes (the trainer: the rest)
+    vllm_max_model_len: int = 0  # vllm: prompt + response tokens per sequence (sizes the KV cache); 0: the model's
+    vllm_enforce_eager: bool = True  # vllm: no torch.compile / CUDA graphs (fast start-up); false on a GPU for speed
 
 
 @dataclasses.dataclass
@@ -416,6 +419,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"rollout.top_p must be in (0, 1], got {r.top_p}")
     _at_least("rollout.max_response_tokens", r.max_response_tokens, 1)
     _at_least("rollout.max_batch_sequences", r.max_batch_sequences, 1)
+    if not 0.0 < r.vllm_gpu_memory_utilization <= 1.0:
+        raise ValueError(f"rollout.vllm_gpu_memory_utilization must be in (0, 1], got {r.vllm_gpu_memory_utilization}")
+    _at_least("rollout.vllm_max_model_len", r.vllm_max_model_len, 0)
     if not all(isinstance(x, str) and x for x in r.stop_strings):
         raise ValueError(f"rollout.stop_strings must be a list of non-empty strings, got {r.stop_strings!r}")
     _choice("grpo.advantage", g.advantage, ADVANTAGES)
@@ -450,6 +456,10 @@ def validate(cfg: TrainConfig) -> None:
     if not 0.0 < g.max_error_fraction <= 1.0:
         raise ValueError(f"grpo.max_error_fraction must be in (0, 1], got {g.max_error_fraction}")
     _validate_length(cfg.length, r.max_response_tokens)
+    longest = max([r.max_response_tokens] + [t for _, t in cfg.length.schedule])
+    if r.vllm_max_model_len and r.vllm_max_model_len <= longest:
+        raise ValueError(f"rollout.vllm_max_model_len ({r.vllm_max_model_len}) must exceed the longest response "
+                         f"({longest} tokens): it counts prompt and response (0: the model's maximum)")  # fmt: skip
     _validate_reset(cfg.reset, cfg.eval.every_steps)
     _choice("env.verifier_backend", e.verifier_backend, ("", "bwrap", "process", "ray"))
     _choice("optim.name", o.name, OPTIMIZERS)

@@ -49,7 +49,7 @@ from rlvr.trainer.evaluate import evaluate, make_venv
 from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.metrics import MetricsLogger
 from rlvr.trainer.model import adamw, frozen_copy, load_model
-from rlvr.trainer.rollout import make_engine
+from rlvr.trainer.rollout import engine_options, make_engine
 from rlvr.trainer.samples import FIELDS as SAMPLE_FIELDS
 from rlvr.trainer.samples import SampleLog
 from rlvr.trainer.sft import run_sft
@@ -208,7 +208,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
                      cfg.env.verifier_backend)  # fmt: skip
     engine = make_engine(
         cfg.rollout.engine, model, tok, add_special_tokens=not cfg.model.chat_template,
-        max_batch_sequences=cfg.rollout.max_batch_sequences,
+        max_batch_sequences=cfg.rollout.max_batch_sequences, **engine_options(cfg.rollout),
     )  # fmt: skip
     results: dict = {"run_dir": run_dir}
     done = state["step"] if state else 0
@@ -236,6 +236,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
         progress.close()
         logger.close()
         venv.close()
+        engine.close()
     results["wall_s"] = time.perf_counter() - t_start
     if dist.is_main:
         with open(os.path.join(run_dir, "results.json"), "w", encoding="utf-8") as f:

@@ -77,6 +77,9 @@ def test_resolved_config_round_trips(tmp_path):
         ("optim.lr=inf", r"optim.lr must be finite"),
         ("eval.temperature=nan", r"eval.temperature must be finite"),
         ("length.cosine_wrong=[.nan, 0]", r"length.cosine_wrong must be finite"),
+        ("rollout.vllm_gpu_memory_utilization=0", r"rollout.vllm_gpu_memory_utilization must be in \(0, 1\]"),
+        ("rollout.vllm_max_model_len=4", r"rollout.vllm_max_model_len \(4\) must exceed the longest response"),
+        ("logging.samples_every_steps=-1", r"logging.samples_every_steps must be >= 0"),
         ("grpo.samples_per_prompt=1", r"grpo.samples_per_prompt must be >= 2, got 1: every advantage \(grpo, "),
     ],
 )
