@@ -11,6 +11,8 @@ from rlvr.envs.reasoning_gym import ReasoningGymEnv
 from rlvr.verifiers import get_verifier
 from rlvr.verifiers.reasoning_gym import last_answer_tag
 
+from ..conftest import require
+
 V = get_verifier("reasoning_gym")
 
 
@@ -18,7 +20,7 @@ V = get_verifier("reasoning_gym")
 def rg(request):
     if request.node.name == "test_missing_package_error_says_how_to_install":
         return None
-    return pytest.importorskip("reasoning_gym", reason="reasoning-gym is optional: pip install reasoning-gym (peers)")
+    require("reasoning_gym")  # skipped with the reason (a failure under RLVR_REQUIRE=reasoning_gym)
 
 
 def test_missing_package_error_says_how_to_install(monkeypatch):
