@@ -94,7 +94,7 @@ def tokenizer_and_model(args):
         pad_token_id=tok.pad_token_id,
         eos_token_id=None,  # the samplers take EOS from the tokenizer
         bos_token_id=None,
-        tie_word_embeddings=False,
+        tie_word_embeddings=args.tie_embeddings,
     )
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(config)
@@ -383,6 +383,7 @@ class Worker:
         for key in ("warmup", "steps", "prompts", "group", "response_tokens", "hidden_size", "layers", "threads", "lr",
                     "arch", "heads", "kv_heads", "intermediate", "vocab"):  # fmt: skip
             argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+        argv += ["--tie-embeddings"] if args.tie_embeddings else []
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(args.threads)}
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      pass_fds=(write_fd,))  # fmt: skip
@@ -464,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kv-heads", type=int, default=0, help="key/value heads (default: --heads)")
     ap.add_argument("--intermediate", type=int, default=0, help="MLP width (default: 4x hidden size)")
     ap.add_argument("--vocab", type=int, default=5, help="output vocabulary (filler tokens beyond 01=; EOS outside)")
+    ap.add_argument("--tie-embeddings", action="store_true", help="share the input embedding and the output layer")
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads in each worker")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -532,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                 "kv_heads": args.kv_heads or None,
                 "intermediate": args.intermediate or 4 * args.hidden_size,
                 "vocab": args.vocab,
+                "tied_embeddings": args.tie_embeddings,
                 "dtype": "float32",
             },  # fmt: skip
             "threads": args.threads,

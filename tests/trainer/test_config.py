@@ -129,6 +129,7 @@ def test_prorl_config_loads_and_validates():
     assert cfg.sft.steps == 0 and cfg.grpo.kl_coef > 0
 
 
+@pytest.mark.reasoning_gym  # the ProRL mixture includes reasoning-gym tasks
 def test_prorl_mixture_ids_are_registered():
     from rlvr.envs.puzzles import PUZZLE_IDS
     from rlvr.envs.registration import ENV_IDS
