@@ -29,6 +29,7 @@ TITLES = {
     "kernels": "Log-prob kernels",
     "trainer": "GRPO step throughput against TRL",
     "parity": "Parity: SFT then GRPO",
+    "gpu_check": "GPU check (benchmarks/gpu_check.py)",
 }
 
 
@@ -306,6 +307,22 @@ def parity(d: dict[str, Any]) -> list[str]:
     out += table([PARITY_COLUMNS.get(k, k) for k in keys], [[g.get(k) for k in keys] for g in grid])
     for plot in d.get("plots", []):
         out += [f"![{plot}](results/{plot})", ""]
+    return out
+
+
+@section("gpu_check")
+def gpu_check(d: dict[str, Any]) -> list[str]:
+    """One row per step: status, seconds, the file it wrote; then the smoke run's GRPO steps."""
+    steps = d["steps"]
+    out = [f"Device: {d['device']}; total {num(d['total_s'])} s.", ""]
+    out += table(["step", "status", "seconds", "result", "last line"],
+                 [[name, s["status"], s["seconds"], s.get("result_file", ""), s.get("last_line", "")[:80]]
+                  for name, s in steps.items()])  # fmt: skip
+    smoke = steps.get("grpo_smoke", {}).get("smoke")
+    if smoke:
+        keys = ("reward", "kl", "loss", "mismatch", "grad_norm")
+        out += table(["smoke GRPO step", *keys],
+                     [[i + 1, *(s.get(k) for k in keys)] for i, s in enumerate(smoke["grpo_steps"])])  # fmt: skip
     return out
 
 

@@ -30,6 +30,7 @@ recorded next to its wall time: on a shared machine it shows the work done, unaf
 
     .venv/bin/python benchmarks/trainer.py [--rounds 3] [--warmup 3] [--steps 10] [--prompts 16] [--group 8]
         [--response-tokens 24] [--hidden-size 64] [--layers 2] [--threads 1] [--device auto] [--quick] [--out PATH]
+        [--arch llama|qwen2] [--heads H] [--kv-heads K] [--intermediate I] [--vocab V]   # model shape
 
 Writes benchmarks/results/trainer-<device>.json (cpu, or the GPU's name).
 """
@@ -62,12 +63,17 @@ TARGET_RATIO = 1.5
 
 
 def tokenizer_and_model(args):
-    """A character tokenizer over "01=" whose EOS (the last id) lies outside the model's output vocabulary."""
+    """A character tokenizer over "01=" whose EOS (the last id) lies outside the model's output vocabulary, and a
+    Llama or Qwen2 model of the given shape. `--vocab V` > 5 pads the tokenizer with filler tokens `<fN>` so the
+    output layer has a real model's width (Qwen2.5: 151936); EOS stays id V, outside it."""
     import torch
+    import transformers
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    vocab = {"<pad>": 0, "<unk>": 1, "0": 2, "1": 3, "=": 4, "<eos>": 5}
+    vocab = {"<pad>": 0, "<unk>": 1, "0": 2, "1": 3, "=": 4}
+    vocab.update({f"<f{i}>": i for i in range(5, args.vocab)})
+    vocab["<eos>"] = len(vocab)
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     core.decoder = decoders.Fuse()
@@ -75,22 +81,23 @@ def tokenizer_and_model(args):
         tokenizer_object=core, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>", padding_side="left",
         clean_up_tokenization_spaces=False,
     )  # fmt: skip
-    config = LlamaConfig(
+    heads = args.heads or max(1, args.hidden_size // 32)
+    config = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config}[args.arch](
         vocab_size=len(vocab) - 1,  # no logit for <eos>: responses always run to max length
         hidden_size=args.hidden_size,
-        intermediate_size=4 * args.hidden_size,
+        intermediate_size=args.intermediate or 4 * args.hidden_size,
         num_hidden_layers=args.layers,
-        num_attention_heads=max(1, args.hidden_size // 32),
-        num_key_value_heads=max(1, args.hidden_size // 32),
-        head_dim=32,
+        num_attention_heads=heads,
+        num_key_value_heads=args.kv_heads or heads,
+        head_dim=args.hidden_size // heads,
         max_position_embeddings=256,
         pad_token_id=tok.pad_token_id,
         eos_token_id=None,  # the samplers take EOS from the tokenizer
         bos_token_id=None,
-        tie_word_embeddings=False,
+        tie_word_embeddings=args.tie_embeddings,
     )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
+    model = transformers.AutoModelForCausalLM.from_config(config)
     return model.to(args.device), tok
 
 
@@ -373,8 +380,10 @@ class Worker:
         self.read_fd, write_fd = os.pipe()
         argv = [sys.executable, str(Path(__file__).resolve()), "--worker", which, "--worker-out", str(self.out),
                 "--done-fd", str(write_fd), "--device", args.device]  # fmt: skip
-        for key in ("warmup", "steps", "prompts", "group", "response_tokens", "hidden_size", "layers", "threads", "lr"):
+        for key in ("warmup", "steps", "prompts", "group", "response_tokens", "hidden_size", "layers", "threads", "lr",
+                    "arch", "heads", "kv_heads", "intermediate", "vocab"):  # fmt: skip
             argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+        argv += ["--tie-embeddings"] if args.tie_embeddings else []
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(args.threads)}
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      pass_fds=(write_fd,))  # fmt: skip
@@ -451,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--response-tokens", type=int, default=24, help="tokens generated per sample (T)")
     ap.add_argument("--hidden-size", type=int, default=64, help="model width (heads of 32; MLP 4x)")
     ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--arch", default="llama", choices=("llama", "qwen2"), help="model family built from a config")
+    ap.add_argument("--heads", type=int, default=0, help="attention heads (default: hidden size / 32)")
+    ap.add_argument("--kv-heads", type=int, default=0, help="key/value heads (default: --heads)")
+    ap.add_argument("--intermediate", type=int, default=0, help="MLP width (default: 4x hidden size)")
+    ap.add_argument("--vocab", type=int, default=5, help="output vocabulary (filler tokens beyond 01=; EOS outside)")
+    ap.add_argument("--tie-embeddings", action="store_true", help="share the input embedding and the output layer")
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads in each worker")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -511,7 +526,17 @@ def main(argv: list[str] | None = None) -> int:
             "prompts_per_step": args.prompts,
             "samples_per_prompt": args.group,
             "response_tokens": args.response_tokens,
-            "model": {"hidden_size": args.hidden_size, "layers": args.layers, "vocab": 5, "dtype": "float32"},
+            "model": {
+                "arch": args.arch,
+                "hidden_size": args.hidden_size,
+                "layers": args.layers,
+                "heads": args.heads or max(1, args.hidden_size // 32),
+                "kv_heads": args.kv_heads or None,
+                "intermediate": args.intermediate or 4 * args.hidden_size,
+                "vocab": args.vocab,
+                "tied_embeddings": args.tie_embeddings,
+                "dtype": "float32",
+            },  # fmt: skip
             "threads": args.threads,
             "rounds": args.rounds,
             "warmup_steps": args.warmup,

@@ -41,6 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(path, overrides)
     except ValueError as e:
         return _fail(str(e))
+    from rlvr.trainer.checkpoint import CheckpointError
     from rlvr.trainer.grpo import TrainingStopped
     from rlvr.trainer.run import format_table, train
 
@@ -48,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         results = train(cfg, resume=bool(args.resume))
     except ValueError as e:
         return _fail(str(e))
+    except CheckpointError as e:
+        return _fail(f"checkpoint: {e}", code=1)
     except TrainingStopped as e:
         return _fail(f"training stopped: {e}", code=1)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
@@ -104,8 +107,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             env_kwargs = _env_kwargs(args.set)
         if args.env is None:
             raise ValueError(f"--env is needed: {args.model} is not a checkpoint of an rlvr run (no config.yaml)")
-        if args.samples < 1 or args.prompts < 1:
-            raise ValueError("--samples and --prompts must be >= 1")
+        if args.samples < 1 or args.prompts < 1 or args.show < 0:
+            raise ValueError("--samples and --prompts must be >= 1, --show >= 0")
         if args.temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {args.temperature}")
         import rlvr  # noqa: F401 - registers the ids
@@ -124,16 +127,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model, tok = load_model(ModelConfig(path=args.model, chat_template=args.chat_template))
         engine = make_engine("hf", model, tok, add_special_tokens=not args.chat_template)
         torch.manual_seed(args.seed)  # the samples too are reproducible
+        shown: list = []
         result = evaluate(
             engine, tok, args.env, env_kwargs, prompts=args.prompts, samples_per_prompt=args.samples, seed=args.seed,
             temperature=args.temperature, max_response_tokens=args.max_response_tokens,
             chat_template=args.chat_template, verifier_backend=args.verifier_backend, holdout=holdout,
-            holdout_seed=holdout_seed,
+            holdout_seed=holdout_seed, samples_out=shown,
         )  # fmt: skip
     except ValueError as e:
         return _fail(str(e))
     print(json.dumps({"model": args.model, "env": args.env, "env_kwargs": env_kwargs, **result}, indent=2))
+    for i, row in enumerate(shown[: args.show]):
+        print(_format_sample(i, len(shown[: args.show]), args.samples, row))
     return 0
+
+
+def _format_sample(i: int, total: int, n: int, row: dict) -> str:
+    """One evaluated sample for `rlvr eval --show`: its verdict on a header line, then the prompt and response."""
+    extracted = f", extracted {row['extracted']!r}" if row.get("extracted") is not None else ""
+    detail = f" ({row['detail']})" if row.get("detail") else ""
+    head = f"--- sample {i + 1}/{total} (prompt {i // n}, sample {i % n}, env {row['env']}): {row['status']}, "
+    return f"{head}reward {row['reward']:.3f}{extracted}{detail}\nprompt: {row['prompt']}\nresponse: {row['response']}"
 
 
 def cmd_sandbox_run(args: argparse.Namespace) -> int:
@@ -354,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--verifier-backend", default="", choices=("", "bwrap", "process", "ray"),
                     help="verify in isolated pool workers (default: in this process)")  # fmt: skip
     ev.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="env keyword argument (YAML value)")
+    ev.add_argument("--show", type=int, default=0, metavar="N",
+                    help="after the scores, print N responses with their verdicts")  # fmt: skip
     ev.set_defaults(func=cmd_eval)
 
     sandbox = sub.add_parser("sandbox", help="run programs in the sandbox; build its Docker image")

@@ -7,7 +7,8 @@ Reads `RUN_DIR/metrics.jsonl` (one `{"phase": "sft"|"grpo"|"eval"|"reset", "step
 see `rlvr.trainer.metrics`), `RUN_DIR/config.yaml` and, when present, `RUN_DIR/results.json`. One PNG per
 quantity (`PLOTS` and the eval phase's `pass@k` keys); a quantity the run never logged is listed as skipped
 in the page instead of drawn. Reference-policy resets (`{"phase": "reset", "step": N, "reason": ...}`) are
-vertical lines on every plot over GRPO steps.
+vertical lines on every plot over GRPO steps. From `RUN_DIR/samples.jsonl` (when present) the page shows, per
+evaluation, the two best and the two worst responses by reward; the command prints them too, one line each.
 
 Tolerated, with a warning: a line that is not a JSON object (a crashed run leaves a truncated last line), a
 record without a phase or an integer step, values that are not finite numbers (`NaN` is drawn as a gap).
@@ -48,6 +49,7 @@ class Report:
     plots: list[str]  # paths of the PNGs written
     skipped: dict[str, str]  # plot title -> why it was not drawn
     warnings: list[str]
+    samples: dict = dataclasses.field(default_factory=dict)  # eval step -> (best records, worst records)
 
 
 def load_metrics(path: str) -> tuple[list[dict], list[str]]:
@@ -250,6 +252,40 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;tex
 .warn{color:#a40}figure{margin:0 0 1em 0}"""
 
 
+SHOWN_CHARS = 2000  # of a prompt or response in the page (the whole text is in samples.jsonl)
+
+
+def eval_samples(run_dir: str, n: int = 2) -> dict[int, tuple[list[dict], list[dict]]]:
+    """Per evaluation step: the n best and n worst `eval` records of RUN_DIR/samples.jsonl (by reward)."""
+    from rlvr.trainer.samples import best_and_worst, load
+
+    steps: dict[int, list[dict]] = {}
+    for rec in load(run_dir):
+        if rec.get("phase") == "eval" and isinstance(rec.get("step"), int):
+            steps.setdefault(rec["step"], []).append(rec)
+    return {step: best_and_worst(rows, n) for step, rows in sorted(steps.items())}
+
+
+def _clip(text, limit: int = SHOWN_CHARS) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + f" … ({len(text) - limit} more characters)"
+
+
+def _samples_html(samples: dict) -> str:
+    e = html.escape
+    rows = []
+    for step, (best, worst) in samples.items():
+        for which, recs in (("best", best), ("worst", worst)):
+            for r in recs:
+                rows.append(f"<tr><td>{step}</td><td>{which}</td><td>{e(str(r.get('env', '')))}</td>"
+                            f"<td>{e(str(r.get('status', '')))}</td><td>{r['reward']:.3f}</td>"
+                            f"<td style='text-align:left'><pre>{e(_clip(r.get('prompt', '')))}</pre></td>"
+                            f"<td style='text-align:left'><pre>{e(_clip(r['response']))}</pre></td></tr>")  # fmt: skip
+    head = "<tr><th>step</th><th></th><th>env</th><th>status</th><th>reward</th><th>prompt</th><th>response</th></tr>"
+    return ("<h2>Samples at each evaluation</h2><p>The best and the worst by reward, from samples.jsonl.</p>"
+            f"<table>{head}{''.join(rows)}</table>")  # fmt: skip
+
+
 def write_html(
     path: str,
     run_dir: str,
@@ -260,6 +296,7 @@ def write_html(
     resets: list[dict],
     config_text: str | None,
     results: dict | None,
+    samples: dict | None = None,
 ) -> None:
     e = html.escape
     out_dir = os.path.dirname(path)
@@ -279,6 +316,8 @@ def write_html(
     if skipped:
         items = "".join(f"<li>{e(name)}: {e(why)}</li>" for name, why in skipped.items())
         parts.append(f"<h3>Not plotted</h3><ul>{items}</ul>")
+    if samples:
+        parts.append(_samples_html(samples))
     if resets:
         rows = "".join(f"<tr><td>{r['step']}</td><td>{e(str(r.get('reason', '')))}</td></tr>" for r in resets)
         parts.append(f"<h2>Reference-policy resets</h2><table><tr><th>GRPO step</th><th>reason</th></tr>{rows}</table>")
@@ -346,8 +385,9 @@ def render_report(run_dir: str, out_dir: str | None = None) -> Report:
     for env in sorted(groups):
         plots.append(plot_pass_at_k(env, groups[env], phases, plots_dir, notes))
     html_path = os.path.join(out_dir, "report.html")
-    write_html(html_path, run_dir, plots, skipped, warnings, notes, phases["reset"], config_text, results)
-    return Report(html=html_path, plots=plots, skipped=skipped, warnings=warnings)
+    samples = eval_samples(run_dir)
+    write_html(html_path, run_dir, plots, skipped, warnings, notes, phases["reset"], config_text, results, samples)
+    return Report(html=html_path, plots=plots, skipped=skipped, warnings=warnings, samples=samples)
 
 
 def main(args) -> int:
@@ -362,5 +402,11 @@ def main(args) -> int:
         return 2
     for w in report.warnings:
         print(f"rlvr: warning: {w}", file=sys.stderr)
+    for step, (best, worst) in report.samples.items():
+        print(f"eval at step {step}:")
+        for which, recs in (("best ", best), ("worst", worst)):
+            for r in recs:
+                text = " ".join(str(r["response"]).split())
+                print(f"  {which} {r.get('status', '')} {r['reward']:.2f} [{r.get('env', '')}] {_clip(text, 100)!r}")
     print(f"report: {report.html} ({len(report.plots)} plots, {len(report.skipped)} not plotted)")
     return 0

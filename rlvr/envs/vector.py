@@ -148,6 +148,7 @@ class TextVectorEnv(VectorEnv):
         self.action_space = gym.spaces.Tuple([self.single_action_space] * self.num_envs)
         self.done = np.ones(self.num_envs, dtype=bool)
         self.turns = np.zeros(self.num_envs, dtype=np.int64)
+        self.problems: list[Problem] = []
 
     @property
     def num_groups(self) -> int:
@@ -167,6 +168,10 @@ class TextVectorEnv(VectorEnv):
                 )
             obs.append(prompt)
             infos.append({**info, "seed": group_seed})
+        # each slot's problem as the env showed it (its scoring stays inside the env's step)
+        name = self.env.spec.id if self.env.spec else type(self.env.unwrapped).__name__
+        self.problems = [Problem(id=f"{name}:{seeds[i // self.group_size]}", domain=name, prompt=o, reference=None,
+                                 verifier="", answer_format="text") for i, o in enumerate(obs)]  # fmt: skip
         self.done[:] = False
         self.turns[:] = 0
         out = _stack(infos) if all(set(d) == set(infos[0]) for d in infos) else {}

@@ -19,6 +19,7 @@ non-finite guards; `length.*`; `reset.*`) are listed with the ProRL technique th
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from typing import Any
@@ -84,6 +85,9 @@ class RolloutConfig:
     max_response_tokens: int = 64
     stop_strings: list = dataclasses.field(default_factory=list)
     max_batch_sequences: int = 256  # sequences generated at once (memory), not a training batch size
+    vllm_gpu_memory_utilization: float = 0.3  # vllm on CUDA: the share of GPU memory vLLM takes (the trainer: the rest)
+    vllm_max_model_len: int = 0  # vllm: prompt + response tokens per sequence (sizes the KV cache); 0: the model's
+    vllm_enforce_eager: bool = True  # vllm: no torch.compile / CUDA graphs (fast start-up); false on a GPU for speed
 
 
 @dataclasses.dataclass
@@ -186,6 +190,8 @@ class LoggingConfig:
     run_dir: str = ""  # empty: <runs_root>/<timestamp>-<name>
     tensorboard: bool = True
     progress: bool = True
+    samples_every_steps: int = 1  # samples.jsonl: record GRPO samples every N steps (0: only at evaluations)
+    samples_groups: int = 2  # ... the first N groups of such a step, every sample of each
 
 
 @dataclasses.dataclass
@@ -365,12 +371,36 @@ def _check_env_id(env_id: str) -> None:
     env_spec(env_id)
 
 
+def _validate_finite(cfg: TrainConfig) -> None:
+    """Every float field (and every number in a list field) must be finite: NaN passes every `<` check below and
+    would reach torch, or silently score 0 (eval.temperature=nan). Checked by field type, so a new key is covered."""
+    for part in PARTS:
+        section = getattr(cfg, part)
+        for name, kind in _field_types(type(section)).items():
+            value = getattr(section, name)
+            numbers = [value] if kind is float else _numbers(value) if (typing.get_origin(kind) or kind) is list else []
+            if not all(math.isfinite(x) for x in numbers):
+                raise ValueError(f"{part}.{name} must be finite (not nan or inf), got {value!r}")
+
+
+def _numbers(value: list) -> list[float]:
+    """The numbers in a list field, nested lists included (length.schedule)."""
+    out = []
+    for x in value:
+        if isinstance(x, list):
+            out += _numbers(x)
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            out.append(x)
+    return out
+
+
 def validate(cfg: TrainConfig) -> None:
     """Check every value once, at start-up; the error names the field and the allowed values."""
     from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
     from rlvr.trainer.distributed import STRATEGIES
     from rlvr.trainer.rollout import ENGINES
 
+    _validate_finite(cfg)
     m, e, s, r, g, o = cfg.model, cfg.env, cfg.sft, cfg.rollout, cfg.grpo, cfg.optim
     _choice("model.dtype", m.dtype, DTYPES)
     if not m.path:
@@ -399,6 +429,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"rollout.top_p must be in (0, 1], got {r.top_p}")
     _at_least("rollout.max_response_tokens", r.max_response_tokens, 1)
     _at_least("rollout.max_batch_sequences", r.max_batch_sequences, 1)
+    if not 0.0 < r.vllm_gpu_memory_utilization <= 1.0:
+        raise ValueError(f"rollout.vllm_gpu_memory_utilization must be in (0, 1], got {r.vllm_gpu_memory_utilization}")
+    _at_least("rollout.vllm_max_model_len", r.vllm_max_model_len, 0)
     if not all(isinstance(x, str) and x for x in r.stop_strings):
         raise ValueError(f"rollout.stop_strings must be a list of non-empty strings, got {r.stop_strings!r}")
     _choice("grpo.advantage", g.advantage, ADVANTAGES)
@@ -407,9 +440,13 @@ def validate(cfg: TrainConfig) -> None:
     _choice("grpo.kl", g.kl, KL)
     for key in ("steps", "minibatch_samples", "micro_batch_samples"):
         _at_least(f"grpo.{key}", getattr(g, key), 0)
-    for key in ("prompts_per_step", "samples_per_prompt", "epochs"):
+    for key in ("prompts_per_step", "epochs"):
         _at_least(f"grpo.{key}", getattr(g, key), 1)
-    for key in ("kl_coef", "eps_low", "eps_high"):
+    if g.samples_per_prompt < 2:
+        raise ValueError(f"grpo.samples_per_prompt must be >= 2, got {g.samples_per_prompt}: every advantage "
+                         f"({', '.join(ADVANTAGES)}) compares a sample with the others of its group, so a group of "
+                         "one has advantage 0 and the policy never changes")  # fmt: skip
+    for key in ("kl_coef", "eps_low", "eps_high", "entropy_coef"):
         _at_least(f"grpo.{key}", getattr(g, key), 0.0)
     if g.eps_low >= 1:
         raise ValueError(f"grpo.eps_low must be in [0, 1), got {g.eps_low}")
@@ -429,6 +466,10 @@ def validate(cfg: TrainConfig) -> None:
     if not 0.0 < g.max_error_fraction <= 1.0:
         raise ValueError(f"grpo.max_error_fraction must be in (0, 1], got {g.max_error_fraction}")
     _validate_length(cfg.length, r.max_response_tokens)
+    longest = max([r.max_response_tokens] + [t for _, t in cfg.length.schedule])
+    if r.vllm_max_model_len and r.vllm_max_model_len <= longest:
+        raise ValueError(f"rollout.vllm_max_model_len ({r.vllm_max_model_len}) must exceed the longest response "
+                         f"({longest} tokens): it counts prompt and response (0: the model's maximum)")  # fmt: skip
     _validate_reset(cfg.reset, cfg.eval.every_steps)
     _choice("env.verifier_backend", e.verifier_backend, ("", "bwrap", "process", "ray"))
     _choice("optim.name", o.name, OPTIMIZERS)
@@ -454,5 +495,7 @@ def validate(cfg: TrainConfig) -> None:
     _choice("runtime.distributed", cfg.runtime.distributed, STRATEGIES)
     if cfg.runtime.distributed == "fsdp2" and r.engine != "hf":
         raise ValueError(f"runtime.distributed=fsdp2 needs rollout.engine=hf, got {r.engine!r}")
+    _at_least("logging.samples_every_steps", cfg.logging.samples_every_steps, 0)
+    _at_least("logging.samples_groups", cfg.logging.samples_groups, 1)
     if not cfg.logging.name or "/" in cfg.logging.name:
         raise ValueError(f"logging.name must be a non-empty name without '/', got {cfg.logging.name!r}")

@@ -117,11 +117,12 @@ class Dist:
                 dist.broadcast(p.data, src=0)
 
     def close(self) -> None:
-        """Leave the process group (after the run)."""
+        """Leave the process group (after the run; a vLLM engine's shutdown may have destroyed it already)."""
         if self.world_size > 1:
             import torch.distributed as dist
 
-            dist.destroy_process_group()
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
     def barrier(self) -> None:
         if self.world_size > 1:

@@ -24,6 +24,7 @@ import numpy as np
 from rlvr.envs.base import ReasoningEnv
 from rlvr.trainer.algorithms import pass_at_k
 from rlvr.trainer.model import format_prompt
+from rlvr.trainer.samples import env_name, records
 
 
 def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = ""):
@@ -94,26 +95,28 @@ def evaluate(
     verifiers_from=None,
     holdout: int = 0,
     holdout_seed: int = 0,
+    samples_out: list | None = None,
 ) -> dict:
-    """`holdout`, `holdout_seed`: for a dataset env, score the rows training holds out (see `split_rows`)."""
+    """`holdout`, `holdout_seed`: for a dataset env, score the rows training holds out (see `split_rows`).
+    `samples_out`: a list that receives one record per sample (prompt, response, reward, status, env, and the
+    verdict's extracted answer and detail), prompt by prompt."""
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
-    rows = split_rows(venv, "eval", holdout, holdout_seed, seed)
-    if rows is not None and rows < prompts:
-        warnings.warn(f"eval: {env_id} has {rows} evaluation rows, fewer than the {prompts} prompts asked for; "
-                      f"evaluating {rows}", stacklevel=2)  # fmt: skip
+    dataset_rows = split_rows(venv, "eval", holdout, holdout_seed, seed)
+    if dataset_rows is not None and dataset_rows < prompts:
+        warnings.warn(f"eval: {env_id} has {dataset_rows} evaluation rows, fewer than the {prompts} prompts asked "
+                      f"for; evaluating {dataset_rows}", stacklevel=2)  # fmt: skip
         venv.close()
-        prompts = rows
+        prompts = dataset_rows
         venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
         split_rows(venv, "eval", holdout, holdout_seed, seed)
     if isinstance(verifiers_from, ReasoningEnv) and isinstance(venv.env, ReasoningEnv):
         venv.env.borrow_verifiers(verifiers_from)
     try:
         # a dataset's rows by position: the first `prompts` of the shuffled order, each once
-        obs, _ = venv.reset(seed=seed, options={"seeds": list(range(prompts))} if rows is not None else None)
+        obs, _ = venv.reset(seed=seed, options={"seeds": list(range(prompts))} if dataset_rows is not None else None)
         # a mixture's problems say which env drew them: per-env numbers are reported as `<env>/pass@k`
-        problems = getattr(venv, "problems", None) or [None] * len(obs)
-        names = [p.meta.get("component", p.domain).removeprefix("rlvr/") if p else env_id for p in problems[::n]]
+        names = [env_name(p) for p in venv.problems[::n]]
         texts = [format_prompt(tok, p, chat_template) for p in obs[::n]]
         samples = engine.generate(
             texts,
@@ -127,6 +130,11 @@ def evaluate(
     finally:
         venv.close()
     status = np.array([v["status"] if v else "error" for v in infos["verdict"]]).reshape(prompts, n)
+    if samples_out is not None:
+        envs = [names[i // n] for i in range(len(samples))]
+        rows = records(list(obs), [s.text for s in samples], rewards, [str(x) for x in status.flatten()], envs)
+        for row, v in zip(rows, infos["verdict"], strict=True):
+            samples_out.append({**row, "extracted": (v or {}).get("extracted"), "detail": (v or {}).get("detail", "")})
     correct = (status == "correct").astype(float)
     ok = status != "error"
     lengths = np.array([response_tokens(s, tok.eos_token_id) for s in samples], dtype=float)
@@ -139,7 +147,7 @@ def evaluate(
         "prompts": prompts,
         "samples_per_prompt": n,
     }
-    if rows is not None:
+    if dataset_rows is not None:
         out["held_out"] = f"{'rows held out of training' if holdout else 'rows of the evaluation data'}, each once"
     out.update(_pass_at(correct, ok, range(prompts)))
     if len(set(names)) > 1:

@@ -120,6 +120,7 @@ class GRPO:
         self.times: dict[str, float] = {}
         self._step_verifiers: dict[str, object] = {}  # verifier name -> its verify_steps (or None)
         self.last: Rollout | None = None  # the latest step's rollout (inspection, tests)
+        self.sample_log = None  # a samples.SampleLog (run.py sets it): some of each step's samples to samples.jsonl
 
     @property
     def on_policy(self) -> bool:
@@ -160,6 +161,8 @@ class GRPO:
         t1 = time.perf_counter()
         _, rewards, _, _, infos = self.venv.step([s.text for s in samples])
         status = [v["status"] if v else "error" for v in infos["verdict"]]
+        if self.sample_log is not None:
+            self.sample_log.add(prompts[::G], samples, [float(x) for x in rewards], status, self.venv.problems)
         steps = [self._steps(i, s) for i, s in enumerate(samples)] if self.cfg.grpo.step_reward_weight else None
         self.times["time_generate_s"] += t1 - t0
         self.times["time_verify_s"] += time.perf_counter() - t1

@@ -10,6 +10,7 @@ GRPO steps after that step (and a truncated last line), so metrics.jsonl reads a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,6 +25,7 @@ class MetricsLogger:
             _truncate(self.path, resume_step)
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._tb = None
+        self.samples = None  # a samples.SampleLog (samples.jsonl), closed with this logger
         self.tensorboard_error = ""
         if tensorboard:
             try:
@@ -44,22 +46,33 @@ class MetricsLogger:
 
     def close(self) -> None:
         self._file.close()
+        if self.samples is not None:
+            self.samples.close()
         if self._tb is not None:
             self._tb.close()
 
 
 def _truncate(path: str, step: int) -> None:
-    """Keep the SFT records and the others up to `step`; drop lines that do not parse (a write cut short)."""
+    """Keep the SFT records and the others up to `step`; drop lines that are not a whole JSON record (a write cut
+    short: half a line, half a UTF-8 character, NUL bytes after a crash). The file is replaced only once the kept
+    lines are written in full; a full disk leaves it as it was and says so."""
     kept = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    with open(path, "rb") as f:
+        for raw in f:
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("step", 0), (int, float)):
                 continue
             if record.get("phase") == "sft" or record.get("step", 0) <= step:
                 kept.append(json.dumps(record) + "\n")
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(kept)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(kept)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise OSError(e.errno, f"cannot rewrite {path} for the resume ({e.strerror}); it is unchanged") from e
     os.replace(tmp, path)

@@ -33,10 +33,11 @@ import torch
 
 from rlvr.envs.base import derive_seed
 from rlvr.trainer.checkpoint import (
-    latest_checkpoint,
+    find_checkpoint,
     load_reference,
     load_state,
     load_weights,
+    remove_partial,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -48,7 +49,9 @@ from rlvr.trainer.evaluate import evaluate, make_venv, split_rows
 from rlvr.trainer.grpo import GRPO
 from rlvr.trainer.metrics import MetricsLogger
 from rlvr.trainer.model import adamw, compute_precision, frozen_copy, load_model
-from rlvr.trainer.rollout import make_engine
+from rlvr.trainer.rollout import engine_options, make_engine
+from rlvr.trainer.samples import FIELDS as SAMPLE_FIELDS
+from rlvr.trainer.samples import SampleLog
 from rlvr.trainer.sft import run_sft
 
 
@@ -106,7 +109,9 @@ def eval_holdout(cfg: TrainConfig) -> int:
     return cfg.eval.prompts if eval_env_kwargs(cfg) == cfg.env.kwargs else 0
 
 
-def run_eval(cfg: TrainConfig, engine, tok, step: int = 0, seed: int | None = None, verifiers_from=None) -> dict:
+def run_eval(
+    cfg: TrainConfig, engine, tok, step: int = 0, seed: int | None = None, verifiers_from=None, samples_out=None
+) -> dict:
     """The held-out evaluation at GRPO step `step` (its response-length limit from `length.schedule`)."""
     e, r = cfg.eval, cfg.rollout
     return evaluate(
@@ -114,7 +119,7 @@ def run_eval(cfg: TrainConfig, engine, tok, step: int = 0, seed: int | None = No
         seed=e.seed if seed is None else seed, temperature=e.temperature, top_p=r.top_p,
         max_response_tokens=length_limit(cfg.length.schedule, r.max_response_tokens, step),
         stop_strings=r.stop_strings, chat_template=cfg.model.chat_template, verifiers_from=verifiers_from,
-        holdout=eval_holdout(cfg), holdout_seed=e.seed,
+        holdout=eval_holdout(cfg), holdout_seed=e.seed, samples_out=samples_out,
     )  # fmt: skip
 
 
@@ -143,8 +148,13 @@ def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok, dist: Dist, venv
     """The held-out evaluation, on rank 0 only (None on the others), verified by the training env's verifiers."""
     if not dist.is_main:
         return None
-    ev = run_eval(cfg, engine, tok, step, verifiers_from=venv.env)
+    rows = [] if logger.samples is not None else None
+    ev = run_eval(cfg, engine, tok, step, verifiers_from=venv.env, samples_out=rows)
     logger.log("eval", step, ev)
+    if rows:  # the first sample of each prompt
+        logger.samples.write(
+            "eval", step, [{k: r[k] for k in SAMPLE_FIELDS} for r in rows[:: cfg.eval.samples_per_prompt]]
+        )
     return ev
 
 
@@ -152,6 +162,7 @@ class _SilentLogger:
     """The metrics logger of ranks other than 0: writes nothing."""
 
     tensorboard_error = ""
+    samples = None
 
     def __init__(self, run_dir: str) -> None:
         self.run_dir = run_dir
@@ -161,6 +172,23 @@ class _SilentLogger:
 
     def close(self) -> None:
         pass
+
+
+def resume_point(run_dir: str) -> str:
+    """The checkpoint to resume from: the newest that passes its manifest check. Writes cut short are removed and
+    each newer checkpoint passed over is reported on stderr with the reason."""
+    gone = remove_partial(os.path.join(run_dir, "checkpoints"))
+    if gone:
+        print(f"resume: removed unfinished checkpoint writes {', '.join(gone)}", file=sys.stderr)
+    ckpt, skipped = find_checkpoint(run_dir)
+    if ckpt is None:
+        why = "".join(f"\n  {line}" for line in skipped)
+        raise ValueError(f"cannot resume {run_dir}: it has no complete checkpoint{why}")
+    for line in skipped:
+        print(f"resume: passing over {line}", file=sys.stderr)
+    if skipped:
+        print(f"resume: resuming from {os.path.basename(ckpt)}, the newest intact checkpoint", file=sys.stderr)
+    return ckpt
 
 
 def start_distributed(cfg: TrainConfig) -> Dist:
@@ -200,9 +228,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
 
     # rank 0 samples with runtime.seed (as one process does); the others with seeds derived from it
     torch.manual_seed(cfg.runtime.seed if dist.is_main else derive_seed(cfg.runtime.seed, 1_000_000 + dist.rank))
-    ckpt = latest_checkpoint(cfg.logging.run_dir) if resume else None
-    if resume and ckpt is None:
-        raise ValueError(f"cannot resume {cfg.logging.run_dir}: it has no complete checkpoint")
+    ckpt = dist.broadcast_object(resume_point(cfg.logging.run_dir) if resume and dist.is_main else None)
     state = load_state(ckpt) if ckpt else None
     run_dir = dist.broadcast_object(make_run_dir(cfg) if dist.is_main else None)
     cfg.logging.run_dir = run_dir
@@ -210,6 +236,8 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
         save_config(cfg, os.path.join(run_dir, "config.yaml"))
         resume_step = state["step"] if state else None
         logger = MetricsLogger(run_dir, tensorboard=cfg.logging.tensorboard, resume_step=resume_step)
+        lc = cfg.logging
+        logger.samples = SampleLog(run_dir, lc.samples_every_steps, lc.samples_groups, resume_step=resume_step)
     else:
         logger = _SilentLogger(run_dir)
     if logger.tensorboard_error:
@@ -226,7 +254,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
     check_env(cfg, venv)
     engine = make_engine(
         cfg.rollout.engine, model, tok, add_special_tokens=not cfg.model.chat_template,
-        max_batch_sequences=cfg.rollout.max_batch_sequences,
+        max_batch_sequences=cfg.rollout.max_batch_sequences, **engine_options(cfg.rollout),
         **({"dtype": cfg.model.dtype} if cfg.rollout.engine == "vllm" else {}),  # vLLM samples in the compute dtype
     )  # fmt: skip
     results: dict = {"run_dir": run_dir}
@@ -255,6 +283,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
         progress.close()
         logger.close()
         venv.close()
+        engine.close()
     results["wall_s"] = time.perf_counter() - t_start
     if dist.is_main:
         with open(os.path.join(run_dir, "results.json"), "w", encoding="utf-8") as f:
@@ -280,6 +309,7 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
     warmup = max(o.warmup_steps, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     trainer = GRPO(cfg, model, ref, tok, engine, venv, opt, sched, dist=dist, forward=forward)
+    trainer.sample_log = logger.samples
     resets = ResetTrigger(rc.every_steps, rc.kl_threshold, rc.patience, rc.degrade)
     start = 1
     if state is not None and state["step"] > 0:
@@ -294,6 +324,8 @@ def grpo_loop(cfg: TrainConfig, model, tok, engine, venv, logger, progress, resu
         set_rng_state(_rank_rng(state, dist))
     model.train()
     for step in range(start, g.steps + 1):
+        if logger.samples is not None:
+            logger.samples.step = step
         metrics = trainer.step(step)
         metrics["resets"] = resets.count
         logger.log("grpo", step, metrics)

