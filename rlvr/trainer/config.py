@@ -29,6 +29,7 @@ DTYPES = ("float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adamw",)
 KL_IN = ("loss", "reward")
+IS_LEVELS = ("token", "sequence")
 
 
 @dataclasses.dataclass
@@ -109,6 +110,9 @@ class GRPOConfig:
     dynamic_sampling: bool = False  # drop groups whose rewards are all equal; sample more prompts to refill
     max_sampling_rounds: int = 4  # dynamic sampling: generation rounds per step at most (then train on what is kept)
     step_reward_weight: float = 0.0  # dual reward: weight of the verifier's step verdicts as per-token advantages
+    is_correction: str = "none"  # off-policy correction for the sampler/trainer mismatch: none | tis | mis | icepop
+    is_bounds: list = dataclasses.field(default_factory=lambda: [0.5, 5.0])  # [lo, hi] of π_old/μ (tis: hi only)
+    is_level: str = "token"  # token: a ratio per token; sequence: the product over the response's tokens
     max_error_fraction: float = 0.5  # stop when a step's share of `error` verdicts passes this
     max_nonfinite_steps: int = 3  # stop after this many optimiser steps in a row skipped for a non-finite loss/grad
     epochs: int = 1
@@ -357,7 +361,7 @@ def validate(cfg: TrainConfig) -> None:
     """Check every value once, at start-up; the error names the field and the allowed values."""
     from rlvr.envs.puzzles import PUZZLE_IDS
     from rlvr.envs.registration import ENV_IDS
-    from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
+    from rlvr.trainer.algorithms import ADVANTAGES, IS_CORRECTIONS, KL, LOSS_AGG, POLICY_LOSSES
     from rlvr.trainer.distributed import STRATEGIES
     from rlvr.trainer.rollout import ENGINES
 
@@ -412,6 +416,16 @@ def validate(cfg: TrainConfig) -> None:
         _at_least(f"grpo.{key}", getattr(g, key), 0.0)
     if 0 < g.dual_clip <= 1:
         raise ValueError(f"grpo.dual_clip must be > 1 (or 0: off), got {g.dual_clip}")
+    _choice("grpo.is_correction", g.is_correction, IS_CORRECTIONS)
+    _choice("grpo.is_level", g.is_level, IS_LEVELS)
+    lo_hi = g.is_bounds
+    if not (isinstance(lo_hi, list) and len(lo_hi) == 2 and all(isinstance(x, (int, float)) for x in lo_hi)
+            and 0 <= lo_hi[0] < 1 < lo_hi[1]):  # fmt: skip
+        raise ValueError(f"grpo.is_bounds must be [lo, hi] with 0 <= lo < 1 < hi, got {lo_hi!r}")
+    if g.is_correction == "none" and g.is_level != "token":
+        raise ValueError("grpo.is_level applies to an off-policy correction: set grpo.is_correction (tis|mis|icepop)")
+    if g.dual_clip and g.policy_loss != "clip":
+        raise ValueError(f"grpo.dual_clip applies to policy_loss=clip only, got policy_loss={g.policy_loss!r}")
     if g.kl_target > 0 and g.kl_coef <= 0:
         raise ValueError("grpo.kl_target needs a starting grpo.kl_coef > 0 (the controller scales it)")
     for key in ("kl_horizon_steps", "max_sampling_rounds", "max_nonfinite_steps"):

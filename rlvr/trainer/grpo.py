@@ -8,12 +8,16 @@ For P prompts with G samples each (B = P*G), T response tokens per sample:
     r_i = shaped by length and KL                       (controls.py: length.*, grpo.kl_in = reward)
     A_i = ADVANTAGES[advantage](r, valid)               [P, G] -> [B]; + step verdicts per token (dual reward)
     old_t = log π_old(y_t) at τ, recomputed by the trainer (the ratio's denominator; not the sampler's log-probs)
-    for each epoch, for each minibatch (one optimiser step):
+    μ_t = the sampler's log-prob of y_t (the engine's; vLLM's kernels make it differ slightly from old_t)
+    for each epoch, for each minibatch (one optimiser step): loss = policy_loss(...) (algorithms.py), i.e.
         ρ_t = exp(log π_θ(y_t) - old_t)
-        L_t = -min(ρ_t A_i, clip(ρ_t, 1-eps_low, 1+eps_high) A_i) [dual-clip] + β KL_t(π_θ || π_ref) - c_H H_t
+        w^IS_t = IS_CORRECTIONS[is_correction](old_t - μ_t)       (grpo.is_bounds, grpo.is_level; none: 1)
+        L_t = w^IS_t · POLICY_LOSSES[policy_loss](ρ_t, A)  + β KL_t(π_θ || π_ref) - c_H H_t
+              clip: -min(ρ_t A_i, clip(ρ_t, 1-eps_low, 1+eps_high) A_i) [dual-clip]; gspo; cispo
         loss = Σ_{i,t} w_it L_t,   w = LOSS_AGG[loss_agg](mask)    (mask: response tokens of valid samples)
 
-The sampler's own log-probs are used only to measure the train/inference mismatch: mean |sampler - old_t|.
+The mismatch is logged every step: mean |μ_t - old_t| (`mismatch`), mean and max of π_old/μ (`is_ratio_mean`,
+`is_ratio_max`) and the share of tokens a correction dropped (`is_masked_fraction`).
 Log-probs and entropies come from `fused_logprobs` on the final hidden states (`response_logprobs`), at the
 sampling temperature. `engine.sync_weights(policy)` runs after every optimiser step. An optimiser step whose
 loss or gradient is not finite is skipped (counted in `nonfinite_updates`); `TrainingStopped` is raised after
@@ -40,7 +44,7 @@ import numpy as np
 import torch
 
 from rlvr.envs.base import derive_seed
-from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
+from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, policy_loss
 from rlvr.trainer.config import TrainConfig
 from rlvr.trainer.controls import (
     KLController,
@@ -295,41 +299,41 @@ class GRPO:
         all_sum = self.dist.all_sum if self.dist.world_size > 1 else None
         weights = LOSS_AGG[g.loss_agg](ro.mask[idx], max_tokens, all_sum) * self.dist.world_size
         # loss, pg_loss: this rank's share x N (its gradient's scale), so their mean over the ranks is the global loss
-        stats = {"loss": 0.0, "pg_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
-        n_tok = ro.mask[idx].sum().clamp(min=1).item()
+        sums: dict[str, float] = {"loss": 0.0, "is_ratio_max": 0.0}
         beta = self.kl_ctl.coef if g.kl_in == "loss" else 0.0
         micros = self._micro(torch.arange(len(idx))) if len(idx) else []
         micros += [None] * (self.dist.all_max(len(micros)) - len(micros))  # same number of passes on every rank
         self.opt.zero_grad(set_to_none=True)
+        mismatch_sum = 0.0
         for pos in micros:
             # padding: a zero-weight pass over one row, for the collectives of DDP/FSDP2
             micro = idx[pos] if pos is not None else torch.zeros(1, dtype=torch.long, device=ro.mask.device)
             w = weights[pos] if pos is not None else torch.zeros_like(ro.mask[micro])
-            m = ro.mask[micro]
             b = ro.batch.rows(micro)
             logp, entropy = self.forward(b.input_ids, b.attention_mask, b.targets, b.position_ids,
                                          self.cfg.rollout.temperature)  # fmt: skip
             old = ro.old_logp[micro] if ro.old_logp is not None else logp.detach()
-            pg, clipped = POLICY_LOSSES[g.policy_loss](
-                logp, old, ro.advantages[micro], g.eps_low, g.eps_high, g.dual_clip
-            )
-            kl = KL[g.kl](logp, ro.ref_logp[micro]) if ro.ref_logp is not None else torch.zeros_like(logp)
-            per_token = pg + beta * kl - g.entropy_coef * entropy
-            loss = (w * per_token).sum()
+            ref = ro.ref_logp[micro] if ro.ref_logp is not None else None
+            loss, st = policy_loss(logp, old, ro.sampler_logp[micro], ref, ro.advantages[micro], w, g,
+                                   mask=ro.mask[micro], entropy=entropy, beta=beta)  # fmt: skip
             loss.backward()
             if pos is None:
                 continue
-            stats["loss"] += loss.item()
-            stats["pg_loss"] += (w * pg).sum().item()
-            stats["kl"] += (kl.detach() * m).sum().item() / n_tok
-            stats["entropy"] += (entropy.detach() * m).sum().item() / n_tok
-            stats["clip_fraction"] += (clipped * m).sum().item() / n_tok
-            if ro.old_logp is None:  # weighted by this micro-batch's share of the minibatch's response tokens
-                resp = ro.batch.response_mask
-                share = resp[micro].sum().item() / resp[idx].sum().clamp(min=1).item()
-                stats["mismatch"] = stats.get("mismatch", 0.0) + share * mismatch(
-                    ro.sampler_logp[micro], logp.detach(), resp[micro]
-                )
+            sums["loss"] += loss.item()
+            for key, value in st.items():
+                sums[key] = max(sums[key], value.item()) if key == "is_ratio_max" else sums.get(key, 0.0) + value.item()
+            if ro.old_logp is None:  # on-policy: the mismatch against this forward's log-probs
+                resp = ro.batch.response_mask[micro]
+                mismatch_sum += ((ro.sampler_logp[micro] - logp.detach()).abs() * resp).sum().item()
+        n_tok = max(sums.get("tokens", 0.0), 1.0)
+        stats = {"loss": sums["loss"], "pg_loss": sums.get("pg_loss", 0.0)}
+        for key in ("kl", "entropy", "is_ratio"):
+            stats[key if key != "is_ratio" else "is_ratio_mean"] = sums.get(key, 0.0) / n_tok
+        stats["clip_fraction"] = sums.get("clipped", 0.0) / n_tok
+        stats["is_masked_fraction"] = sums.get("is_masked", 0.0) / n_tok
+        stats["is_ratio_max"] = sums["is_ratio_max"]
+        if ro.old_logp is None:
+            stats["mismatch"] = mismatch_sum / ro.batch.response_mask[idx].sum().clamp(min=1).item()
         max_norm = self.cfg.optim.max_grad_norm or float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.forward.parameters(), max_norm)
         stats["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP2: a DTensor
@@ -366,7 +370,8 @@ class GRPO:
                     updates.append(self.update(ro, idx.sort().values, max_tokens))
         for key in updates[0] if updates else ():
             values = [u[key] for u in updates]
-            metrics[key] = float(np.sum(values) if key == "nonfinite_updates" else np.mean(values))
+            reduce = {"nonfinite_updates": np.sum, "is_ratio_max": np.max}.get(key, np.mean)
+            metrics[key] = float(reduce(values))
         if updates:
             metrics["first_loss"] = updates[0]["loss"]
         metrics["time_update_s"] = time.perf_counter() - t0
