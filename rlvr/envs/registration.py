@@ -17,6 +17,7 @@ ENV_IDS: dict[str, str] = {
     "rlvr/Instruction-v0": "rlvr.envs.instruction:InstructionEnv",
     "rlvr/ReasoningGym-v0": "rlvr.envs.reasoning_gym:ReasoningGymEnv",
     "rlvr/Mixture-v0": "rlvr.envs.mixture:MixtureEnv",
+    "rlvr/Guess-v0": "rlvr.envs.guess:GuessEnv",
 }
 
 

@@ -85,6 +85,8 @@ class RolloutConfig:
     max_response_tokens: int = 64
     stop_strings: list = dataclasses.field(default_factory=list)
     max_batch_sequences: int = 256  # sequences generated at once (memory), not a training batch size
+    max_turns: int = 0  # turns of a multi-turn episode at most (0: until the env ends it); see episodes.py
+    turn_reward: str = "sum"  # an episode's reward: the sum of its turns' rewards, or the last turn's
 
 
 @dataclasses.dataclass
@@ -363,6 +365,7 @@ def validate(cfg: TrainConfig) -> None:
     from rlvr.envs.registration import ENV_IDS
     from rlvr.trainer.algorithms import ADVANTAGES, IS_CORRECTIONS, KL, LOSS_AGG, POLICY_LOSSES
     from rlvr.trainer.distributed import STRATEGIES
+    from rlvr.trainer.episodes import TURN_REWARDS
     from rlvr.trainer.rollout import ENGINES
 
     m, e, s, r, g, o = cfg.model, cfg.env, cfg.sft, cfg.rollout, cfg.grpo, cfg.optim
@@ -395,6 +398,8 @@ def validate(cfg: TrainConfig) -> None:
     _at_least("rollout.max_batch_sequences", r.max_batch_sequences, 1)
     if not all(isinstance(x, str) and x for x in r.stop_strings):
         raise ValueError(f"rollout.stop_strings must be a list of non-empty strings, got {r.stop_strings!r}")
+    _at_least("rollout.max_turns", r.max_turns, 0)
+    _choice("rollout.turn_reward", r.turn_reward, TURN_REWARDS)
     _choice("grpo.advantage", g.advantage, ADVANTAGES)
     _choice("grpo.policy_loss", g.policy_loss, POLICY_LOSSES)
     _choice("grpo.loss_agg", g.loss_agg, LOSS_AGG)

@@ -7,6 +7,8 @@ Problems come from `venv.reset(seed=seed)`, whose problem seeds are derived from
 its problems from `reset(seed=derive_seed(env.seed, step))`, a different stream (config validation requires
 eval.seed != env.seed). pass@k is the unbiased estimator 1 - C(n-c, k)/C(n, k) averaged over problems, for
 k = 1, 2, 4, … up to n. Samples whose verdict is `error` are left out (and counted in `error_fraction`).
+A sample is an episode (episodes.py): multi-turn envs are played up to `max_turns` (0: the env's limit); accuracy
+counts the episodes whose last verdict is correct, `turns_mean` / `turns_max` their turns.
 `verifier_backend` verifies in isolated pool workers (`rlvr eval --verifier-backend`); `verifiers_from` (an env)
 borrows that env's verifiers instead: the trainer's evaluations use the training env's pools, already started.
 """
@@ -16,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from rlvr.trainer.algorithms import pass_at_k
-from rlvr.trainer.model import format_prompt
 
 
 def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = ""):
@@ -57,39 +58,38 @@ def evaluate(
     chat_template: bool = False,
     verifier_backend: str = "",
     verifiers_from=None,
+    max_turns: int = 0,
+    turn_reward: str = "sum",
 ) -> dict:
+    from rlvr.trainer.episodes import collect_episodes, turn_metrics
+
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
     if verifiers_from is not None:
         venv.env.borrow_verifiers(verifiers_from)
     try:
-        obs, _ = venv.reset(seed=seed)
+        sampling = dict(temperature=temperature, top_p=top_p, max_response_tokens=max_response_tokens,
+                        stop_strings=stop_strings)  # fmt: skip
+        episodes = collect_episodes(engine, venv, tok, seed, n=n, sampling=sampling, max_turns=max_turns,
+                                    chat_template=chat_template)  # fmt: skip
         # a mixture's problems say which env drew them: per-env numbers are reported as `<env>/pass@k`
         names = [p.meta.get("component", p.domain).removeprefix("rlvr/") for p in venv.problems[::n]]
-        texts = [format_prompt(tok, p, chat_template) for p in obs[::n]]
-        samples = engine.generate(
-            texts,
-            n,
-            temperature=temperature,
-            top_p=top_p,
-            max_response_tokens=max_response_tokens,
-            stop_strings=stop_strings,
-        )
-        _, rewards, _, _, infos = venv.step([s.text for s in samples])
     finally:
         venv.close()
-    status = np.array([v["status"] if v else "error" for v in infos["verdict"]]).reshape(prompts, n)
+    status = np.array([e.status for e in episodes]).reshape(prompts, n)
     correct = (status == "correct").astype(float)
     ok = status != "error"
-    lengths = np.array([response_tokens(s, tok.eos_token_id) for s in samples], dtype=float)
+    lengths = np.array([e.model_tokens for e in episodes], dtype=float)
+    rewards = np.array([e.reward(turn_reward) for e in episodes]).reshape(prompts, n)
     out = {
         "accuracy": float(correct[ok].mean()) if ok.any() else 0.0,
-        "mean_reward": float(np.asarray(rewards).reshape(prompts, n)[ok].mean()) if ok.any() else 0.0,
+        "mean_reward": float(rewards[ok].mean()) if ok.any() else 0.0,
         "mean_response_tokens": float(lengths.mean()),
-        "truncated_fraction": float(np.mean([s.finish_reason == "length" for s in samples])),
+        "truncated_fraction": float(np.mean([e.finish_reason == "length" for e in episodes])),
         "error_fraction": float(1.0 - ok.mean()),
         "prompts": prompts,
         "samples_per_prompt": n,
+        **{k: v for k, v in turn_metrics(episodes).items() if k.startswith("turns_")},
     }
     out.update(_pass_at(correct, ok, range(prompts)))
     if len(set(names)) > 1:

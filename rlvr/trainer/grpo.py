@@ -30,8 +30,13 @@ rank makes the same number of micro-batch passes (zero-weight padding), as DDP/F
 where some rank kept no group (dynamic sampling) makes no update on any rank. Skip decisions (non-finite) and the
 KL controller use values reduced over the ranks, so every rank takes the same decisions.
 
-Not handled yet: multi-turn episodes (one `venv.step` per rollout: single-turn envs only), sequence packing of
-rollouts (they are right-padded; micro-batching bounds the memory).
+Multi-turn envs: a sample is an episode (episodes.py): reset -> (response -> step)* until the env ends it or
+rollout.max_turns; the env's tokens are context, outside the mask (no loss, no KL); the episode's reward is the sum
+of its turns' (or the last turn's: rollout.turn_reward); a group is G episodes from one reset seed.
+
+Not handled yet: sequence packing of rollouts (they are right-padded; micro-batching bounds the memory); step
+verdicts and per-response length shaping (length.cosine, overlong_buffer_tokens, kimi_coef) in multi-turn episodes
+(refused at start-up).
 """
 
 from __future__ import annotations
@@ -56,13 +61,33 @@ from rlvr.trainer.controls import (
     step_token_scores,
 )
 from rlvr.trainer.distributed import Dist, PolicyForward, publish
-from rlvr.trainer.evaluate import response_tokens
-from rlvr.trainer.model import TokenBatch, format_prompt, make_batch, response_logprobs
+from rlvr.trainer.episodes import collect_episodes, episode_batch, trained_logprobs, turn_metrics
+from rlvr.trainer.model import TokenBatch, response_logprobs
 
 
 def mismatch(sampler_logp: torch.Tensor, logp: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean |sampler - trainer| log-prob over the response tokens `mask` (the train/inference mismatch)."""
     return ((sampler_logp - logp).abs() * mask).sum().item() / mask.sum().clamp(min=1).item()
+
+
+def check_turns(cfg: TrainConfig, env_max_turns: int) -> None:
+    """Refuse the keys that cannot act with this env's turns: rollout.max_turns > 1 on a single-turn env; step
+    verdicts and per-response length shaping on multi-turn episodes."""
+    r, c = cfg.rollout, cfg.length
+    if env_max_turns == 1 and r.max_turns > 1:
+        raise ValueError(f"rollout.max_turns={r.max_turns} but {cfg.env.id} is single-turn (every episode ends after "
+                         "one step); multi-turn envs take max_turns in env.kwargs")  # fmt: skip
+    if env_max_turns > 1 and r.max_turns != 1:
+        shaped = {
+            "grpo.step_reward_weight": cfg.grpo.step_reward_weight,
+            "length.cosine": c.cosine,
+            "length.overlong_buffer_tokens": c.overlong_buffer_tokens,
+            "length.kimi_coef": c.kimi_coef,
+        }
+        for key, value in shaped.items():
+            if value:
+                raise ValueError(f"{key} scores single responses; {cfg.env.id} plays multi-turn episodes (up to "
+                                 f"{env_max_turns} turns): unset it, or set rollout.max_turns=1")  # fmt: skip
 
 
 class TrainingStopped(RuntimeError):
@@ -71,10 +96,10 @@ class TrainingStopped(RuntimeError):
 
 @dataclasses.dataclass
 class Group:
-    """The G samples of one prompt with their verdicts: rewards [G], status [G], steps: G lists of
+    """The G episodes of one prompt with their verdicts: rewards [G] (the episodes'), status [G], steps: G lists of
     (target column in the batch, step score) (empty unless the dual reward is on)."""
 
-    samples: list
+    episodes: list
     rewards: list[float]
     status: list[str]
     steps: list[list[tuple[int, float]]]
@@ -101,7 +126,7 @@ class Rollout:
     sampler_logp: torch.Tensor
     status: list[str]
     lengths: list[int]
-    samples: list  # the engine's `Sample`s (text, finish reason)
+    episodes: list  # the `Episode`s (texts, verdicts, turns), one per row
 
 
 class GRPO:
@@ -124,6 +149,7 @@ class GRPO:
         self.times: dict[str, float] = {}
         self._step_verifiers: dict[str, object] = {}  # verifier name -> its verify_steps (or None)
         self.last: Rollout | None = None  # the latest step's rollout (inspection, tests)
+        check_turns(cfg, venv.env.max_turns)
 
     @property
     def on_policy(self) -> bool:
@@ -151,25 +177,23 @@ class GRPO:
         return list(idx.split(size))
 
     def sample_groups(self, seed: int, max_tokens: int) -> list[Group]:
-        """Reset the vector env with `seed`, write G responses per prompt, verify them (and their steps)."""
+        """Reset the vector env with `seed`, play G episodes per prompt (episodes.py), with their verdicts (and the
+        steps of single-turn responses)."""
         r, G = self.cfg.rollout, self.cfg.grpo.samples_per_prompt
+        sampling = dict(temperature=r.temperature, top_p=r.top_p, max_response_tokens=max_tokens,
+                        stop_strings=r.stop_strings)  # fmt: skip
+        episodes = collect_episodes(self.engine, self.venv, self.tok, seed, n=G, sampling=sampling,
+                                    max_turns=r.max_turns, chat_template=self.cfg.model.chat_template,
+                                    times=self.times)  # fmt: skip
+        rewards = [e.reward(r.turn_reward) for e in episodes]
+        status = [e.status for e in episodes]
         t0 = time.perf_counter()
-        prompts, _ = self.venv.reset(seed=seed)
-        texts = [format_prompt(self.tok, p, self.cfg.model.chat_template) for p in prompts[::G]]
-        samples = self.engine.generate(
-            texts, G, temperature=r.temperature, top_p=r.top_p, max_response_tokens=max_tokens,
-            stop_strings=r.stop_strings,
-        )  # fmt: skip
-        t1 = time.perf_counter()
-        _, rewards, _, _, infos = self.venv.step([s.text for s in samples])
-        status = [v["status"] if v else "error" for v in infos["verdict"]]
-        steps = [self._steps(i, s) for i, s in enumerate(samples)] if self.cfg.grpo.step_reward_weight else None
-        self.times["time_generate_s"] += t1 - t0
-        self.times["time_verify_s"] += time.perf_counter() - t1
+        steps = [self._steps(i, e) for i, e in enumerate(episodes)] if self.cfg.grpo.step_reward_weight else None
+        self.times["time_verify_s"] += time.perf_counter() - t0
         return [
-            Group(samples[k : k + G], [float(x) for x in rewards[k : k + G]], status[k : k + G],
+            Group(episodes[k : k + G], rewards[k : k + G], status[k : k + G],
                   steps[k : k + G] if steps else [[] for _ in range(G)])
-            for k in range(0, len(samples), G)
+            for k in range(0, len(episodes), G)
         ]  # fmt: skip
 
     def _steps(self, i: int, sample) -> list[tuple[int, float]]:
@@ -194,11 +218,11 @@ class GRPO:
         """The verifier rewards with the length controls applied (see controls.py), [P, G]."""
         c = self.cfg.length
         rewards = torch.tensor([grp.rewards for grp in groups], dtype=torch.float32)
-        lengths = torch.tensor([[response_tokens(s, self.tok.eos_token_id) for s in grp.samples] for grp in groups])
+        lengths = torch.tensor([[e.model_tokens for e in grp.episodes] for grp in groups])
         correct = torch.tensor([[s == "correct" for s in grp.status] for grp in groups])
         valid = torch.tensor([[s != "error" for s in grp.status] for grp in groups])
         if c.cosine:
-            truncated = torch.tensor([[s.finish_reason == "length" for s in grp.samples] for grp in groups])
+            truncated = torch.tensor([[e.finish_reason == "length" for e in grp.episodes] for grp in groups])
             rewards = cosine_length_reward(
                 lengths, correct, truncated, max_tokens, c.cosine_correct, c.cosine_wrong, c.cosine_exceed
             )
@@ -229,15 +253,16 @@ class GRPO:
 
         status = [s for grp in generated for s in grp.status]
         rewards = [r for grp in generated for r in grp.rewards]
-        samples = [s for grp in generated for s in grp.samples]
+        episodes = [e for grp in generated for e in grp.episodes]
         ok = [i for i, s in enumerate(status) if s != "error"]
         metrics = {
             "reward": float(np.mean([rewards[i] for i in ok] or [0.0])),
             "accuracy": float(np.mean([status[i] == "correct" for i in ok] or [0.0])),
             "error_fraction": 1.0 - len(ok) / len(status),
-            "response_tokens": float(np.mean([response_tokens(s, self.tok.eos_token_id) for s in samples])),
+            "response_tokens": float(np.mean([e.model_tokens for e in episodes])),
             "max_response_tokens": max_tokens,
-            "truncated_fraction": float(np.mean([s.finish_reason == "length" for s in samples])),
+            "truncated_fraction": float(np.mean([e.finish_reason == "length" for e in episodes])),
+            **turn_metrics(episodes),
             "zero_adv_groups": float(np.mean([grp.uniform for grp in generated])),
             "kept_fraction": len(kept) / len(generated),
             "sampling_rounds": len(generated) // P,
@@ -254,21 +279,21 @@ class GRPO:
 
     @staticmethod
     def _first_error(groups: list[Group]) -> str:
-        pairs = ((s, st) for grp in groups for s, st in zip(grp.samples, grp.status, strict=True))
+        pairs = ((s, st) for grp in groups for s, st in zip(grp.episodes, grp.status, strict=True))
         return next((f"response {s.text[:80]!r}" for s, st in pairs if st == "error"), "")
 
     def _rollout(self, groups: list[Group], max_tokens: int, metrics: dict) -> Rollout:
         g, c = self.cfg.grpo, self.cfg.length
         t0 = time.perf_counter()
         P, G = len(groups), g.samples_per_prompt
-        samples = [s for grp in groups for s in grp.samples]
+        episodes = [e for grp in groups for e in grp.episodes]
         status = [s for grp in groups for s in grp.status]
         valid = torch.tensor([s != "error" for s in status])
-        batch = make_batch([s.prompt_ids for s in samples], [s.response_ids for s in samples], self.tok.pad_token_id)
+        batch = episode_batch(episodes, self.tok.pad_token_id)
         batch = batch.to(self.device)
         keep = valid.clone()
         if c.overlong_filter:
-            keep &= torch.tensor([s.finish_reason != "length" for s in samples])
+            keep &= torch.tensor([e.finish_reason != "length" for e in episodes])
         mask = batch.response_mask * keep.to(self.device, torch.float32)[:, None]
         old_logp = None if self.on_policy else self.score(self.policy, batch)
         ref_logp = self.score(self.ref, batch) if self.needs_ref else None
@@ -283,14 +308,14 @@ class GRPO:
             proc = process_advantages(steps, valid, G, batch.targets.shape[1]).to(self.device)
             advantages = advantages[:, None] + g.step_reward_weight * proc * batch.response_mask  # not on the prompt
         sampler_logp = torch.zeros(batch.targets.shape, device=self.device)
-        sampler_logp[batch.targets != -100] = torch.tensor([x for s in samples for x in s.logprobs], device=self.device)
+        sampler_logp[batch.targets != -100] = torch.tensor(trained_logprobs(episodes), device=self.device)
         metrics["shaped_reward"] = rewards.flatten()[valid].mean().item() if valid.any() else 0.0
         if old_logp is not None:  # (on-policy, `update` measures it on its own forward)
             metrics["mismatch"] = mismatch(sampler_logp, old_logp, batch.response_mask)
         metrics["time_score_s"] = time.perf_counter() - t0
-        lengths = [response_tokens(s, self.tok.eos_token_id) for s in samples]
+        lengths = [e.model_tokens for e in episodes]
         return Rollout(batch, mask, advantages, rewards.flatten(), valid, old_logp, ref_logp, sampler_logp, status,
-                       lengths, samples)  # fmt: skip
+                       lengths, episodes)  # fmt: skip
 
     def update(self, ro: Rollout, idx: torch.Tensor, max_tokens: int) -> dict:
         """One optimiser step on the samples `idx` of the rollout; returns the minibatch's aggregated statistics.

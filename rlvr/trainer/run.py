@@ -75,7 +75,7 @@ def run_eval(cfg: TrainConfig, engine, tok, seed: int | None = None, verifiers_f
         engine, tok, cfg.env.id, cfg.env.kwargs, prompts=e.prompts, samples_per_prompt=e.samples_per_prompt,
         seed=e.seed if seed is None else seed, temperature=e.temperature, top_p=r.top_p,
         max_response_tokens=r.max_response_tokens, stop_strings=r.stop_strings, chat_template=cfg.model.chat_template,
-        verifiers_from=verifiers_from,
+        verifiers_from=verifiers_from, max_turns=r.max_turns, turn_reward=r.turn_reward,
     )  # fmt: skip
 
 
