@@ -136,6 +136,9 @@ class LengthConfig:
     cosine_correct: list = dataclasses.field(default_factory=lambda: [2.0, 1.0])  # reward at length 0 and at max
     cosine_wrong: list = dataclasses.field(default_factory=lambda: [-10.0, 0.0])
     cosine_exceed: float = -10.0  # a truncated response
+    cosine_cycle_steps: list = dataclasses.field(default_factory=list)  # [on, off]: cosine on for `on` steps of each
+    # on+off cycle (ProRL v2's scheduled length penalty); []: on at every step
+    truncated_reward_scale: float = 1.0  # a truncated response's verifier reward times this (ProRL v2: 0; 1: off)
 
 
 @dataclasses.dataclass
@@ -343,6 +346,13 @@ def _validate_length(c: LengthConfig, max_response_tokens: int) -> None:
     if c.overlong_buffer_tokens and c.overlong_buffer_tokens >= min(limits):
         raise ValueError(f"length.overlong_buffer_tokens ({c.overlong_buffer_tokens}) must be below every maximum "
                          f"response length ({min(limits)})")  # fmt: skip
+    cyc = c.cosine_cycle_steps
+    if cyc and not (len(cyc) == 2 and all(type(x) is int and x >= 1 for x in cyc)):
+        raise ValueError(f"length.cosine_cycle_steps must be [on_steps, off_steps] (ints >= 1) or [], got {cyc!r}")
+    if cyc and not c.cosine:
+        raise ValueError("length.cosine_cycle_steps schedules the cosine length reward: set length.cosine=true")
+    if not 0.0 <= c.truncated_reward_scale <= 1.0:
+        raise ValueError(f"length.truncated_reward_scale must be in [0, 1], got {c.truncated_reward_scale}")
     _number_pair("length.cosine_correct", c.cosine_correct)
     _number_pair("length.cosine_wrong", c.cosine_wrong)
 

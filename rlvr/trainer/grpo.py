@@ -54,6 +54,7 @@ from rlvr.trainer.config import TrainConfig
 from rlvr.trainer.controls import (
     KLController,
     cosine_length_reward,
+    cycle_on,
     kimi_length_reward,
     length_limit,
     overlong_penalty,
@@ -214,15 +215,17 @@ class GRPO:
         first = len(sample.prompt_ids) - 1  # response token k is predicted at target column first + k
         return [(first + k, score) for k, score in step_token_scores(self.tok, sample.response_ids, steps)]
 
-    def shaped_rewards(self, groups: list[Group], max_tokens: int) -> torch.Tensor:
+    def shaped_rewards(self, groups: list[Group], max_tokens: int, step: int) -> torch.Tensor:
         """The verifier rewards with the length controls applied (see controls.py), [P, G]."""
         c = self.cfg.length
         rewards = torch.tensor([grp.rewards for grp in groups], dtype=torch.float32)
         lengths = torch.tensor([[e.model_tokens for e in grp.episodes] for grp in groups])
         correct = torch.tensor([[s == "correct" for s in grp.status] for grp in groups])
         valid = torch.tensor([[s != "error" for s in grp.status] for grp in groups])
-        if c.cosine:
-            truncated = torch.tensor([[e.finish_reason == "length" for e in grp.episodes] for grp in groups])
+        truncated = torch.tensor([[e.finish_reason == "length" for e in grp.episodes] for grp in groups])
+        if c.truncated_reward_scale != 1.0:
+            rewards = torch.where(truncated, rewards * c.truncated_reward_scale, rewards)
+        if c.cosine and cycle_on(c.cosine_cycle_steps, step):
             rewards = cosine_length_reward(
                 lengths, correct, truncated, max_tokens, c.cosine_correct, c.cosine_wrong, c.cosine_exceed
             )
@@ -275,14 +278,14 @@ class GRPO:
             )
         if not kept:
             return None, metrics
-        return self._rollout(kept, max_tokens, metrics), metrics
+        return self._rollout(kept, max_tokens, metrics, step), metrics
 
     @staticmethod
     def _first_error(groups: list[Group]) -> str:
         pairs = ((s, st) for grp in groups for s, st in zip(grp.episodes, grp.status, strict=True))
         return next((f"response {s.text[:80]!r}" for s, st in pairs if st == "error"), "")
 
-    def _rollout(self, groups: list[Group], max_tokens: int, metrics: dict) -> Rollout:
+    def _rollout(self, groups: list[Group], max_tokens: int, metrics: dict, step: int) -> Rollout:
         g, c = self.cfg.grpo, self.cfg.length
         t0 = time.perf_counter()
         P, G = len(groups), g.samples_per_prompt
@@ -298,7 +301,7 @@ class GRPO:
         old_logp = None if self.on_policy else self.score(self.policy, batch)
         ref_logp = self.score(self.ref, batch) if self.needs_ref else None
 
-        rewards = self.shaped_rewards(groups, max_tokens)
+        rewards = self.shaped_rewards(groups, max_tokens, step)
         if g.kl_in == "reward" and ref_logp is not None:
             seq_kl = (KL[g.kl](old_logp, ref_logp) * batch.response_mask).sum(dim=1).cpu()
             rewards = rewards - self.kl_ctl.coef * seq_kl.view(P, G)

@@ -259,3 +259,22 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "missing")]) == 2
+
+
+def test_truncated_responses_get_the_scaled_reward(make_trainer):
+    trainer = make_trainer(["length.truncated_reward_scale=0", "grpo.advantage=dr_grpo"], seed=3)
+    trainer.step(1)
+    ro = trainer.last
+    verifier = [e.rewards[0] for e in ro.episodes]
+    truncated = [e.finish_reason == "length" for e in ro.episodes]
+    assert any(r > 0 for r, t in zip(verifier, truncated, strict=True) if t), "pick another seed"
+    assert any(r > 0 for r, t in zip(verifier, truncated, strict=True) if not t), "pick another seed"
+    expected = [0.0 if t else r for r, t in zip(verifier, truncated, strict=True)]
+    assert ro.rewards.tolist() == expected
+
+
+def test_cycle_on():
+    from rlvr.trainer.controls import cycle_on
+
+    assert [cycle_on([2, 3], s) for s in range(1, 12)] == [1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1]
+    assert all(cycle_on([], s) for s in range(1, 5))
