@@ -39,11 +39,13 @@ def register_envs() -> None:
 
 
 def make_vector_env(
-    env_entry_point: str, num_envs: int = 1, group_size: int = 1, verifier_backend: str | None = None, **kwargs
-):
+    env_entry_point: str, num_envs: int = 1, group_size: int = 1, verifier_backend: str | None = None,
+    step_verdicts: bool = False, **kwargs,
+):  # fmt: skip
     """Vector entry point: build the single env from `kwargs` and batch over it (see rlvr.envs.vector).
 
-    `verifier_backend` ("bwrap" | "process" | "ray") verifies through isolated `VerifierPool` workers.
+    `verifier_backend` ("bwrap" | "process" | "ray") verifies through isolated `VerifierPool` workers;
+    `step_verdicts` makes the verifiers score the responses' steps too (`ReasoningEnv.step_verdicts`).
 
     It lives here, importing the env modules only when called, because registration runs while
     Gymnasium itself is still being imported (see rlvr/__init__.py).
@@ -56,4 +58,5 @@ def make_vector_env(
     module, cls = env_entry_point.split(":")
     env = getattr(importlib.import_module(module), cls)(**kwargs)
     env.verifier_backend = verifier_backend
+    env.step_verdicts = step_verdicts
     return ReasoningVectorEnv(env, num_envs=num_envs, group_size=group_size)

@@ -96,13 +96,14 @@ def token_offsets(tok, response_ids: list[int]) -> list[int]:
 
 
 def step_token_scores(tok, response_ids: list[int], steps) -> list[tuple[int, float]]:
-    """(token index, score) for each scored step (`StepScore` with a character span): the token where it ends."""
+    """(token index, score) for each scored step, (start, end, score) with a character span (`Verdict.steps`): the
+    token where it ends."""
     ends = token_offsets(tok, response_ids)
     out = []
-    for s in steps:
-        k = next((j for j, e in enumerate(ends) if e >= s.end), len(ends) - 1)
+    for _, end, score in steps:
+        k = next((j for j, e in enumerate(ends) if e >= end), len(ends) - 1)
         if k >= 0:
-            out.append((k, float(s.score)))
+            out.append((k, float(score)))
     return out
 
 

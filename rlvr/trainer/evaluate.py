@@ -20,9 +20,12 @@ import numpy as np
 from rlvr.trainer.algorithms import pass_at_k
 
 
-def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = ""):
+def make_venv(
+    env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = "",
+    step_verdicts: bool = False,
+):  # fmt: skip
     """The vector env of `prompts` groups of `group_size`; `verifier_backend` ("" in-process, or bwrap | process |
-    ray) verifies through isolated `VerifierPool` workers."""
+    ray) verifies through isolated `VerifierPool` workers; `step_verdicts`: verdicts carry the responses' steps."""
     import gymnasium as gym
 
     import rlvr  # noqa: F401 - registers the ids
@@ -33,6 +36,7 @@ def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, veri
         vectorization_mode="vector_entry_point",
         group_size=group_size,
         verifier_backend=verifier_backend or None,
+        step_verdicts=step_verdicts,
         **env_kwargs,
     )
 

@@ -148,9 +148,11 @@ class GRPO:
         self.kl_ctl = KLController(g.kl_coef, g.kl_target, g.kl_horizon_steps)
         self.nonfinite_run = 0
         self.times: dict[str, float] = {}
-        self._step_verifiers: dict[str, object] = {}  # verifier name -> its verify_steps (or None)
         self.last: Rollout | None = None  # the latest step's rollout (inspection, tests)
         check_turns(cfg, venv.env.max_turns)
+        if cfg.grpo.step_reward_weight and not venv.env.step_verdicts:
+            raise ValueError("grpo.step_reward_weight needs step verdicts from the env: make the vector env with "
+                             "step_verdicts=True (make_venv(..., step_verdicts=True))")  # fmt: skip
 
     @property
     def on_policy(self) -> bool:
@@ -189,7 +191,7 @@ class GRPO:
         rewards = [e.reward(r.turn_reward) for e in episodes]
         status = [e.status for e in episodes]
         t0 = time.perf_counter()
-        steps = [self._steps(i, e) for i, e in enumerate(episodes)] if self.cfg.grpo.step_reward_weight else None
+        steps = [self._steps(e) for e in episodes] if self.cfg.grpo.step_reward_weight else None
         self.times["time_verify_s"] += time.perf_counter() - t0
         return [
             Group(episodes[k : k + G], rewards[k : k + G], status[k : k + G],
@@ -197,23 +199,14 @@ class GRPO:
             for k in range(0, len(episodes), G)
         ]  # fmt: skip
 
-    def _steps(self, i: int, sample) -> list[tuple[int, float]]:
-        """The step verdicts of slot i's response as (target column in the batch, score); [] when its verifier has
-        none. Step checking only parses the response, so it runs in this process even with a verifier pool."""
-        from rlvr.verifiers import get_verifier
-
-        problem = self.venv.problems[i]
-        if problem.verifier not in self._step_verifiers:
-            self._step_verifiers[problem.verifier] = getattr(get_verifier(problem.verifier), "verify_steps", None)
-        verify_steps = self._step_verifiers[problem.verifier]
-        if verify_steps is None:
+    def _steps(self, episode) -> list[tuple[int, float]]:
+        """The step verdicts of a (single-turn) episode's response as (target column in the batch, score): those its
+        verdict brought back through the env (`Verdict.steps`, scored where the verdict was made); [] for none."""
+        verdict = episode.verdicts[0] if episode.verdicts else None
+        if not verdict or not verdict.get("steps"):
             return []
-        try:
-            steps = verify_steps(sample.text, problem.reference)
-        except Exception:  # noqa: BLE001 - model output never crashes training; its steps just go unscored
-            return []
-        first = len(sample.prompt_ids) - 1  # response token k is predicted at target column first + k
-        return [(first + k, score) for k, score in step_token_scores(self.tok, sample.response_ids, steps)]
+        first = len(episode.prompt_ids) - 1  # response token k is predicted at target column first + k
+        return [(first + k, s) for k, s in step_token_scores(self.tok, episode.response_ids, verdict["steps"])]
 
     def shaped_rewards(self, groups: list[Group], max_tokens: int, step: int) -> torch.Tensor:
         """The verifier rewards with the length controls applied (see controls.py), [P, G]."""

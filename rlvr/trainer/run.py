@@ -179,7 +179,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
         load_weights(model, ckpt)
     g, keep = cfg.grpo, cfg.checkpoint.keep_last
     venv = make_venv(cfg.env.id, cfg.env.kwargs, g.prompts_per_step // dist.world_size, g.samples_per_prompt,
-                     cfg.env.verifier_backend)  # fmt: skip
+                     cfg.env.verifier_backend, step_verdicts=bool(g.step_reward_weight))  # fmt: skip
     engine = make_engine(
         cfg.rollout.engine, model, tok, add_special_tokens=not cfg.model.chat_template,
         max_batch_sequences=cfg.rollout.max_batch_sequences,

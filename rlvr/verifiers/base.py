@@ -18,13 +18,16 @@ class Verdict:
     `status` separates "no answer found" (`unparsed`), "wrong" (`incorrect`), "ran out of time"
     (`timeout`) and "our infrastructure failed" (`error`, never the model's fault: the trainer masks
     such samples instead of scoring them 0). `reward` is in [0, 1]; partial credit (fraction of
-    tests or constraints passed) is possible where a verifier documents it.
+    tests or constraints passed) is possible where a verifier documents it. `steps`: the step verdicts
+    (start, end, score) in response characters, from a verifier asked for them (`Verifier.with_steps`);
+    `to_dict` leaves them out when there are none.
     """
 
     status: Status
     reward: float = 0.0
     extracted: str | None = None
     detail: str = ""
+    steps: tuple[tuple[int, int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -37,7 +40,12 @@ class Verdict:
         return self.status == "correct"
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))  # flat and immutable fields: no deep copy needed
+        out = dict(vars(self))  # flat and immutable fields: no deep copy needed
+        if self.steps:
+            out["steps"] = [list(s) for s in self.steps]
+        else:
+            del out["steps"]
+        return out
 
 
 class Verifier:
@@ -49,12 +57,21 @@ class Verifier:
 
     name: str = "base"
     concurrent: bool = False  # verify waits on another process (a sandbox): verify_batch runs pairs in threads
+    with_steps: bool = False  # also score the response's steps into Verdict.steps (verifiers with `verify_steps`)
 
     def verify(self, response: str, reference: Any) -> Verdict:
         try:
-            return self._verify(response, reference)
+            verdict = self._verify(response, reference)
         except Exception as e:  # noqa: BLE001 - the contract is "never raises on model output"
             return Verdict("error", 0.0, None, f"verifier {self.name} failed: {type(e).__name__}: {e}"[:500])
+        verify_steps = getattr(self, "verify_steps", None)
+        if not self.with_steps or verify_steps is None or verdict.status == "error":
+            return verdict
+        try:
+            steps = tuple((int(s.start), int(s.end), float(s.score)) for s in verify_steps(response, reference))
+        except Exception:  # noqa: BLE001 - a step checker's failure leaves the steps unscored, not the verdict
+            return verdict
+        return dataclasses.replace(verdict, steps=steps)
 
     def _verify(self, response: str, reference: Any) -> Verdict:
         raise NotImplementedError

@@ -238,3 +238,24 @@ def test_code_feedback_trains_with_several_turns(make_trainer):
     e = trainer.last.episodes[0]
     assert e.turns == 3 and "did not pass every test" in e.observations[0]
     assert not all(e.trained) and sum(e.trained) <= 3 * 8
+
+
+@pytest.mark.parametrize("backend", ["", "process"])
+def test_step_verdicts_come_back_through_the_env(backend):
+    """The dual reward's step scores are computed where the verdict is (a pool worker with a backend) and reach the
+    trainer in info["verdict"]["steps"]; without step_verdicts the verdicts carry none."""
+    from rlvr.trainer.evaluate import make_venv
+    from rlvr.verifiers.parity import ParityVerifier
+
+    for step_verdicts in (True, False):
+        venv = make_venv("rlvr/Parity-v0", {"n_bits": 4, "style": "plain"}, 2, 1, backend, step_verdicts=step_verdicts)
+        try:
+            venv.reset(seed=0)
+            responses = ["1101", "0"]
+            _, _, _, _, infos = venv.step(responses)
+            for r, v, p in zip(responses, infos["verdict"], venv.problems, strict=True):
+                expected = [[s.start, s.end, s.score] for s in ParityVerifier().verify_steps(r, p.reference)]
+                assert v.get("steps", []) == (expected if step_verdicts else [])
+            assert step_verdicts == bool(infos["verdict"][0].get("steps"))
+        finally:
+            venv.close()
