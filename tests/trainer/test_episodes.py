@@ -259,3 +259,19 @@ def test_step_verdicts_come_back_through_the_env(backend):
             assert step_verdicts == bool(infos["verdict"][0].get("steps"))
         finally:
             venv.close()
+
+
+@pytest.mark.vllm
+def test_vllm_continues_from_token_ids(make_trainer):
+    """The vllm engine sends a history's token ids as given: the same prompt ids and samples as its text."""
+    from rlvr.trainer.rollout import make_engine
+
+    trainer = make_trainer(GUESS)
+    engine = make_engine("vllm", trainer.policy, trainer.tok)
+    ids = trainer.tok("a-h?c").input_ids + [trainer.tok.eos_token_id] + trainer.tok(">").input_ids
+    torch.manual_seed(0)
+    a = engine.generate([ids], 4, max_response_tokens=3)
+    torch.manual_seed(0)
+    b = engine.generate([list(ids)], 4, max_response_tokens=3)
+    assert all(s.prompt_ids == ids for s in a)
+    assert [(s.response_ids, s.logprobs) for s in a] == [(s.response_ids, s.logprobs) for s in b]
