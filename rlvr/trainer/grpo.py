@@ -6,7 +6,8 @@ For P prompts with G samples each (B = P*G), T response tokens per sample:
     r_i = verifier(x, y_i);  valid_i = status_i != "error"
     keep the groups whose rewards differ               (grpo.dynamic_sampling; sample more prompts to refill)
     r_i = shaped by length and KL                       (controls.py: length.*, grpo.kl_in = reward)
-    A_i = ADVANTAGES[advantage](r, valid)               [P, G] -> [B]; + step verdicts per token (dual reward)
+    A_i = ADVANTAGES[advantage](r, valid)               [P, G] -> [B]; + step verdicts per token (dual reward: the
+                                                        verdicts' steps, scored where verified, via the env's info)
     old_t = log π_old(y_t) at τ, recomputed by the trainer (the ratio's denominator; not the sampler's log-probs)
     μ_t = the sampler's log-prob of y_t (the engine's; vLLM's kernels make it differ slightly from old_t)
     for each epoch, for each minibatch (one optimiser step): loss = policy_loss(...) (algorithms.py), i.e.
