@@ -91,18 +91,23 @@ class Episode:
         self.observations.append(text)
 
 
-def env_ids(tok, observation: str, chat_template: bool) -> list[int]:
-    """The tokens of the env's reply: the text alone, or with `chat_template` what the template writes between an
-    assistant turn and the next generation prompt for a user turn holding it."""
+def env_ids(tok, observation: str, chat_template: bool, after_eos: bool = True) -> list[int]:
+    """The tokens of the env's reply: the text alone, or with `chat_template` what the template writes after an
+    assistant message's content (its closing, less the EOS when the model wrote that itself: `after_eos`), then a user
+    turn holding the reply and the generation prompt."""
     if not chat_template:
         return tok(observation, add_special_tokens=False).input_ids
-    base = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
+    mark = "<<rlvr-reply>>"
+    base = [{"role": "user", "content": "x"}, {"role": "assistant", "content": mark}]
     before = tok.apply_chat_template(base, tokenize=False)
     after = tok.apply_chat_template([*base, {"role": "user", "content": observation}], tokenize=False,
                                     add_generation_prompt=True)  # fmt: skip
-    if not after.startswith(before):
+    if mark not in before or not after.startswith(before):
         raise ValueError("the chat template does not extend a conversation by appending to it; multi-turn needs that")
-    return tok(after[len(before) :], add_special_tokens=False).input_ids
+    closing = before[before.rindex(mark) + len(mark) :]
+    if after_eos and tok.eos_token and closing.startswith(tok.eos_token):
+        closing = closing[len(tok.eos_token) :]
+    return tok(closing + after[len(before) :], add_special_tokens=False).input_ids
 
 
 def collect_episodes(
@@ -140,7 +145,8 @@ def collect_episodes(
         if not live or turn == max_turns:
             return episodes
         for i in live:
-            episodes[i].add_observation(obs[i], env_ids(tok, obs[i], chat_template))
+            after_eos = episodes[i].response_ids[-1:] == [tok.eos_token_id]
+            episodes[i].add_observation(obs[i], env_ids(tok, obs[i], chat_template, after_eos))
         samples = engine.generate([episodes[i].prompt_ids + episodes[i].response_ids for i in live], 1, **sampling)
 
 

@@ -144,9 +144,17 @@ def test_env_ids_with_a_chat_template():
 
     tok = char_tokenizer("abcdefghijklmnopqrstuvwxyz<>|/:? \n")
     assert isinstance(tok, PreTrainedTokenizerFast)
-    tok.chat_template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}" \
-                        "{% if add_generation_prompt %}<|assistant|>{% endif %}"  # fmt: skip
-    assert tok.decode(env_ids(tok, "higher", True)) == "<|user|>higher\n<|assistant|>"
+    # a template whose assistant turns end with the EOS and a newline (as Qwen's <|im_end|>\n)
+    tok.chat_template = (
+        "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}"
+        "{{ '<eos>' if m.role == 'assistant' else '' }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    # the model wrote the EOS: the env adds the rest of the closing, the user turn and the generation prompt
+    assert tok.decode(env_ids(tok, "higher", True)) == "\n<|user|>higher\n<|assistant|>"
+    # a truncated response (no EOS): the template's whole closing
+    assert tok.decode(env_ids(tok, "higher", True, after_eos=False), skip_special_tokens=False) == \
+        "<eos>\n<|user|>higher\n<|assistant|>"  # fmt: skip
     assert tok.decode(env_ids(tok, "higher", False)) == "higher"
 
 
