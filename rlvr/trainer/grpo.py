@@ -72,10 +72,13 @@ def mismatch(sampler_logp: torch.Tensor, logp: torch.Tensor, mask: torch.Tensor)
     return ((sampler_logp - logp).abs() * mask).sum().item() / mask.sum().clamp(min=1).item()
 
 
-def check_turns(cfg: TrainConfig, env_max_turns: int) -> None:
-    """Refuse the keys that cannot act with this env's turns: rollout.max_turns > 1 on a single-turn env; step
-    verdicts and per-response length shaping on multi-turn episodes."""
-    r, c = cfg.rollout, cfg.length
+def check_env(cfg: TrainConfig, env) -> None:
+    """Refuse the keys that cannot act with this env: rollout.max_turns > 1 on a single-turn env; step verdicts and
+    per-response length shaping on multi-turn episodes; step verdicts from an env not asked for them."""
+    r, c, env_max_turns = cfg.rollout, cfg.length, env.max_turns
+    if cfg.grpo.step_reward_weight and not env.step_verdicts:
+        raise ValueError("grpo.step_reward_weight needs step verdicts from the env: make the vector env with "
+                         "step_verdicts=True (make_venv(..., step_verdicts=True))")  # fmt: skip
     if env_max_turns == 1 and r.max_turns > 1:
         raise ValueError(f"rollout.max_turns={r.max_turns} but {cfg.env.id} is single-turn (every episode ends after "
                          "one step); multi-turn envs take max_turns in env.kwargs")  # fmt: skip
@@ -150,10 +153,8 @@ class GRPO:
         self.nonfinite_run = 0
         self.times: dict[str, float] = {}
         self.last: Rollout | None = None  # the latest step's rollout (inspection, tests)
-        check_turns(cfg, venv.env.max_turns)
-        if cfg.grpo.step_reward_weight and not venv.env.step_verdicts:
-            raise ValueError("grpo.step_reward_weight needs step verdicts from the env: make the vector env with "
-                             "step_verdicts=True (make_venv(..., step_verdicts=True))")  # fmt: skip
+        if venv is not None:  # (None: a trainer that only updates, as distributed tests build)
+            check_env(cfg, venv.env)
 
     @property
     def on_policy(self) -> bool:
