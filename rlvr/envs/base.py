@@ -115,6 +115,9 @@ class ReasoningEnv(gym.Env[str, str]):
     # None: verifiers run in this process. "bwrap" | "process" | "ray": each verifier name gets a VerifierPool of
     # isolated workers (the code verifier excepted: it already runs every program in a fresh sandbox).
     verifier_backend: str | None = None
+    # True: verifiers also score the response's steps (Verdict.steps, in info["verdict"]), where the verdict is made
+    # (in the pool's workers when there is a pool): the dual reward's step verdicts reach the trainer through the env.
+    step_verdicts: bool = False
 
     def __init__(
         self,
@@ -149,7 +152,12 @@ class ReasoningEnv(gym.Env[str, str]):
             from rlvr.verifiers.pool import IN_PROCESS_ONLY, VerifierPool
 
             pooled = self.verifier_backend is not None and name not in IN_PROCESS_ONLY
-            self._verifiers[name] = VerifierPool(name, backend=self.verifier_backend) if pooled else get_verifier(name)
+            if pooled:
+                options = {"with_steps": True} if self.step_verdicts else {}
+                self._verifiers[name] = VerifierPool(name, backend=self.verifier_backend, **options)
+            else:
+                self._verifiers[name] = get_verifier(name)
+                self._verifiers[name].with_steps = self.step_verdicts
         return self._verifiers[name]
 
     def borrow_verifiers(self, other: ReasoningEnv) -> None:

@@ -17,6 +17,7 @@ ENV_IDS: dict[str, str] = {
     "rlvr/Instruction-v0": "rlvr.envs.instruction:InstructionEnv",
     "rlvr/ReasoningGym-v0": "rlvr.envs.reasoning_gym:ReasoningGymEnv",
     "rlvr/Mixture-v0": "rlvr.envs.mixture:MixtureEnv",
+    "rlvr/Guess-v0": "rlvr.envs.guess:GuessEnv",
 }
 
 
@@ -58,11 +59,13 @@ def env_spec(env_id: str):
 
 
 def make_vector_env(
-    env_entry_point: str, num_envs: int = 1, group_size: int = 1, verifier_backend: str | None = None, **kwargs
-):
+    env_entry_point: str, num_envs: int = 1, group_size: int = 1, verifier_backend: str | None = None,
+    step_verdicts: bool = False, **kwargs,
+):  # fmt: skip
     """Vector entry point: build the single env from `kwargs` and batch over it (see rlvr.envs.vector).
 
-    `verifier_backend` ("bwrap" | "process" | "ray") verifies through isolated `VerifierPool` workers.
+    `verifier_backend` ("bwrap" | "process" | "ray") verifies through isolated `VerifierPool` workers;
+    `step_verdicts` makes the verifiers score the responses' steps too (`ReasoningEnv.step_verdicts`).
 
     It lives here, importing the env modules only when called, because registration runs while
     Gymnasium itself is still being imported (see rlvr/__init__.py).
@@ -75,4 +78,5 @@ def make_vector_env(
     module, cls = env_entry_point.split(":")
     env = getattr(importlib.import_module(module), cls)(**kwargs)
     env.verifier_backend = verifier_backend
+    env.step_verdicts = step_verdicts
     return ReasoningVectorEnv(env, num_envs=num_envs, group_size=group_size)

@@ -221,9 +221,11 @@ def check_text_protocol(env: gym.Env, env_id: str) -> None:
 
 
 def make_grouped_vec(
-    env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str | None = None
-) -> VectorEnv:
-    """`prompts` groups of `group_size` slots of any env id Gymnasium can make (see the module docstring)."""
+    env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str | None = None,
+    step_verdicts: bool = False,
+) -> VectorEnv:  # fmt: skip
+    """`prompts` groups of `group_size` slots of any env id Gymnasium can make (see the module docstring);
+    `step_verdicts`: an rlvr env's verdicts also carry the responses' step scores (`ReasoningEnv.step_verdicts`)."""
     import functools
 
     from rlvr.envs.registration import env_spec, make_vector_env
@@ -232,13 +234,13 @@ def make_grouped_vec(
     entry = spec.vector_entry_point
     if isinstance(entry, functools.partial) and entry.func is make_vector_env:  # an rlvr id: batched natively
         return entry(num_envs=prompts * group_size, group_size=group_size, verifier_backend=verifier_backend,
-                     **{**spec.kwargs, **env_kwargs})  # fmt: skip
+                     step_verdicts=step_verdicts, **{**spec.kwargs, **env_kwargs})  # fmt: skip
     if spec.entry_point is None:
         raise ValueError(f"env.id {env_id!r} has only a vector entry point; rlvr needs a single-env entry point")
     first = gym.make(env_id, disable_env_checker=True, **env_kwargs)
     if isinstance(first.unwrapped, ReasoningEnv):
         env = first.unwrapped
-        env.verifier_backend = verifier_backend
+        env.verifier_backend, env.step_verdicts = verifier_backend, step_verdicts
         return ReasoningVectorEnv(env, num_envs=prompts * group_size, group_size=group_size)
     if verifier_backend:
         raise ValueError(f"env.verifier_backend={verifier_backend!r}: env.id {env_id!r} verifies inside its own step() "

@@ -30,6 +30,7 @@ DTYPES = ("float32", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adamw",)
 KL_IN = ("loss", "reward")
+IS_LEVELS = ("token", "sequence")
 
 
 @dataclasses.dataclass
@@ -88,6 +89,8 @@ class RolloutConfig:
     vllm_gpu_memory_utilization: float = 0.3  # vllm on CUDA: the share of GPU memory vLLM takes (the trainer: the rest)
     vllm_max_model_len: int = 0  # vllm: prompt + response tokens per sequence (sizes the KV cache); 0: the model's
     vllm_enforce_eager: bool = True  # vllm: no torch.compile / CUDA graphs (fast start-up); false on a GPU for speed
+    max_turns: int = 0  # turns of a multi-turn episode at most (0: until the env ends it); see episodes.py
+    turn_reward: str = "sum"  # an episode's reward: the sum of its turns' rewards, or the last turn's
 
 
 @dataclasses.dataclass
@@ -113,6 +116,9 @@ class GRPOConfig:
     dynamic_sampling: bool = False  # drop groups whose rewards are all equal; sample more prompts to refill
     max_sampling_rounds: int = 4  # dynamic sampling: generation rounds per step at most (then train on what is kept)
     step_reward_weight: float = 0.0  # dual reward: weight of the verifier's step verdicts as per-token advantages
+    is_correction: str = "none"  # off-policy correction for the sampler/trainer mismatch: none | tis | mis | icepop
+    is_bounds: list = dataclasses.field(default_factory=lambda: [0.5, 5.0])  # [lo, hi] of π_old/μ (tis: hi only)
+    is_level: str = "token"  # token: a ratio per token; sequence: the product over the response's tokens
     max_error_fraction: float = 0.5  # stop when a step's share of `error` verdicts passes this
     max_nonfinite_steps: int = 3  # stop after this many optimiser steps in a row skipped for a non-finite loss/grad
     epochs: int = 1
@@ -134,6 +140,9 @@ class LengthConfig:
     cosine_correct: list = dataclasses.field(default_factory=lambda: [2.0, 1.0])  # reward at length 0 and at max
     cosine_wrong: list = dataclasses.field(default_factory=lambda: [-10.0, 0.0])
     cosine_exceed: float = -10.0  # a truncated response
+    cosine_cycle_steps: list = dataclasses.field(default_factory=list)  # [on, off]: cosine on for `on` steps of each
+    # on+off cycle (ProRL v2's scheduled length penalty); []: on at every step
+    truncated_reward_scale: float = 1.0  # a truncated response's verifier reward times this (ProRL v2: 0; 1: off)
 
 
 @dataclasses.dataclass
@@ -346,6 +355,13 @@ def _validate_length(c: LengthConfig, max_response_tokens: int) -> None:
     if c.overlong_buffer_tokens and c.overlong_buffer_tokens >= min(limits):
         raise ValueError(f"length.overlong_buffer_tokens ({c.overlong_buffer_tokens}) must be below every maximum "
                          f"response length ({min(limits)})")  # fmt: skip
+    cyc = c.cosine_cycle_steps
+    if cyc and not (len(cyc) == 2 and all(type(x) is int and x >= 1 for x in cyc)):
+        raise ValueError(f"length.cosine_cycle_steps must be [on_steps, off_steps] (ints >= 1) or [], got {cyc!r}")
+    if cyc and not c.cosine:
+        raise ValueError("length.cosine_cycle_steps schedules the cosine length reward: set length.cosine=true")
+    if not 0.0 <= c.truncated_reward_scale <= 1.0:
+        raise ValueError(f"length.truncated_reward_scale must be in [0, 1], got {c.truncated_reward_scale}")
     _number_pair("length.cosine_correct", c.cosine_correct)
     _number_pair("length.cosine_wrong", c.cosine_wrong)
 
@@ -396,8 +412,9 @@ def _numbers(value: list) -> list[float]:
 
 def validate(cfg: TrainConfig) -> None:
     """Check every value once, at start-up; the error names the field and the allowed values."""
-    from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
+    from rlvr.trainer.algorithms import ADVANTAGES, IS_CORRECTIONS, KL, LOSS_AGG, POLICY_LOSSES
     from rlvr.trainer.distributed import STRATEGIES
+    from rlvr.trainer.episodes import TURN_REWARDS
     from rlvr.trainer.rollout import ENGINES
 
     _validate_finite(cfg)
@@ -434,6 +451,8 @@ def validate(cfg: TrainConfig) -> None:
     _at_least("rollout.vllm_max_model_len", r.vllm_max_model_len, 0)
     if not all(isinstance(x, str) and x for x in r.stop_strings):
         raise ValueError(f"rollout.stop_strings must be a list of non-empty strings, got {r.stop_strings!r}")
+    _at_least("rollout.max_turns", r.max_turns, 0)
+    _choice("rollout.turn_reward", r.turn_reward, TURN_REWARDS)
     _choice("grpo.advantage", g.advantage, ADVANTAGES)
     _choice("grpo.policy_loss", g.policy_loss, POLICY_LOSSES)
     _choice("grpo.loss_agg", g.loss_agg, LOSS_AGG)
@@ -459,6 +478,16 @@ def validate(cfg: TrainConfig) -> None:
         _at_least(f"grpo.{key}", getattr(g, key), 0.0)
     if 0 < g.dual_clip <= 1:
         raise ValueError(f"grpo.dual_clip must be > 1 (or 0: off), got {g.dual_clip}")
+    _choice("grpo.is_correction", g.is_correction, IS_CORRECTIONS)
+    _choice("grpo.is_level", g.is_level, IS_LEVELS)
+    lo_hi = g.is_bounds
+    if not (isinstance(lo_hi, list) and len(lo_hi) == 2 and all(isinstance(x, (int, float)) for x in lo_hi)
+            and 0 <= lo_hi[0] < 1 < lo_hi[1]):  # fmt: skip
+        raise ValueError(f"grpo.is_bounds must be [lo, hi] with 0 <= lo < 1 < hi, got {lo_hi!r}")
+    if g.is_correction == "none" and g.is_level != "token":
+        raise ValueError("grpo.is_level applies to an off-policy correction: set grpo.is_correction (tis|mis|icepop)")
+    if g.dual_clip and g.policy_loss != "clip":
+        raise ValueError(f"grpo.dual_clip applies to policy_loss=clip only, got policy_loss={g.policy_loss!r}")
     if g.kl_target > 0 and g.kl_coef <= 0:
         raise ValueError("grpo.kl_target needs a starting grpo.kl_coef > 0 (the controller scales it)")
     for key in ("kl_horizon_steps", "max_sampling_rounds", "max_nonfinite_steps"):

@@ -5,7 +5,8 @@ Each control is a config key (see `config.py`: `grpo.*`, `length.*`, `reset.*`) 
 here; `grpo.py` calls them in this order for every sample i of a group g (P groups of G, B = P*G):
 
     r_i  = verifier reward                                   in [0, 1]
-    r_i  = cosine_length_reward(...)            (length.cosine)        replaces r_i by a length-scaled value
+    r_i *= truncated_reward_scale if truncated  (length.truncated_reward_scale: ProRL v2's 0)
+    r_i  = cosine_length_reward(...)            (length.cosine; in the on-part of length.cosine_cycle_steps)
     r_i += overlong_penalty(...)                (length.overlong_buffer_tokens)
     r_i += kimi_coef * kimi_length_reward(...)  (length.kimi_coef)
     r_i -= β Σ_t KL_t                           (grpo.kl_in = reward)
@@ -76,6 +77,15 @@ def cosine_length_reward(
     return torch.where(truncated, torch.full_like(t, exceed), rT + (r0 - rT) * shape)
 
 
+def cycle_on(cycle: list, step: int) -> bool:
+    """Whether a cyclic control is on at `step` (from 1): `cycle` = [on_steps, off_steps] repeats on_steps on, then
+    off_steps off (ProRL v2's scheduled length penalty); an empty cycle is always on."""
+    if not cycle:
+        return True
+    on, off = cycle
+    return (step - 1) % (on + off) < on
+
+
 def token_offsets(tok, response_ids: list[int]) -> list[int]:
     """The character offset in the response text at which each response token ends (special tokens add none)."""
     ends, n = [], 0
@@ -86,13 +96,14 @@ def token_offsets(tok, response_ids: list[int]) -> list[int]:
 
 
 def step_token_scores(tok, response_ids: list[int], steps) -> list[tuple[int, float]]:
-    """(token index, score) for each scored step (`StepScore` with a character span): the token where it ends."""
+    """(token index, score) for each scored step, (start, end, score) with a character span (`Verdict.steps`): the
+    token where it ends."""
     ends = token_offsets(tok, response_ids)
     out = []
-    for s in steps:
-        k = next((j for j, e in enumerate(ends) if e >= s.end), len(ends) - 1)
+    for _, end, score in steps:
+        k = next((j for j, e in enumerate(ends) if e >= end), len(ends) - 1)
         if k >= 0:
-            out.append((k, float(s.score)))
+            out.append((k, float(score)))
     return out
 
 

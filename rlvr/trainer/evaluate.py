@@ -11,6 +11,8 @@ distinct rows, the held-out ones (`holdout` rows chosen by `seed`) or, with its 
 file's rows, capped at its size with a warning. pass@k is the unbiased estimator 1 - C(n-c, k)/C(n, k) averaged
 over problems, for k = 1, 2, 4, … up to n. Samples whose verdict is `error` are left out (counted in
 `error_fraction`).
+A sample is an episode (episodes.py): multi-turn envs are played up to `max_turns` (0: the env's limit); accuracy
+counts the episodes whose last verdict is correct, `turns_mean` / `turns_max` their turns.
 `verifier_backend` verifies in isolated pool workers (`rlvr eval --verifier-backend`); `verifiers_from` (an env)
 borrows that env's verifiers instead: the trainer's evaluations use the training env's pools, already started.
 """
@@ -23,17 +25,20 @@ import numpy as np
 
 from rlvr.envs.base import ReasoningEnv
 from rlvr.trainer.algorithms import pass_at_k
-from rlvr.trainer.model import format_prompt
 from rlvr.trainer.samples import env_name, records
 
 
-def make_venv(env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = ""):
+def make_venv(
+    env_id: str, env_kwargs: dict, prompts: int, group_size: int, verifier_backend: str = "",
+    step_verdicts: bool = False,
+):  # fmt: skip
     """The vector env of `prompts` groups of `group_size` of any env id Gymnasium can make (`make_grouped_vec`);
-    `verifier_backend` ("" in-process, or bwrap | process | ray) verifies through isolated `VerifierPool` workers."""
+    `verifier_backend` ("" in-process, or bwrap | process | ray) verifies through isolated `VerifierPool` workers;
+    `step_verdicts`: verdicts carry the responses' steps."""
     import rlvr  # noqa: F401 - registers the ids
     from rlvr.envs.vector import make_grouped_vec
 
-    return make_grouped_vec(env_id, env_kwargs, prompts, group_size, verifier_backend or None)
+    return make_grouped_vec(env_id, env_kwargs, prompts, group_size, verifier_backend or None, step_verdicts)
 
 
 def dataset_source(venv):
@@ -96,10 +101,14 @@ def evaluate(
     holdout: int = 0,
     holdout_seed: int = 0,
     samples_out: list | None = None,
+    max_turns: int = 0,
+    turn_reward: str = "sum",
 ) -> dict:
     """`holdout`, `holdout_seed`: for a dataset env, score the rows training holds out (see `split_rows`).
     `samples_out`: a list that receives one record per sample (prompt, response, reward, status, env, and the
     verdict's extracted answer and detail), prompt by prompt."""
+    from rlvr.trainer.episodes import collect_episodes, turn_metrics
+
     n = samples_per_prompt
     venv = make_venv(env_id, env_kwargs, prompts, n, verifier_backend)
     dataset_rows = split_rows(venv, "eval", holdout, holdout_seed, seed)
@@ -113,39 +122,38 @@ def evaluate(
     if isinstance(verifiers_from, ReasoningEnv) and isinstance(venv.env, ReasoningEnv):
         venv.env.borrow_verifiers(verifiers_from)
     try:
+        sampling = dict(temperature=temperature, top_p=top_p, max_response_tokens=max_response_tokens,
+                        stop_strings=stop_strings)  # fmt: skip
         # a dataset's rows by position: the first `prompts` of the shuffled order, each once
-        obs, _ = venv.reset(seed=seed, options={"seeds": list(range(prompts))} if dataset_rows is not None else None)
+        options = {"seeds": list(range(prompts))} if dataset_rows is not None else None
+        episodes = collect_episodes(engine, venv, tok, seed, n=n, sampling=sampling, max_turns=max_turns,
+                                    chat_template=chat_template, options=options)  # fmt: skip
         # a mixture's problems say which env drew them: per-env numbers are reported as `<env>/pass@k`
         names = [env_name(p) for p in venv.problems[::n]]
-        texts = [format_prompt(tok, p, chat_template) for p in obs[::n]]
-        samples = engine.generate(
-            texts,
-            n,
-            temperature=temperature,
-            top_p=top_p,
-            max_response_tokens=max_response_tokens,
-            stop_strings=stop_strings,
-        )
-        _, rewards, _, _, infos = venv.step([s.text for s in samples])
+        prompts_text = [p.prompt for p in venv.problems]
     finally:
         venv.close()
-    status = np.array([v["status"] if v else "error" for v in infos["verdict"]]).reshape(prompts, n)
+    status = np.array([e.status for e in episodes]).reshape(prompts, n)
     if samples_out is not None:
-        envs = [names[i // n] for i in range(len(samples))]
-        rows = records(list(obs), [s.text for s in samples], rewards, [str(x) for x in status.flatten()], envs)
-        for row, v in zip(rows, infos["verdict"], strict=True):
+        envs = [names[i // n] for i in range(len(episodes))]
+        rewards_flat = [e.reward(turn_reward) for e in episodes]
+        rows = records(prompts_text, [e.text for e in episodes], rewards_flat, [str(x) for x in status.flatten()], envs)
+        for row, e in zip(rows, episodes, strict=True):
+            v = e.verdicts[-1] if e.verdicts else None
             samples_out.append({**row, "extracted": (v or {}).get("extracted"), "detail": (v or {}).get("detail", "")})
     correct = (status == "correct").astype(float)
     ok = status != "error"
-    lengths = np.array([response_tokens(s, tok.eos_token_id) for s in samples], dtype=float)
+    lengths = np.array([e.model_tokens for e in episodes], dtype=float)
+    rewards = np.array([e.reward(turn_reward) for e in episodes]).reshape(prompts, n)
     out = {
         "accuracy": float(correct[ok].mean()) if ok.any() else 0.0,
-        "mean_reward": float(np.asarray(rewards).reshape(prompts, n)[ok].mean()) if ok.any() else 0.0,
+        "mean_reward": float(rewards[ok].mean()) if ok.any() else 0.0,
         "mean_response_tokens": float(lengths.mean()),
-        "truncated_fraction": float(np.mean([s.finish_reason == "length" for s in samples])),
+        "truncated_fraction": float(np.mean([e.finish_reason == "length" for e in episodes])),
         "error_fraction": float(1.0 - ok.mean()),
         "prompts": prompts,
         "samples_per_prompt": n,
+        **{k: v for k, v in turn_metrics(episodes).items() if k.startswith("turns_")},
     }
     if dataset_rows is not None:
         out["held_out"] = f"{'rows held out of training' if holdout else 'rows of the evaluation data'}, each once"

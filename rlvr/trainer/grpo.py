@@ -6,14 +6,19 @@ For P prompts with G samples each (B = P*G), T response tokens per sample:
     r_i = verifier(x, y_i);  valid_i = status_i != "error"
     keep the groups whose rewards differ               (grpo.dynamic_sampling; sample more prompts to refill)
     r_i = shaped by length and KL                       (controls.py: length.*, grpo.kl_in = reward)
-    A_i = ADVANTAGES[advantage](r, valid)               [P, G] -> [B]; + step verdicts per token (dual reward)
+    A_i = ADVANTAGES[advantage](r, valid)               [P, G] -> [B]; + step verdicts per token (dual reward: the
+                                                        verdicts' steps, scored where verified, via the env's info)
     old_t = log π_old(y_t) at τ, recomputed by the trainer (the ratio's denominator; not the sampler's log-probs)
-    for each epoch, for each minibatch (one optimiser step):
+    μ_t = the sampler's log-prob of y_t (the engine's; vLLM's kernels make it differ slightly from old_t)
+    for each epoch, for each minibatch (one optimiser step): loss = policy_loss(...) (algorithms.py), i.e.
         ρ_t = exp(log π_θ(y_t) - old_t)
-        L_t = -min(ρ_t A_i, clip(ρ_t, 1-eps_low, 1+eps_high) A_i) [dual-clip] + β KL_t(π_θ || π_ref) - c_H H_t
+        w^IS_t = IS_CORRECTIONS[is_correction](old_t - μ_t)       (grpo.is_bounds, grpo.is_level; none: 1)
+        L_t = w^IS_t · POLICY_LOSSES[policy_loss](ρ_t, A)  + β KL_t(π_θ || π_ref) - c_H H_t
+              clip: -min(ρ_t A_i, clip(ρ_t, 1-eps_low, 1+eps_high) A_i) [dual-clip]; gspo; cispo
         loss = Σ_{i,t} w_it L_t,   w = LOSS_AGG[loss_agg](mask)    (mask: response tokens of valid samples)
 
-The sampler's own log-probs are used only to measure the train/inference mismatch: mean |sampler - old_t|.
+The mismatch is logged every step: mean |μ_t - old_t| (`mismatch`), mean and max of π_old/μ (`is_ratio_mean`,
+`is_ratio_max`) and the share of tokens a correction dropped (`is_masked_fraction`).
 Log-probs and entropies come from `fused_logprobs` on the final hidden states (`response_logprobs`), at the
 sampling temperature. `engine.sync_weights(policy)` runs after every optimiser step. An optimiser step whose
 loss or gradient is not finite is skipped (counted in `nonfinite_updates`); `TrainingStopped` is raised after
@@ -26,8 +31,13 @@ rank makes the same number of micro-batch passes (zero-weight padding), as DDP/F
 where some rank kept no group (dynamic sampling) makes no update on any rank. Skip decisions (non-finite) and the
 KL controller use values reduced over the ranks, so every rank takes the same decisions.
 
-Not handled yet: multi-turn episodes (one `venv.step` per rollout: single-turn envs only), sequence packing of
-rollouts (they are right-padded; micro-batching bounds the memory).
+Multi-turn envs: a sample is an episode (episodes.py): reset -> (response -> step)* until the env ends it or
+rollout.max_turns; the env's tokens are context, outside the mask (no loss, no KL); the episode's reward is the sum
+of its turns' (or the last turn's: rollout.turn_reward); a group is G episodes from one reset seed.
+
+Not handled yet: sequence packing of rollouts (they are right-padded; micro-batching bounds the memory); step
+verdicts and per-response length shaping (length.cosine, overlong_buffer_tokens, kimi_coef) in multi-turn episodes
+(refused at start-up).
 """
 
 from __future__ import annotations
@@ -40,11 +50,12 @@ import numpy as np
 import torch
 
 from rlvr.envs.base import derive_seed
-from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, POLICY_LOSSES
+from rlvr.trainer.algorithms import ADVANTAGES, KL, LOSS_AGG, policy_loss
 from rlvr.trainer.config import TrainConfig
 from rlvr.trainer.controls import (
     KLController,
     cosine_length_reward,
+    cycle_on,
     kimi_length_reward,
     length_limit,
     overlong_penalty,
@@ -52,13 +63,61 @@ from rlvr.trainer.controls import (
     step_token_scores,
 )
 from rlvr.trainer.distributed import Dist, PolicyForward, publish
-from rlvr.trainer.evaluate import dataset_source, response_tokens
-from rlvr.trainer.model import TokenBatch, format_prompt, make_batch, response_logprobs
+from rlvr.trainer.episodes import collect_episodes, episode_batch, trained_logprobs, turn_metrics
+from rlvr.trainer.evaluate import dataset_source
+from rlvr.trainer.model import TokenBatch, response_logprobs
 
 
 def mismatch(sampler_logp: torch.Tensor, logp: torch.Tensor, mask: torch.Tensor) -> float:
     """Mean |sampler - trainer| log-prob over the response tokens `mask` (the train/inference mismatch)."""
     return ((sampler_logp - logp).abs() * mask).sum().item() / mask.sum().clamp(min=1).item()
+
+
+def _sample_problems(venv, n: int = 64) -> list:
+    """Up to `n` problems of an rlvr env's source (seeds 0..n-1), or [] for another kind of env."""
+    source = getattr(getattr(venv, "env", None), "source", None)
+    return [source.problem(s) for s in range(n)] if hasattr(source, "problem") else []
+
+
+def check_env(cfg: TrainConfig, venv) -> None:
+    """Refuse, naming the key, what cannot act with this env (run at start-up and when a GRPO is built):
+    grpo.step_reward_weight without step verdicts from the env or without a verifier that has a step checker;
+    rollout.max_turns > 1 on a single-turn env; step verdicts and per-response length shaping on multi-turn episodes;
+    prompt characters outside model.vocab_chars for a built model (they would read as <unk>)."""
+    from rlvr.verifiers import get_verifier
+
+    r, c, env = cfg.rollout, cfg.length, venv.env
+    env_max_turns = getattr(env, "max_turns", 0)  # 0: a plain text env, its limit unknown
+    problems = _sample_problems(venv)
+    if cfg.grpo.step_reward_weight:
+        names = sorted({p.verifier for p in problems})
+        if not any(get_verifier(n).step_checker for n in names):
+            raise ValueError(f"grpo.step_reward_weight = {cfg.grpo.step_reward_weight}: {cfg.env.id}'s verifiers "
+                             f"({', '.join(names) or 'none: not an rlvr ReasoningEnv'}) have no step checker "
+                             "(verify_steps); set it to 0")  # fmt: skip
+        if not getattr(env, "step_verdicts", False):
+            raise ValueError("grpo.step_reward_weight needs step verdicts from the env: make the vector env with "
+                             "step_verdicts=True (make_venv(..., step_verdicts=True))")  # fmt: skip
+    if env_max_turns == 1 and r.max_turns > 1:
+        raise ValueError(f"rollout.max_turns={r.max_turns} but {cfg.env.id} is single-turn (every episode ends after "
+                         "one step); multi-turn envs take max_turns in env.kwargs")  # fmt: skip
+    if env_max_turns > 1 and r.max_turns != 1:
+        shaped = {
+            "grpo.step_reward_weight": cfg.grpo.step_reward_weight,
+            "length.cosine": c.cosine,
+            "length.overlong_buffer_tokens": c.overlong_buffer_tokens,
+            "length.kimi_coef": c.kimi_coef,
+        }
+        for key, value in shaped.items():
+            if value:
+                raise ValueError(f"{key} scores single responses; {cfg.env.id} plays multi-turn episodes (up to "
+                                 f"{env_max_turns} turns): unset it, or set rollout.max_turns=1")  # fmt: skip
+    if not cfg.model.path:
+        prompts = [p.prompt for p in problems] or list(venv.reset(seed=cfg.env.seed)[0])
+        missing = sorted({ch for text in prompts for ch in text} - set(cfg.model.vocab_chars))
+        if missing:
+            raise ValueError(f"model.vocab_chars {cfg.model.vocab_chars!r} lacks characters that the prompts of "
+                             f"{cfg.env.id} use: {''.join(missing)!r} (read as <unk>); add them")  # fmt: skip
 
 
 class TrainingStopped(RuntimeError):
@@ -67,10 +126,10 @@ class TrainingStopped(RuntimeError):
 
 @dataclasses.dataclass
 class Group:
-    """The G samples of one prompt with their verdicts: rewards [G], status [G], steps: G lists of
+    """The G episodes of one prompt with their verdicts: rewards [G] (the episodes'), status [G], steps: G lists of
     (target column in the batch, step score) (empty unless the dual reward is on)."""
 
-    samples: list
+    episodes: list
     rewards: list[float]
     status: list[str]
     steps: list[list[tuple[int, float]]]
@@ -97,7 +156,7 @@ class Rollout:
     sampler_logp: torch.Tensor
     status: list[str]
     lengths: list[int]
-    samples: list  # the engine's `Sample`s (text, finish reason)
+    episodes: list  # the `Episode`s (texts, verdicts, turns), one per row
 
 
 class GRPO:
@@ -118,9 +177,10 @@ class GRPO:
         self.kl_ctl = KLController(g.kl_coef, g.kl_target, g.kl_horizon_steps)
         self.nonfinite_run = 0
         self.times: dict[str, float] = {}
-        self._step_verifiers: dict[str, object] = {}  # verifier name -> its verify_steps (or None)
         self.last: Rollout | None = None  # the latest step's rollout (inspection, tests)
         self.sample_log = None  # a samples.SampleLog (run.py sets it): some of each step's samples to samples.jsonl
+        if venv is not None:  # (None: a trainer that only updates, as distributed tests build)
+            check_env(cfg, venv)
 
     @property
     def on_policy(self) -> bool:
@@ -148,59 +208,51 @@ class GRPO:
         return list(idx.split(size))
 
     def sample_groups(self, seed: int, max_tokens: int, seeds: list[int] | None = None) -> list[Group]:
-        """Reset the vector env with `seed` (or the problem seeds `seeds`, one per group), write G responses per
-        prompt, verify them (and their steps)."""
+        """Reset the vector env with `seed` (or the problem seeds `seeds`, one per group), play G episodes per prompt
+        (episodes.py), with their verdicts (and the steps of single-turn responses)."""
         r, G = self.cfg.rollout, self.cfg.grpo.samples_per_prompt
+        sampling = dict(temperature=r.temperature, top_p=r.top_p, max_response_tokens=max_tokens,
+                        stop_strings=r.stop_strings)  # fmt: skip
+        episodes = collect_episodes(self.engine, self.venv, self.tok, seed, n=G, sampling=sampling,
+                                    max_turns=r.max_turns, chat_template=self.cfg.model.chat_template,
+                                    times=self.times, options=None if seeds is None else {"seeds": seeds})  # fmt: skip
+        rewards = [e.reward(r.turn_reward) for e in episodes]
+        status = [e.status for e in episodes]
         t0 = time.perf_counter()
-        prompts, _ = self.venv.reset(seed=seed, options={"seeds": seeds} if seeds is not None else None)
-        texts = [format_prompt(self.tok, p, self.cfg.model.chat_template) for p in prompts[::G]]
-        samples = self.engine.generate(
-            texts, G, temperature=r.temperature, top_p=r.top_p, max_response_tokens=max_tokens,
-            stop_strings=r.stop_strings,
-        )  # fmt: skip
-        t1 = time.perf_counter()
-        _, rewards, _, _, infos = self.venv.step([s.text for s in samples])
-        status = [v["status"] if v else "error" for v in infos["verdict"]]
         if self.sample_log is not None:
-            self.sample_log.add(prompts[::G], samples, [float(x) for x in rewards], status, self.venv.problems)
-        steps = [self._steps(i, s) for i, s in enumerate(samples)] if self.cfg.grpo.step_reward_weight else None
-        self.times["time_generate_s"] += t1 - t0
-        self.times["time_verify_s"] += time.perf_counter() - t1
+            prompts = [p.prompt for p in self.venv.problems[::G]]
+            self.sample_log.add(prompts, episodes, rewards, status, self.venv.problems)
+        steps = [self._steps(e) for e in episodes] if self.cfg.grpo.step_reward_weight else None
+        self.times["time_verify_s"] += time.perf_counter() - t0
         return [
-            Group(samples[k : k + G], [float(x) for x in rewards[k : k + G]], status[k : k + G],
+            Group(episodes[k : k + G], rewards[k : k + G], status[k : k + G],
                   steps[k : k + G] if steps else [[] for _ in range(G)])
-            for k in range(0, len(samples), G)
+            for k in range(0, len(episodes), G)
         ]  # fmt: skip
 
-    def _steps(self, i: int, sample) -> list[tuple[int, float]]:
-        """The step verdicts of slot i's response as (target column in the batch, score); [] when its verifier has
-        none. Step checking only parses the response, so it runs in this process even with a verifier pool."""
-        from rlvr.verifiers import get_verifier
-
-        problem = self.venv.problems[i]
-        if problem.verifier not in self._step_verifiers:
-            verifier = get_verifier(problem.verifier)
-            self._step_verifiers[problem.verifier] = verifier.verify_steps if verifier.step_checker else None
-        verify_steps = self._step_verifiers[problem.verifier]
-        if verify_steps is None:
-            return []
-        try:
-            steps = verify_steps(sample.text, problem.reference)
-        except Exception:  # noqa: BLE001 - model output never crashes training; its steps go unscored, counted
+    def _steps(self, episode) -> list[tuple[int, float]]:
+        """The step verdicts of a (single-turn) episode's response as (target column in the batch, score): those its
+        verdict brought back through the env (`Verdict.steps`, scored where the verdict was made); [] for none. A
+        step checker that failed on the response (`Verdict.step_error`) is counted in `step_check_errors`."""
+        verdict = episode.verdicts[0] if episode.verdicts else None
+        if verdict and verdict.get("step_error"):
             self.times["step_check_errors"] += 1
+        if not verdict or not verdict.get("steps"):
             return []
-        first = len(sample.prompt_ids) - 1  # response token k is predicted at target column first + k
-        return [(first + k, score) for k, score in step_token_scores(self.tok, sample.response_ids, steps)]
+        first = len(episode.prompt_ids) - 1  # response token k is predicted at target column first + k
+        return [(first + k, s) for k, s in step_token_scores(self.tok, episode.response_ids, verdict["steps"])]
 
-    def shaped_rewards(self, groups: list[Group], max_tokens: int) -> torch.Tensor:
+    def shaped_rewards(self, groups: list[Group], max_tokens: int, step: int) -> torch.Tensor:
         """The verifier rewards with the length controls applied (see controls.py), [P, G]."""
         c = self.cfg.length
         rewards = torch.tensor([grp.rewards for grp in groups], dtype=torch.float32)
-        lengths = torch.tensor([[response_tokens(s, self.tok.eos_token_id) for s in grp.samples] for grp in groups])
+        lengths = torch.tensor([[e.model_tokens for e in grp.episodes] for grp in groups])
         correct = torch.tensor([[s == "correct" for s in grp.status] for grp in groups])
         valid = torch.tensor([[s != "error" for s in grp.status] for grp in groups])
-        if c.cosine:
-            truncated = torch.tensor([[s.finish_reason == "length" for s in grp.samples] for grp in groups])
+        truncated = torch.tensor([[e.finish_reason == "length" for e in grp.episodes] for grp in groups])
+        if c.truncated_reward_scale != 1.0:
+            rewards = torch.where(truncated, rewards * c.truncated_reward_scale, rewards)
+        if c.cosine and cycle_on(c.cosine_cycle_steps, step):
             rewards = cosine_length_reward(
                 lengths, correct, truncated, max_tokens, c.cosine_correct, c.cosine_wrong, c.cosine_exceed
             )
@@ -239,15 +291,16 @@ class GRPO:
 
         status = [s for grp in generated for s in grp.status]
         rewards = [r for grp in generated for r in grp.rewards]
-        samples = [s for grp in generated for s in grp.samples]
+        episodes = [e for grp in generated for e in grp.episodes]
         ok = [i for i, s in enumerate(status) if s != "error"]
         metrics = {
             "reward": float(np.mean([rewards[i] for i in ok] or [0.0])),
             "accuracy": float(np.mean([status[i] == "correct" for i in ok] or [0.0])),
             "error_fraction": 1.0 - len(ok) / len(status),
-            "response_tokens": float(np.mean([response_tokens(s, self.tok.eos_token_id) for s in samples])),
+            "response_tokens": float(np.mean([e.model_tokens for e in episodes])),
             "max_response_tokens": max_tokens,
-            "truncated_fraction": float(np.mean([s.finish_reason == "length" for s in samples])),
+            "truncated_fraction": float(np.mean([e.finish_reason == "length" for e in episodes])),
+            **turn_metrics(episodes),
             "zero_adv_groups": float(np.mean([grp.uniform for grp in generated])),
             "kept_fraction": len(kept) / len(generated),
             "sampling_rounds": len(generated) // P,
@@ -260,30 +313,30 @@ class GRPO:
             )
         if not kept:
             return None, metrics
-        return self._rollout(kept, max_tokens, metrics), metrics
+        return self._rollout(kept, max_tokens, metrics, step), metrics
 
     @staticmethod
     def _first_error(groups: list[Group]) -> str:
-        pairs = ((s, st) for grp in groups for s, st in zip(grp.samples, grp.status, strict=True))
+        pairs = ((s, st) for grp in groups for s, st in zip(grp.episodes, grp.status, strict=True))
         return next((f"response {s.text[:80]!r}" for s, st in pairs if st == "error"), "")
 
-    def _rollout(self, groups: list[Group], max_tokens: int, metrics: dict) -> Rollout:
+    def _rollout(self, groups: list[Group], max_tokens: int, metrics: dict, step: int) -> Rollout:
         g, c = self.cfg.grpo, self.cfg.length
         t0 = time.perf_counter()
         P, G = len(groups), g.samples_per_prompt
-        samples = [s for grp in groups for s in grp.samples]
+        episodes = [e for grp in groups for e in grp.episodes]
         status = [s for grp in groups for s in grp.status]
         valid = torch.tensor([s != "error" for s in status])
-        batch = make_batch([s.prompt_ids for s in samples], [s.response_ids for s in samples], self.tok.pad_token_id)
+        batch = episode_batch(episodes, self.tok.pad_token_id)
         batch = batch.to(self.device)
         keep = valid.clone()
         if c.overlong_filter:
-            keep &= torch.tensor([s.finish_reason != "length" for s in samples])
+            keep &= torch.tensor([e.finish_reason != "length" for e in episodes])
         mask = batch.response_mask * keep.to(self.device, torch.float32)[:, None]
         old_logp = None if self.on_policy else self.score(self.policy, batch)
         ref_logp = self.score(self.ref, batch) if self.needs_ref else None
 
-        rewards = self.shaped_rewards(groups, max_tokens)
+        rewards = self.shaped_rewards(groups, max_tokens, step)
         if g.kl_in == "reward" and ref_logp is not None:
             seq_kl = (KL[g.kl](old_logp, ref_logp) * batch.response_mask).sum(dim=1).cpu()
             rewards = rewards - self.kl_ctl.coef * seq_kl.view(P, G)
@@ -293,14 +346,14 @@ class GRPO:
             proc = process_advantages(steps, valid, G, batch.targets.shape[1]).to(self.device)
             advantages = advantages[:, None] + g.step_reward_weight * proc * batch.response_mask  # not on the prompt
         sampler_logp = torch.zeros(batch.targets.shape, device=self.device)
-        sampler_logp[batch.targets != -100] = torch.tensor([x for s in samples for x in s.logprobs], device=self.device)
+        sampler_logp[batch.targets != -100] = torch.tensor(trained_logprobs(episodes), device=self.device)
         metrics["shaped_reward"] = rewards.flatten()[valid].mean().item() if valid.any() else 0.0
         if old_logp is not None:  # (on-policy, `update` measures it on its own forward)
             metrics["mismatch"] = mismatch(sampler_logp, old_logp, batch.response_mask)
         metrics["time_score_s"] = time.perf_counter() - t0
-        lengths = [response_tokens(s, self.tok.eos_token_id) for s in samples]
+        lengths = [e.model_tokens for e in episodes]
         return Rollout(batch, mask, advantages, rewards.flatten(), valid, old_logp, ref_logp, sampler_logp, status,
-                       lengths, samples)  # fmt: skip
+                       lengths, episodes)  # fmt: skip
 
     def update(self, ro: Rollout, idx: torch.Tensor, max_tokens: int) -> dict:
         """One optimiser step on the samples `idx` of the rollout; returns the minibatch's aggregated statistics.
@@ -309,44 +362,43 @@ class GRPO:
         all_sum = self.dist.all_sum if self.dist.world_size > 1 else None
         weights = LOSS_AGG[g.loss_agg](ro.mask[idx], max_tokens, all_sum) * self.dist.world_size
         # loss, pg_loss: this rank's share x N (its gradient's scale), so their mean over the ranks is the global loss
-        stats = {"loss": 0.0, "pg_loss": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
-        if ro.ref_logp is not None:  # no reference, no KL: left out of the metrics rather than logged as 0
-            stats["kl"] = 0.0
-        n_tok = ro.mask[idx].sum().clamp(min=1).item()
+        sums: dict[str, float] = {"loss": 0.0, "is_ratio_max": 0.0}
         beta = self.kl_ctl.coef if g.kl_in == "loss" else 0.0
         micros = self._micro(torch.arange(len(idx))) if len(idx) else []
         micros += [None] * (self.dist.all_max(len(micros)) - len(micros))  # same number of passes on every rank
         self.opt.zero_grad(set_to_none=True)
+        mismatch_sum = 0.0
         for pos in micros:
             # padding: a zero-weight pass over one row, for the collectives of DDP/FSDP2
             micro = idx[pos] if pos is not None else torch.zeros(1, dtype=torch.long, device=ro.mask.device)
             w = weights[pos] if pos is not None else torch.zeros_like(ro.mask[micro])
-            m = ro.mask[micro]
             b = ro.batch.rows(micro)
             logp, entropy = self.forward(b.input_ids, b.attention_mask, b.targets, b.position_ids,
                                          self.cfg.rollout.temperature)  # fmt: skip
             old = ro.old_logp[micro] if ro.old_logp is not None else logp.detach()
-            pg, clipped = POLICY_LOSSES[g.policy_loss](
-                logp, old, ro.advantages[micro], g.eps_low, g.eps_high, g.dual_clip
-            )
-            kl = KL[g.kl](logp, ro.ref_logp[micro]) if ro.ref_logp is not None else torch.zeros_like(logp)
-            per_token = pg + beta * kl - g.entropy_coef * entropy
-            loss = (w * per_token).sum()
+            ref = ro.ref_logp[micro] if ro.ref_logp is not None else None
+            loss, st = policy_loss(logp, old, ro.sampler_logp[micro], ref, ro.advantages[micro], w, g,
+                                   mask=ro.mask[micro], entropy=entropy, beta=beta)  # fmt: skip
             loss.backward()
             if pos is None:
                 continue
-            stats["loss"] += loss.item()
-            stats["pg_loss"] += (w * pg).sum().item()
-            if ro.ref_logp is not None:
-                stats["kl"] += (kl.detach() * m).sum().item() / n_tok
-            stats["entropy"] += (entropy.detach() * m).sum().item() / n_tok
-            stats["clip_fraction"] += (clipped * m).sum().item() / n_tok
-            if ro.old_logp is None:  # weighted by this micro-batch's share of the minibatch's response tokens
-                resp = ro.batch.response_mask
-                share = resp[micro].sum().item() / resp[idx].sum().clamp(min=1).item()
-                stats["mismatch"] = stats.get("mismatch", 0.0) + share * mismatch(
-                    ro.sampler_logp[micro], logp.detach(), resp[micro]
-                )
+            sums["loss"] += loss.item()
+            for key, value in st.items():
+                sums[key] = max(sums[key], value.item()) if key == "is_ratio_max" else sums.get(key, 0.0) + value.item()
+            if ro.old_logp is None:  # on-policy: the mismatch against this forward's log-probs
+                resp = ro.batch.response_mask[micro]
+                mismatch_sum += ((ro.sampler_logp[micro] - logp.detach()).abs() * resp).sum().item()
+        n_tok = max(sums.get("tokens", 0.0), 1.0)
+        stats = {"loss": sums["loss"], "pg_loss": sums.get("pg_loss", 0.0)}
+        for key in ("kl", "entropy", "is_ratio"):
+            stats[key if key != "is_ratio" else "is_ratio_mean"] = sums.get(key, 0.0) / n_tok
+        stats["clip_fraction"] = sums.get("clipped", 0.0) / n_tok
+        stats["is_masked_fraction"] = sums.get("is_masked", 0.0) / n_tok
+        stats["is_ratio_max"] = sums["is_ratio_max"]
+        if ro.old_logp is None:
+            stats["mismatch"] = mismatch_sum / ro.batch.response_mask[idx].sum().clamp(min=1).item()
+        if ro.ref_logp is None:  # no reference, no KL: left out of the metrics rather than logged as 0
+            del stats["kl"]
         max_norm = self.cfg.optim.max_grad_norm or float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.forward.parameters(), max_norm)
         stats["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP2: a DTensor
@@ -383,7 +435,8 @@ class GRPO:
                     updates.append(self.update(ro, idx.sort().values, max_tokens))
         for key in updates[0] if updates else ():
             values = [u[key] for u in updates]
-            metrics[key] = float(np.sum(values) if key == "nonfinite_updates" else np.mean(values))
+            reduce = {"nonfinite_updates": np.sum, "is_ratio_max": np.max}.get(key, np.mean)
+            metrics[key] = float(reduce(values))
         if updates:
             metrics["first_loss"] = updates[0]["loss"]
         metrics["time_update_s"] = time.perf_counter() - t0

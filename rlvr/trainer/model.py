@@ -231,7 +231,8 @@ def response_logprobs(
         )  # fmt: skip
         hidden = out.last_hidden_state[:, :-1][sel]
     weight = model.get_output_embeddings().weight
-    logp_sel, ent_sel = fused_logprobs(hidden, weight, batch.targets[sel], temperature=temperature)
+    # under autocast (model.dtype bfloat16) a body may hand back bf16 states: the log-probs are computed in fp32
+    logp_sel, ent_sel = fused_logprobs(hidden.to(weight.dtype), weight, batch.targets[sel], temperature=temperature)
     logp = torch.zeros(batch.targets.shape, dtype=logp_sel.dtype, device=logp_sel.device)
     ent = torch.zeros_like(logp)
     return logp.masked_scatter(sel, logp_sel), ent.masked_scatter(sel, ent_sel)

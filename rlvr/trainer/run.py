@@ -46,39 +46,13 @@ from rlvr.trainer.config import TrainConfig, save_config
 from rlvr.trainer.controls import ResetTrigger, length_limit
 from rlvr.trainer.distributed import Dist, init_from_env, load_optimizer_state, optimizer_state, wrap
 from rlvr.trainer.evaluate import evaluate, make_venv, split_rows
-from rlvr.trainer.grpo import GRPO
+from rlvr.trainer.grpo import GRPO, check_env
 from rlvr.trainer.metrics import MetricsLogger
 from rlvr.trainer.model import adamw, compute_precision, frozen_copy, load_model
 from rlvr.trainer.rollout import engine_options, make_engine
 from rlvr.trainer.samples import FIELDS as SAMPLE_FIELDS
 from rlvr.trainer.samples import SampleLog
 from rlvr.trainer.sft import run_sft
-
-
-def _sample_problems(venv, n: int = 64) -> list:
-    """Up to `n` problems of an rlvr env's source (seeds 0..n-1), or [] for another kind of env."""
-    source = getattr(getattr(venv, "env", None), "source", None)
-    return [source.problem(s) for s in range(n)] if hasattr(source, "problem") else []
-
-
-def check_env(cfg: TrainConfig, venv) -> None:
-    """Start-up checks that need the env, each naming its key: the dual reward needs a verifier with a step checker
-    (`verify_steps`); a model built over `model.vocab_chars` must be able to read every prompt (else `<unk>`)."""
-    from rlvr.verifiers import get_verifier
-
-    problems = _sample_problems(venv)
-    if cfg.grpo.step_reward_weight:
-        names = sorted({p.verifier for p in problems})
-        if not any(get_verifier(n).step_checker for n in names):
-            raise ValueError(f"grpo.step_reward_weight = {cfg.grpo.step_reward_weight}: {cfg.env.id}'s verifiers "
-                             f"({', '.join(names) or 'none: not an rlvr ReasoningEnv'}) have no step checker "
-                             "(verify_steps); set it to 0")  # fmt: skip
-    if not cfg.model.path:
-        prompts = [p.prompt for p in problems] or list(venv.reset(seed=cfg.env.seed)[0])
-        missing = sorted({c for text in prompts for c in text} - set(cfg.model.vocab_chars))
-        if missing:
-            raise ValueError(f"model.vocab_chars {cfg.model.vocab_chars!r} lacks characters that the prompts of "
-                             f"{cfg.env.id} use: {''.join(missing)!r} (read as <unk>); add them")  # fmt: skip
 
 
 def make_run_dir(cfg: TrainConfig) -> str:
@@ -119,7 +93,8 @@ def run_eval(
         seed=e.seed if seed is None else seed, temperature=e.temperature, top_p=r.top_p,
         max_response_tokens=length_limit(cfg.length.schedule, r.max_response_tokens, step),
         stop_strings=r.stop_strings, chat_template=cfg.model.chat_template, verifiers_from=verifiers_from,
-        holdout=eval_holdout(cfg), holdout_seed=e.seed, samples_out=samples_out,
+        holdout=eval_holdout(cfg), holdout_seed=e.seed, samples_out=samples_out, max_turns=r.max_turns,
+        turn_reward=r.turn_reward,
     )  # fmt: skip
 
 
@@ -248,7 +223,7 @@ def _train(cfg: TrainConfig, resume: bool, dist: Dist, device: torch.device, t_s
         load_weights(model, ckpt)
     g, keep = cfg.grpo, cfg.checkpoint.keep_last
     venv = make_venv(cfg.env.id, cfg.env.kwargs, g.prompts_per_step // dist.world_size, g.samples_per_prompt,
-                     cfg.env.verifier_backend)  # fmt: skip
+                     cfg.env.verifier_backend, step_verdicts=bool(g.step_reward_weight))  # fmt: skip
     # a dataset env trains on the rows evaluation does not hold out, epoch by epoch without replacement
     split_rows(venv, "train", eval_holdout(cfg), cfg.eval.seed, cfg.env.seed)
     check_env(cfg, venv)

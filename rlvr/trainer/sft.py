@@ -57,10 +57,17 @@ def load_demonstrations(cfg: TrainConfig, env) -> list[dict]:
 
 
 def tokenize(demos: list[dict], tok, chat_template: bool) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids, response ids + EOS) per demonstration."""
+    """(prompt ids, response ids + EOS) per demonstration. A turn of a multi-turn demonstration also has `history`,
+    the earlier [response, env reply] pairs: they join the prompt as a rollout builds them (each response + EOS,
+    then the reply's tokens, `episodes.env_ids`), so SFT sees the contexts that RL's episodes will."""
+    from rlvr.trainer.episodes import env_ids
+
     out = []
     for d in demos:
         prompt = tok(format_prompt(tok, d["prompt"], chat_template), add_special_tokens=not chat_template).input_ids
+        for response, observation in d.get("history", ()):
+            prompt = prompt + tok(response, add_special_tokens=False).input_ids + [tok.eos_token_id]
+            prompt = prompt + env_ids(tok, observation, chat_template)
         response = tok(d["response"], add_special_tokens=False).input_ids + [tok.eos_token_id]
         out.append((prompt, response))
     return out

@@ -28,6 +28,7 @@ _BUILTIN: dict[str, str] = {
     "puzzle/sat": "rlvr.verifiers.puzzles.sat:SATVerifier",
     "puzzle/maze": "rlvr.verifiers.puzzles.maze:MazeVerifier",
     "parity": "rlvr.verifiers.parity:ParityVerifier",
+    "guess": "rlvr.verifiers.guess:GuessVerifier",
 }
 
 

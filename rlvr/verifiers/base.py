@@ -18,13 +18,18 @@ class Verdict:
     `status` separates "no answer found" (`unparsed`), "wrong" (`incorrect`), "ran out of time"
     (`timeout`) and "our infrastructure failed" (`error`, never the model's fault: the trainer masks
     such samples instead of scoring them 0). `reward` is in [0, 1]; partial credit (fraction of
-    tests or constraints passed) is possible where a verifier documents it.
+    tests or constraints passed) is possible where a verifier documents it. `steps`: the step verdicts
+    (start, end, score) in response characters, from a verifier asked for them (`Verifier.with_steps`);
+    `to_dict` leaves them out when there are none. `step_error`: why the step checker failed on this response (its
+    steps then go unscored; the trainer counts these), "" otherwise and left out of `to_dict`.
     """
 
     status: Status
     reward: float = 0.0
     extracted: str | None = None
     detail: str = ""
+    steps: tuple[tuple[int, int, float], ...] = ()
+    step_error: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -37,7 +42,14 @@ class Verdict:
         return self.status == "correct"
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))  # flat and immutable fields: no deep copy needed
+        out = dict(vars(self))  # flat and immutable fields: no deep copy needed
+        if self.steps:
+            out["steps"] = [list(s) for s in self.steps]
+        else:
+            del out["steps"]
+        if not self.step_error:
+            del out["step_error"]
+        return out
 
 
 class Verifier:
@@ -49,6 +61,7 @@ class Verifier:
 
     name: str = "base"
     concurrent: bool = False  # verify waits on another process (a sandbox): verify_batch runs pairs in threads
+    with_steps: bool = False  # also score the response's steps into Verdict.steps (verifiers with `verify_steps`)
 
     @property
     def step_checker(self) -> bool:
@@ -57,9 +70,16 @@ class Verifier:
 
     def verify(self, response: str, reference: Any) -> Verdict:
         try:
-            return self._verify(response, reference)
+            verdict = self._verify(response, reference)
         except Exception as e:  # noqa: BLE001 - the contract is "never raises on model output"
             return Verdict("error", 0.0, None, f"verifier {self.name} failed: {type(e).__name__}: {e}"[:500])
+        if not self.with_steps or not self.step_checker or verdict.status == "error":
+            return verdict
+        try:
+            steps = tuple((int(s.start), int(s.end), float(s.score)) for s in self.verify_steps(response, reference))
+        except Exception as e:  # noqa: BLE001 - a step checker's failure leaves the steps unscored, not the verdict
+            return dataclasses.replace(verdict, step_error=f"{type(e).__name__}: {e}"[:200])
+        return dataclasses.replace(verdict, steps=steps)
 
     def _verify(self, response: str, reference: Any) -> Verdict:
         raise NotImplementedError

@@ -79,17 +79,35 @@ class FrameReader:
 
 def verdict_from_wire(obj: Any) -> Verdict:
     """Validate an untrusted verdict object into a Verdict; raise ProtocolError on anything else."""
-    if not isinstance(obj, dict) or set(obj) != {"status", "reward", "extracted", "detail"}:
+    if not isinstance(obj, dict) or set(obj) - {"steps", "step_error"} != {"status", "reward", "extracted", "detail"}:
         raise ProtocolError(f"malformed verdict: {str(obj)[:200]!r}")
     status, reward, extracted, detail = obj["status"], obj["reward"], obj["extracted"], obj["detail"]
+    steps = obj.get("steps", [])
+    if not isinstance(steps, list) or not all(_is_step(s) for s in steps):
+        raise ProtocolError(f"malformed verdict steps: {str(steps)[:200]!r}")
     if not isinstance(status, str) or isinstance(reward, bool) or not isinstance(reward, (int, float)):
         raise ProtocolError(f"malformed verdict: {str(obj)[:200]!r}")
-    if not (extracted is None or isinstance(extracted, str)) or not isinstance(detail, str):
+    step_error = obj.get("step_error", "")
+    texts_ok = isinstance(detail, str) and isinstance(step_error, str)
+    if not (extracted is None or isinstance(extracted, str)) or not texts_ok:
         raise ProtocolError(f"malformed verdict: {str(obj)[:200]!r}")
     try:
-        return Verdict(status, float(reward), extracted, detail[:_DETAIL_CHARS])  # type: ignore[arg-type]
+        return Verdict(
+            status,
+            float(reward),
+            extracted,
+            detail[:_DETAIL_CHARS],  # type: ignore[arg-type]
+            tuple((a, b, float(c)) for a, b, c in steps),
+            step_error[:_DETAIL_CHARS],
+        )
     except ValueError as e:  # unknown status, reward outside [0, 1] or NaN
         raise ProtocolError(f"invalid verdict: {e}") from None
+
+
+def _is_step(s: Any) -> bool:
+    """[start, end, score]: two ints and a score in [0, 1]."""
+    return (isinstance(s, list) and len(s) == 3 and all(type(x) is int for x in s[:2])
+            and type(s[2]) in (int, float) and 0.0 <= s[2] <= 1.0)  # fmt: skip
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
@@ -122,8 +140,12 @@ def _write_message(fd: int, message: dict[str, Any]) -> None:
 
 
 def _load(target: str, options: dict[str, Any]):
+    """The verifier `target` built with `options`; the option `with_steps` sets `Verifier.with_steps` instead."""
     module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)(**options)
+    with_steps = bool(options.pop("with_steps", False))
+    verifier = getattr(importlib.import_module(module), cls)(**options)
+    verifier.with_steps = with_steps
+    return verifier
 
 
 def serve(stdin: BinaryIO, out_fd: int) -> int:

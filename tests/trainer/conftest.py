@@ -103,7 +103,8 @@ def _make_trainer(overrides=(), env_kwargs=None, perturb_ref=0.0, seed=0, lr=1e-
         with torch.no_grad():
             for p in ref.parameters():
                 p.add_(torch.randn_like(p) * perturb_ref)
-    venv = make_venv(cfg.env.id, env_kwargs or cfg.env.kwargs, cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt)
+    venv = make_venv(cfg.env.id, env_kwargs or cfg.env.kwargs, cfg.grpo.prompts_per_step, cfg.grpo.samples_per_prompt,
+                     step_verdicts=bool(cfg.grpo.step_reward_weight))  # fmt: skip
     engine = make_engine("hf", model, tok)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)

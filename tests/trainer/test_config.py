@@ -146,3 +146,24 @@ def test_prorl_mixture_ids_are_registered():
         assert len(prompts) == 8 and all(prompts)
     finally:
         venv.close()
+
+
+def test_prorl_v2_config_is_the_published_recipe():
+    cfg = load_config(os.path.join(ROOT, "configs", "prorl-v2-1.5b.yaml"))
+    g, c = cfg.grpo, cfg.length
+    assert g.advantage == "reinforce_pp_baseline" and g.policy_loss == "clip" and g.loss_agg == "token_mean"
+    assert (g.eps_low, g.eps_high) == (0.2, 0.27) and (g.kl, g.kl_coef, g.kl_in) == ("k2", 1e-4, "loss")
+    assert (g.is_correction, g.is_bounds, g.is_level) == ("icepop", [0.5, 5.0], "token")
+    assert g.dynamic_sampling and g.max_sampling_rounds == 10 and c.truncated_reward_scale == 0.0
+    assert c.cosine and c.cosine_cycle_steps == [100, 100] and cfg.reset.every_steps > 0
+    assert g.minibatch_samples == g.prompts_per_step * g.samples_per_prompt  # one update per rollout
+    assert cfg.env.kwargs["envs"] == load_config(PRORL).env.kwargs["envs"]  # ProRL v1's mixture
+
+
+def test_cosine_cycle_and_truncated_reward_keys_are_validated():
+    with pytest.raises(ValueError, match="length.cosine_cycle_steps schedules the cosine"):
+        load_config(None, ["length.cosine_cycle_steps=[10, 10]"])
+    with pytest.raises(ValueError, match=r"length.cosine_cycle_steps must be \[on_steps, off_steps\]"):
+        load_config(None, ["length.cosine=true", "length.cosine_cycle_steps=[10]"])
+    with pytest.raises(ValueError, match="length.truncated_reward_scale must be in"):
+        load_config(None, ["length.truncated_reward_scale=1.5"])

@@ -19,7 +19,6 @@ from rlvr.trainer.controls import (
     step_token_scores,
 )
 from rlvr.trainer.model import char_tokenizer
-from rlvr.verifiers.steps import StepScore
 
 
 def test_length_schedule_picks_the_last_entry_started():
@@ -80,7 +79,7 @@ def test_per_token_advantages_broadcast_as_given():
 def test_step_token_scores_map_character_spans_to_tokens():
     tok = char_tokenizer("01=")
     ids = tok("0=1=1", add_special_tokens=False).input_ids + [tok.eos_token_id]
-    steps = [StepScore(0, 1, 1.0, "0"), StepScore(2, 3, 0.0, "1"), StepScore(4, 5, 1.0, "1")]
+    steps = [(0, 1, 1.0), (2, 3, 0.0), (4, 5, 1.0)]
     assert step_token_scores(tok, ids, steps) == [(0, 1.0), (2, 0.0), (4, 1.0)]
 
 

@@ -59,7 +59,7 @@ def test_overlong_filter_masks_truncated_responses_only(make_trainer):
     trainer = make_trainer(["length.overlong_filter=true"])
     trainer.step(1)
     ro = trainer.last
-    truncated = [s.finish_reason == "length" for s in ro.samples]
+    truncated = [s.finish_reason == "length" for s in ro.episodes]
     assert any(truncated) and not all(truncated), "pick another seed"
     for i, cut in enumerate(truncated):
         assert (ro.mask[i].sum() == 0) == cut or ro.batch.response_mask[i].sum() == 0
@@ -70,7 +70,7 @@ def test_overlong_penalty_and_kimi_reward_are_added_to_the_verdict(make_trainer)
     trainer.step(1)
     ro = trainer.last
     T, eos = 6, trainer.tok.eos_token_id
-    lengths = [len(s.response_ids) - (1 if s.response_ids and s.response_ids[-1] == eos else 0) for s in ro.samples]
+    lengths = [len(s.response_ids) - (1 if s.response_ids and s.response_ids[-1] == eos else 0) for s in ro.episodes]
     for g in range(0, len(lengths), G):
         lo, hi = min(lengths[g : g + G]), max(lengths[g : g + G])
         for i in range(g, g + G):
@@ -86,7 +86,7 @@ def test_length_schedule_sets_the_generation_limit(make_trainer):
     for step, limit in ((1, 2), (2, 5), (3, 5)):
         metrics = trainer.step(step)
         assert metrics["max_response_tokens"] == limit
-        assert max(len(s.response_ids) for s in trainer.last.samples) <= limit
+        assert max(len(s.response_ids) for s in trainer.last.episodes) <= limit
 
 
 def test_kl_in_the_reward_by_hand(make_trainer):
@@ -119,7 +119,7 @@ def test_step_verdicts_become_per_token_advantages(make_trainer):
     ro = trainer.last
     verifier, special = ParityVerifier(), set(trainer.tok.all_special_ids)
     outcome = [a for g in range(0, len(ro.status), G) for a in group_norm(raw_rewards(ro)[g : g + G])]
-    pairs = zip(ro.samples, trainer.venv.problems, strict=True)
+    pairs = zip(ro.episodes, trainer.venv.problems, strict=True)
     steps = [verifier.verify_steps(s.text, p.reference) for s, p in pairs]
     assert sum(map(len, steps)) > 4, "too few scored steps; pick another seed"
     for g in range(0, len(steps), G):
@@ -129,8 +129,8 @@ def test_step_verdicts_become_per_token_advantages(make_trainer):
         mean = sum(flat) / len(flat)
         std = math.sqrt(sum((x - mean) ** 2 for x in flat) / len(flat))
         for i in range(g, g + G):
-            start = len(ro.samples[i].prompt_ids) - 1  # target column of response token 0
-            ids = ro.samples[i].response_ids
+            start = len(ro.episodes[i].prompt_ids) - 1  # target column of response token 0
+            ids = ro.episodes[i].response_ids
             # a character tokenizer: each non-special token is one character of the text (a sampled <pad> is none)
             chars = [sum(t not in special for t in ids[: k + 1]) for k in range(len(ids))]
             for k in range(len(ids)):
@@ -268,6 +268,24 @@ def test_step_checker_exceptions_are_counted(make_trainer, monkeypatch):
     def broken(self, response, reference):
         raise RuntimeError("a bug in a step checker")
 
-    monkeypatch.setattr(ParityVerifier, "verify_steps", broken)
-    trainer._step_verifiers.clear()
+    monkeypatch.setattr(ParityVerifier, "verify_steps", broken)  # the env's verifier computes the steps
     assert trainer.step(2)["step_check_errors"] == P * G  # every response: its steps unscored, and counted
+
+
+def test_truncated_responses_get_the_scaled_reward(make_trainer):
+    trainer = make_trainer(["length.truncated_reward_scale=0", "grpo.advantage=dr_grpo"], seed=3)
+    trainer.step(1)
+    ro = trainer.last
+    verifier = [e.rewards[0] for e in ro.episodes]
+    truncated = [e.finish_reason == "length" for e in ro.episodes]
+    assert any(r > 0 for r, t in zip(verifier, truncated, strict=True) if t), "pick another seed"
+    assert any(r > 0 for r, t in zip(verifier, truncated, strict=True) if not t), "pick another seed"
+    expected = [0.0 if t else r for r, t in zip(verifier, truncated, strict=True)]
+    assert ro.rewards.tolist() == expected
+
+
+def test_cycle_on():
+    from rlvr.trainer.controls import cycle_on
+
+    assert [cycle_on([2, 3], s) for s in range(1, 12)] == [1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1]
+    assert all(cycle_on([], s) for s in range(1, 5))

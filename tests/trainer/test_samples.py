@@ -22,7 +22,7 @@ def test_a_recorded_step_holds_its_first_groups_as_sampled_and_verified(make_tra
     assert [r["step"] for r in rows] == [2] * G and {r["phase"] for r in rows} == {"grpo"}  # step 1 not recorded
     assert all(set(r) == {"phase", "step", *FIELDS} for r in rows)
     last = trainer.last  # step 2's rollout (no dynamic sampling: its groups are the ones generated)
-    assert [r["response"] for r in rows] == [s.text for s in last.samples[:G]]
+    assert [r["response"] for r in rows] == [e.text for e in last.episodes[:G]]
     assert [r["status"] for r in rows] == last.status[:G]
     assert all(r["reward"] == (1.0 if r["status"] == "correct" else 0.0) for r in rows)  # parity's reward
     assert len({r["prompt"] for r in rows}) == 1 and all(r["prompt"].endswith("=") for r in rows)

@@ -31,6 +31,7 @@ REFERENCES = {
     "instruction": {"constraints": [{"kind": "word_count", "min": 5}, {"kind": "no_commas"}], "mode": "all"},
     "numeric": {"value": 12.5, "rel_tol": 0.01, "unit": "m/s"},
     "parity": {"bits": "1011"},
+    "guess": {"target": "c", "letters": "abcdefg"},
 }
 SEPARATE = {"code"}  # fuzzed with real sandboxes in test_code.py
 

@@ -28,6 +28,8 @@ Triton cannot run; on a GPU the Triton path is much faster and uses less memory.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
@@ -90,6 +92,21 @@ def masked_upstream(targets, ignore_index, grad_logp, grad_ent, dtype):
     return glp, gent
 
 
+def autocast_off(fn):
+    """Run a kernel Function's forward or backward with autocast off on the inputs' device: these paths choose their
+    own precision (fp32 logits and accumulation), which autocast would silently turn into bf16 matmuls (and `out=`
+    matmuls fail under it). The forward records the device type on ctx for the backward."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        if fn.__name__ == "forward":
+            ctx.device_type = args[0].device.type
+        with torch.autocast(ctx.device_type, enabled=False):
+            return fn(ctx, *args)
+
+    return wrapper
+
+
 def default_chunk_tokens(n: int, v: int) -> int:
     """Rows per chunk so that a chunk's few [rows, V] fp32 temporaries stay near 256 MiB."""
     return max(16, min(n, (256 << 20) // (3 * 4 * max(v, 1))))
@@ -104,6 +121,7 @@ class ChunkedLogprobs(torch.autograd.Function):
     matmuls against autograd's 3), not elementwise passes over [N, V]."""
 
     @staticmethod
+    @autocast_off
     def forward(ctx, hidden, weight, targets, temperature, ignore_index, chunk_tokens):
         n, v = hidden.shape[0], weight.shape[0]
         out_dtype = _out_dtype(hidden.dtype)
@@ -134,6 +152,7 @@ class ChunkedLogprobs(torch.autograd.Function):
         return logp, ent
 
     @staticmethod
+    @autocast_off
     def backward(ctx, grad_logp, grad_ent):
         hidden, weight, targets, lse, ent = ctx.saved_tensors
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]

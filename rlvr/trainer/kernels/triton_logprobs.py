@@ -56,7 +56,7 @@ import torch
 import triton
 import triton.language as tl
 
-from rlvr.trainer.kernels.reference import masked_upstream
+from rlvr.trainer.kernels.reference import autocast_off, masked_upstream
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -373,6 +373,7 @@ class TritonLogprobs(torch.autograd.Function):
     """autograd.Function over the Triton kernels; inputs are validated by `triton_logprobs`."""
 
     @staticmethod
+    @autocast_off
     def forward(ctx, hidden, weight, targets, temperature, ignore_index, num_splits, vocab_slab):
         inv_temp = 1.0 / temperature
         lse, ent, zt = forward_stats(hidden, weight, targets, inv_temp, num_splits)
@@ -385,6 +386,7 @@ class TritonLogprobs(torch.autograd.Function):
         return logp, ent
 
     @staticmethod
+    @autocast_off
     def backward(ctx, grad_logp, grad_ent):
         hidden, weight, targets, lse, ent = ctx.saved_tensors
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]

@@ -4,11 +4,12 @@
     samples = engine.generate(prompts, n=8, temperature=1.0, top_p=1.0, max_response_tokens=64)
     engine.sync_weights(model)      # after every optimiser step
 
-`generate` returns `len(prompts) * n` samples, the n samples of prompt i at `i*n .. i*n+n-1` (the layout of
-a GRPO group in the vector env). Each `Sample` holds the prompt's token ids, the response's token ids (ending
-with EOS when the model stopped by itself; a matched stop string is kept), the response text (special tokens
-removed) and the log-probability of each response token under the distribution it was sampled from
-(temperature and top-p applied).
+`prompts` are texts (tokenized by the engine) or token-id lists, used as given (the history of a multi-turn episode,
+see episodes.py). `generate` returns `len(prompts) * n` samples, the n samples of prompt i at `i*n .. i*n+n-1` (the
+layout of a GRPO group in the vector env). Each `Sample` holds the prompt's token ids, the response's token ids
+(ending with EOS when the model stopped by itself; a matched stop string is kept), the response text (special tokens
+removed) and the log-probability of each response token under the distribution it was sampled from (temperature and
+top-p applied).
 
 `sync_weights(model)` is the hook for engines that hold their own copy of the weights (a colocated vLLM
 engine reloads them from the trainer's model); engines that sample from the trainer's model make it a no-op.
@@ -37,7 +38,7 @@ class RolloutEngine:
 
     def generate(
         self,
-        prompts: list[str],
+        prompts: list[str] | list[list[int]],
         n: int,
         *,
         temperature: float = 1.0,

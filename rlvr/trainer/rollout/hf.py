@@ -111,8 +111,7 @@ class HFEngine(RolloutEngine):
         distinct = {i: k for k, i in enumerate(dict.fromkeys(rows))}  # prompt index -> its row in the prefill
         expand = [distinct[i] for i in rows]
         device = next(self.model.parameters()).device
-        enc = self.tok([prompts[i] for i in distinct], padding=True, return_tensors="pt",
-                       add_special_tokens=self.add_special_tokens)  # fmt: skip
+        enc = self._encode([prompts[i] for i in distinct])
         masks = enc["attention_mask"].bool()
         prompt_ids = [ids[mask].tolist() for ids, mask in zip(enc["input_ids"], masks, strict=True)]
         tokens, logprobs, ends = self._decode(
@@ -126,6 +125,15 @@ class HFEngine(RolloutEngine):
             Sample(prompt_ids[p], t[:n], text, lp[:n], reason)
             for p, t, lp, (n, reason), text in zip(expand, tokens, logprobs.tolist(), cuts, texts, strict=True)
         ]
+
+    def _encode(self, prompts) -> dict:
+        """Left-padded input_ids and attention_mask [U, W] of texts (tokenized here) or token-id lists (as given)."""
+        if all(isinstance(p, str) for p in prompts):
+            return self.tok(prompts, padding=True, return_tensors="pt", add_special_tokens=self.add_special_tokens)
+        width = max(len(p) for p in prompts)
+        ids = torch.tensor([[self.tok.pad_token_id] * (width - len(p)) + list(p) for p in prompts], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": mask}
 
     def _decode(self, ids, attn, expand, max_tokens, temperature, top_p, stop_strings):
         """Sample up to `max_tokens` tokens for each row `expand[r]` of the left-padded prompts `ids` [U, W].

@@ -4,11 +4,13 @@
     samples = engine.generate(prompts, n=8, temperature=1.0, top_p=1.0, max_response_tokens=256)
     engine.sync_weights(model)                         # after every optimiser step
 
-Semantics follow the `hf` engine. Prompts are tokenized here with the trainer's tokenizer and passed to vLLM as
-token ids, so `Sample.prompt_ids` are exactly the ids the trainer scores. Each prompt is one request with
-`SamplingParams(n=...)`, so its n samples land at `i*n .. i*n+n-1`. Response ids end with EOS when the model
-stopped by itself; a matched stop string is kept (`include_stop_str_in_output=True`); `Sample.text` is
-`tokenizer.decode(response_ids, skip_special_tokens=True)`, as in the `hf` engine.
+Semantics follow the `hf` engine. Prompts are texts, tokenized here with the trainer's tokenizer and passed to vLLM
+as token ids, so `Sample.prompt_ids` are exactly the ids the trainer scores; or token-id lists (a multi-turn
+episode's history), sent as given: vLLM's prefix cache (on by default in its V1 engine) reuses the history's KV
+blocks. Each prompt is one request with `SamplingParams(n=...)`, so its n samples land at `i*n .. i*n+n-1`. Response
+ids end with EOS when the model stopped by itself; a matched stop string is kept
+(`include_stop_str_in_output=True`); `Sample.text` is `tokenizer.decode(response_ids, skip_special_tokens=True)`, as
+in the `hf` engine.
 
 Randomness: the in-process engine samples with torch's global generator, so `torch.manual_seed` repeats its
 rollouts and a resumed run (the checkpoint holds torch's RNG state) samples what the straight run sampled. A
@@ -169,7 +171,8 @@ class VLLMEngine(RolloutEngine):
             include_stop_str_in_output=True,
             logprobs=0,  # the sampled token's log-prob only
         )
-        ids = [self.tok(p, add_special_tokens=self.add_special_tokens).input_ids for p in prompts]
+        ids = [list(p) if not isinstance(p, str) else self.tok(p, add_special_tokens=self.add_special_tokens).input_ids
+               for p in prompts]  # fmt: skip
         with self._engine_threads():
             outputs = self.llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
         samples = []
