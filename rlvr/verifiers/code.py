@@ -204,11 +204,13 @@ class CodeVerifier(Verifier):
             ]
             per_case = self.output_bytes + 1024
             needed = sum(2 * max(len(json.dumps(e)) for e in c.expected) for c in ref.calls if c.expected)
-        else:
-            job["statements"] = [{"code": s.code, "line": s.line, "case": s.case} for s in ref.statements]
-            per_case, needed = 4096, 0
+        else:  # the statements go in a file of their own, read only after the call launcher has started
+            job["names"] = list(ref.names)
+            tests = [{"code": s.code, "line": s.line, "case": s.case} for s in ref.statements]
+            files["tests.json"] = json.dumps(tests).encode()
+            per_case, needed = 1024, 0
         files["job.json"] = json.dumps(job).encode()
-        n = len(job.get("cases") or job["statements"])
+        n = len(job.get("cases") or ref.statements)
         limit = min(n * per_case, max(16 * _MiB, needed + n * 1024)) + 65536
         return files, limit
 
@@ -363,38 +365,31 @@ class CodeVerifier(Verifier):
     def _score_residual(
         self, ref: CodeReference, lines: list[dict], outcomes: list[_Outcome], program: str, language: Language
     ) -> Verdict | None:
-        """Fill the residual tests' outcomes from the residual run (its statements' own reports)."""
+        """Fill the residual tests' outcomes from the residual run (the harness ran the statements itself)."""
         run = lines.pop()
-        load = next((m for m in lines if "load" in m), None)  # only a syntax error is reported out here
-        report = next((m for m in lines if "residual" in m), None)
-        if load is not None or report is None:
+        load = next((m for m in lines if "load" in m), None)
+        if load is None or load.get("load") != "ok":
             return self._load_failure(language, program, load, run)
-        if sum("residual" in m for m in lines) > 1 or not isinstance(report["residual"], list):
-            return Verdict("incorrect", 0.0, program, "harness output was tampered with (residual report)")
         residual = {s.case for s in ref.statements if s.case is not None}
         got: dict[int, _Outcome] = {}
-        stopped, loaded = "", False
-        for msg in report["residual"]:
-            if not isinstance(msg, dict):
+        stopped, done = "", False
+        for msg in lines:
+            if "load" in msg:
                 continue
-            if "load" in msg and not loaded:
-                return self._load_failure(language, program, msg, run)
-            loaded = loaded or msg.get("loaded") is True
-            if "setup" in msg:
+            if "done" in msg:
+                done = True
+            elif "setup" in msg:
                 stopped = f"test set-up at line {msg.get('line')} failed: {str(msg.get('exc'))[:200]}"
-            elif "case" in msg:
-                i = msg["case"]
-                if i not in residual or i in got or isinstance(i, bool):
-                    return Verdict("incorrect", 0.0, program, "harness output was tampered with (bad test index)")
-                ok = msg.get("ok") is True
-                got[i] = _Outcome(ok, "passed" if ok else _residual_why(msg))
-        if not stopped:
-            if report.get("timeout"):
-                stopped = "timeout"
-            elif report.get("over") or report.get("fork_error"):
-                stopped = "the test run failed: " + ("output limit" if report.get("over") else report["fork_error"])
+            elif "case" in msg and msg["case"] in residual and msg["case"] not in got and msg["case"] is not True:
+                if msg.get("timeout"):
+                    got[msg["case"]] = _Outcome(False, "timeout (total time limit)" if msg.get("total") else "timeout")
+                else:
+                    ok = msg.get("ok") is True
+                    why = "assertion failed" if msg.get("assert") else f"error: {str(msg.get('exc'))[:200]}"
+                    got[msg["case"]] = _Outcome(ok, "passed" if ok else why)
             else:
-                stopped = self._stopped_by(any("done" in m for m in lines) and report.get("exit") == 0, run)
+                return Verdict("incorrect", 0.0, program, "harness output was tampered with (residual report)")
+        stopped = stopped or self._stopped_by(done, run)
         for i in residual:
             outcomes[i] = got.get(i) or _Outcome(False, stopped)
         return None
@@ -438,12 +433,6 @@ class CodeVerifier(Verifier):
         if passed == 0 and ran and all(o.timeout for o in ran):
             return Verdict("timeout", 0.0, program, detail)
         return Verdict("incorrect", passed / n if mode == "fraction" else 0.0, program, detail)
-
-
-def _residual_why(msg: dict[str, Any]) -> str:
-    if msg.get("assert"):
-        return "assertion failed"
-    return f"error: {str(msg.get('exc'))[:200]}"
 
 
 def _jsonish(value: Any) -> Any:

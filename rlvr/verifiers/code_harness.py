@@ -14,9 +14,11 @@ it), writes `{"ready": true}` and only then lets model code run, each test in a 
   call    for each call case a child executes the program as module `solution`, then calls the function
           (or `Solution().<name>`) with the case's arguments and writes the return value, encoded by
           `encode` as plain data (tagged JSON), into a pipe; the reporter relays it and the host compares it.
-  residual  (test-script statements the host could not turn into call cases) one child executes the program,
-          then the script's statements in order in its namespace, and reports each test's outcome. This is the
-          one place where a program could forge its own results; the host says how many tests ran this way.
+  residual  (test-script statements the host could not turn into call cases) the reporter runs the trusted
+          statements itself, with each of the program's names bound to a proxy: a call forks, from a launcher
+          process started before the statements were read, a child that loads the program and makes that one
+          call; the return value comes back as plain data. The statements (with their expected values) are in
+          `tests.json`, shipped only in this second sandbox run, after the call cases were decided.
 
 Every line on the real stdout after `ready` may have been written by the program (a program can kill the
 reporter, or reach the container's stdout through another process), so the host treats it as the program's
@@ -52,11 +54,12 @@ _state = {"results": 1, "devnull": 0, "private": []}  # set by main(): the resul
 # --- the value codec: plain data as tagged JSON, shared by the host and the sandbox ------------------------------
 
 
-def encode(value, depth=0):
+def encode(value, depth=0, other=None):
     """Plain data as JSON with tags: what a test can compare exactly; anything else is an opaque marker.
 
     Built-in scalars and containers (and their subclasses, read through the built-in type's own methods, so an
     overridden __eq__/__iter__/__len__ changes nothing) become data; numpy values become their `tolist()`.
+    `other(value)`, when given, may encode a non-plain value its own way (None: the opaque marker).
     Tuples, sets, frozensets, bytes, complex numbers, non-finite floats, big ints and dicts whose keys are not
     all strings carry a tag {"$": kind, "v": ...}. Every other object is {"$": "opaque", "type": name}: it
     equals nothing, so a rigged object can never pass a comparison.
@@ -66,8 +69,6 @@ def encode(value, depth=0):
     if value is None or value is True or value is False:
         return value
     for base in type(value).__mro__:
-        if base is bool:
-            return bool(int.__int__(value))
         if base is int:
             n = int.__int__(value)
             return n if n.bit_length() <= _MAX_INT_BITS else {"$": "int", "v": hex(n)}
@@ -82,17 +83,19 @@ def encode(value, depth=0):
         if base is bytes:
             return {"$": "bytes", "v": base64.b64encode(bytes.__bytes__(value)).decode()}
         if base is list:
-            return [encode(v, depth + 1) for v in list.__iter__(value)]
+            return [encode(v, depth + 1, other) for v in list.__iter__(value)]
         if base in (tuple, set, frozenset):
-            return {"$": base.__name__, "v": [encode(v, depth + 1) for v in base.__iter__(value)]}
+            return {"$": base.__name__, "v": [encode(v, depth + 1, other) for v in base.__iter__(value)]}
         if base is dict:
-            items = [(encode(k, depth + 1), encode(v, depth + 1)) for k, v in dict.items(value)]
+            items = [(encode(k, depth + 1, other), encode(v, depth + 1, other)) for k, v in dict.items(value)]
             if all(type(k) is str and k != "$" for k, _ in items):
                 return dict(items)
             return {"$": "dict", "v": [list(kv) for kv in items]}
     module = type(value).__module__ or ""
     if module.split(".")[0] == "numpy" and hasattr(value, "tolist"):
         return encode(value.tolist(), depth + 1)
+    if other is not None and (marker := other(value)) is not None:
+        return marker  # the residual run's sessions: a handle instead of an opaque marker
     return {"$": "opaque", "type": type(value).__name__[:_EXC_CHARS]}
 
 
@@ -111,21 +114,26 @@ class Opaque:
         return f"<{self.type} object>"
 
 
-def decode(data, depth=0):
-    """The inverse of `encode`: only built-in types (and Opaque) come out; malformed input raises ValueError."""
+def decode(data, depth=0, handle=None):
+    """The inverse of `encode`: only built-in types (and Opaque) come out; malformed input raises ValueError.
+
+    `handle(data)` turns a {"$": "handle"} marker into an object (the residual run's sessions); without it a
+    handle is opaque."""
     if depth > _MAX_DEPTH + 2:
         raise ValueError("too deeply nested")
     if data is None or isinstance(data, (bool, int, float, str)):
         return data
     if isinstance(data, list):
-        return [decode(v, depth + 1) for v in data]
+        return [decode(v, depth + 1, handle) for v in data]
     if not isinstance(data, dict):
         raise ValueError(f"not an encoded value: {type(data).__name__}")
     if "$" not in data:
-        return {k: decode(v, depth + 1) for k, v in data.items()}
+        return {k: decode(v, depth + 1, handle) for k, v in data.items()}
     kind, v = data.get("$"), data.get("v")
     try:
-        if kind == "opaque":
+        if kind == "handle" and handle is not None:
+            return handle(data)
+        if kind in ("opaque", "handle"):
             return Opaque(data.get("type", "object"))
         if kind == "int" and isinstance(v, str):
             return int(v, 16)
@@ -136,9 +144,10 @@ def decode(data, depth=0):
         if kind == "bytes" and isinstance(v, str):
             return base64.b64decode(v, validate=True)
         if kind in ("tuple", "set", "frozenset") and isinstance(v, list):
-            return {"tuple": tuple, "set": set, "frozenset": frozenset}[kind](decode(x, depth + 1) for x in v)
+            kind_type = {"tuple": tuple, "set": set, "frozenset": frozenset}[kind]
+            return kind_type(decode(x, depth + 1, handle) for x in v)
         if kind == "dict" and isinstance(v, list) and all(isinstance(kv, list) and len(kv) == 2 for kv in v):
-            return {decode(k, depth + 1): decode(x, depth + 1) for k, x in v}
+            return {decode(k, depth + 1, handle): decode(x, depth + 1, handle) for k, x in v}
     except (TypeError, ValueError, OverflowError) as e:
         raise ValueError(f"malformed {kind} value: {e}") from None
     raise ValueError(f"unknown value tag {kind!r}")
@@ -394,6 +403,26 @@ def _target(namespace, name):
     return None
 
 
+def _call_body(code, fn_name, args, kwargs):
+    """What a call's child runs: load the program, find the function, call it, encode the return value.
+
+    With `fn_name` None it only loads the program (the residual run's probe)."""
+
+    def body(note):
+        namespace, failed = load_program(code, "solution")
+        if failed:
+            return 1, failed
+        if fn_name is None:
+            return 0, {"loaded": True}
+        fn = _target(namespace, fn_name)
+        if fn is None:
+            return 1, {"load": "missing", "exc": f"no function {fn_name!r} (nor a Solution class with it)"}
+        note({"loaded": True})
+        return 0, {"ok": True, "value": encode(fn(*decode(args), **decode(kwargs)))}
+
+    return body
+
+
 def run_calls(job, code, stop, deadline_total):
     """One child per call case: load the program, call, encode the return value. The first case reports the load."""
     loaded = False
@@ -401,23 +430,11 @@ def run_calls(job, code, stop, deadline_total):
         if _now() >= deadline_total:
             emit({"case": i, "timeout": True, "total": True})
             continue
-
-        def body(note, case=case):
-            namespace, failed = load_program(code, "solution")
-            if failed:
-                return 1, failed
-            fn = _target(namespace, case["fn"])
-            if fn is None:
-                return 1, {"load": "missing", "exc": f"no function {case['fn']!r} (nor a Solution class with it)"}
-            note({"loaded": True})
-            args, kwargs = decode(case["args"]), decode(case["kwargs"])
-            return 0, {"ok": True, "value": encode(fn(*args, **kwargs))}
-
         deadline = min(_now() + job["test_timeout_s"], deadline_total)
-        result = run_child(body, deadline, cap=job["cap"])
+        result = run_child(_call_body(code, case["fn"], case["args"], case["kwargs"]), deadline, cap=job["cap"])
         info = result.get("info") or {}
+        notes = result.pop("notes", None) or []
         if not loaded:
-            notes = result.pop("notes", None) or []
             if "load" in info:
                 emit({"load": info["load"], **{k: info.get(k) for k in ("exc", "code")}})
                 return
@@ -426,87 +443,252 @@ def run_calls(job, code, stop, deadline_total):
                 return
             emit({"load": "ok"})
             loaded = True
-        result.pop("notes", None)
         emit({"case": i, **result})
         if stop and not info.get("ok"):
             return
 
 
-def run_residual(job, code, stop, deadline_total):
-    """The unconverted test-script statements, in one child that also runs the program (see the module docstring)."""
-    statements = []
-    for st in job["statements"]:
-        statements.append((st, compile(st["code"], f"<test line {st['line']}>", "exec", dont_inherit=True)))
-    guarded = make_guarded_eq()
-
-    def body(note):
-        namespace, failed = load_program(code, "solution")
-        if failed:
-            return 1, failed
-        note({"loaded": True})
-        namespace["__rlvr_eq__"] = guarded
-        for st, compiled in statements:
-            i, line = st.get("case"), st["line"]
-            try:
-                exec(compiled, namespace)
-                outcome = {"ok": True}
-            except _AssertionError as e:
-                outcome = {"ok": False, "exc": describe(e), "assert": True}
-            except BaseException as e:  # noqa: BLE001 - SystemExit included: exiting is not passing
-                outcome = {"ok": False, "exc": describe(e)}
-            if i is None:
-                if not outcome["ok"]:
-                    return 1, {"setup": "error", "line": line, "exc": outcome["exc"]}
-                continue
-            note({"case": i, **outcome})
-            if stop and not outcome["ok"]:
-                break
-        return 0, {"done": True}
-
-    n = sum(st.get("case") is not None for st, _ in statements)
-    deadline = min(_now() + job["test_timeout_s"] * max(1, n), deadline_total)
-    result = run_child(body, deadline, cap=1 << 20)
-    lines = [*(result.get("notes") or []), *([result["info"]] if result.get("info") else [])]
-    emit({"residual": lines[:10_000], **{k: result.get(k) for k in ("exit", "timeout", "over", "fork_error")}})
+class CallTimeout(BaseException):
+    """A call of the program's function ran out of time (a BaseException: `except Exception` cannot hide it)."""
 
 
-def make_guarded_eq():
-    """`a == b` for residual asserts, except that a value equal to plain data must itself be plain data.
+class ProgramError(RuntimeError):
+    """The program's code raised, or its process is gone; the message says what happened."""
 
-    Defence in depth only (the residual runs in the program's process): an object whose __eq__ always says
-    True is not plain, so it never equals 3. When both sides are non-plain the test's own == decides.
+
+class Remote:
+    """An object of the program's (a function, a class, an instance) seen from the test statements.
+
+    Calling it or reading an attribute is a request to the session; what comes back is plain data or another
+    Remote. It equals only itself and has no truth value, so nothing the program defines runs here.
     """
-    import decimal
-    import fractions
 
-    atoms = {type(None), bool, int, float, complex, str, bytes, fractions.Fraction, decimal.Decimal}
-    containers = {list, tuple, set, frozenset, dict}
-    mro_of, dict_of = type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__
+    __slots__ = ("_session", "_id", "_type")
 
-    def base_of(t):
-        for k in mro_of(t):
-            if k in atoms or k in containers:
-                return k
-            if any(m in dict_of(k) for m in ("__eq__", "__ne__", "__iter__", "items")):
-                return None
-        return None
+    def __init__(self, session, ident, type_name):
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_id", ident)
+        object.__setattr__(self, "_type", str(type_name)[:_EXC_CHARS])
 
-    def plain(x, depth=0):
-        base = base_of(type(x))
-        if base is None:
-            return False
-        if base in atoms or depth > 100:
-            return True
-        if base is dict:
-            return all(plain(k, depth + 1) and plain(v, depth + 1) for k, v in dict.items(x))
-        return all(plain(v, depth + 1) for v in base.__iter__(x))
+    def __call__(self, *args, **kwargs):
+        return self._session.request({"op": "call", "id": self._id}, args, kwargs)
 
-    def guarded_eq(a, b):
-        if plain(a) != plain(b):
-            return False
-        return a == b
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._session.request({"op": "getattr", "id": self._id, "name": name}, (), {})
 
-    return guarded_eq
+    def __bool__(self):
+        raise TypeError(f"a {self._type} object of the program's has no plain truth value here")
+
+    def __repr__(self):
+        return f"<the program's {self._type}>"
+
+
+class Session:
+    """A child that loads the program once and then serves the test statements' requests, one at a time.
+
+    It is forked before the statements are read, so it never has them (nor their expected values) in memory.
+    Its replies are the program's word, read as plain data (non-plain values become `Remote` handles). A call
+    past `test_timeout_s` kills it; later requests then fail: the program's process is gone, as after a crash.
+    """
+
+    def __init__(self, code, names, job):
+        req_r, self.req_w = os.pipe()
+        self.rep_r, rep_w = os.pipe()
+        self.job, self.buf, self.gone = job, b"", ""
+        pid = _fork()
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+                for fd in (0, 1):
+                    os.dup2(_state["devnull"], fd)
+                for fd in (*_state["private"], self.req_w, self.rep_r):
+                    _close(fd)
+                _serve(code, names, req_r, rep_w)
+            finally:
+                os._exit(1)
+        self.pid = pid
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        _close(req_r)
+        _close(rep_w)
+        _state["private"] = [*_state["private"], self.req_w, self.rep_r]
+
+    def request(self, message, args, kwargs, seconds=None):
+        if self.gone:
+            raise ProgramError(self.gone)
+        message = {**message, "args": encode(args, other=_remote_id), "kwargs": encode(kwargs, other=_remote_id)}
+        if seconds is None:
+            seconds = self.job["test_timeout_s"]
+        seconds = min(seconds, self.job["deadline_total"] - _now())
+        if seconds <= 0:
+            raise CallTimeout()
+        try:
+            view = memoryview((_dumps(message) + "\n").encode())
+            while view:
+                view = view[_write(self.req_w, view) :]
+        except OSError:
+            self._end("the program's process ended")
+            raise ProgramError(self.gone) from None
+        deadline = _now() + seconds
+        while b"\n" not in self.buf:
+            remaining = deadline - _now()
+            if remaining <= 0 or not _select([self.rep_r], [], [], remaining)[0]:
+                self._end("the program's process was stopped (a call timed out)")
+                raise CallTimeout()
+            data = _read(self.rep_r, 1 << 20)
+            if not data:
+                self._end("the program's process ended")
+                raise ProgramError(self.gone)
+            self.buf += data
+            if len(self.buf) > self.job["cap"] + 65536:
+                self._end("the program's process was stopped (a value too large)")
+                raise ProgramError(self.gone)
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            reply = _loads(line)
+            if "exc" in reply:
+                raise ProgramError(str(reply["exc"])[:_EXC_CHARS])
+            return decode(reply["value"], handle=lambda d: Remote(self, d.get("id"), d.get("type", "object")))
+        except ProgramError:
+            raise
+        except Exception:  # noqa: BLE001 - a malformed reply: the program wrote into its own channel
+            self._end("the program's process answered out of protocol")
+            raise ProgramError(self.gone) from None
+
+    def _end(self, why):
+        self.gone = why
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except OSError:
+            pass
+
+
+def _remote_id(value):
+    """encode() for a Remote passed back to the program as an argument: its handle."""
+    if type(value) is Remote:
+        return {"$": "handle", "id": object.__getattribute__(value, "_id")}
+    return None
+
+
+def _serve(code, names, req_r, rep_w):
+    """The session's side (model code runs here): load, report the names, then answer requests until EOF."""
+    table = []
+
+    def handle(value):
+        table.append(value)
+        return {"$": "handle", "id": len(table) - 1, "type": type(value).__name__[:_EXC_CHARS]}
+
+    def reply(obj):
+        view = memoryview((_dumps(obj) + "\n").encode())
+        while view:
+            view = view[_write(rep_w, view) :]
+
+    namespace, failed = load_program(code, "solution")
+    if failed:
+        reply(failed)
+        return
+    reply({"value": {n: encode(namespace[n], other=handle) for n in names if n in namespace}})
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            data = _read(req_r, 1 << 20)
+            if not data:
+                return
+            buf += data
+        line, buf = buf.split(b"\n", 1)
+        try:
+            req = _loads(line)
+            target = table[req["id"]]
+            args = decode(req["args"], handle=lambda d: table[d["id"]])
+            kwargs = decode(req["kwargs"], handle=lambda d: table[d["id"]])
+            value = target(*args, **kwargs) if req["op"] == "call" else getattr(target, req["name"])
+            out = {"value": encode(value, other=handle)}
+        except BaseException as e:  # noqa: BLE001 - SystemExit included: the test sees the program's error
+            out = {"exc": describe(e)}
+        reply(out)
+
+
+def run_residual(job, code, stop, deadline_total):
+    """The test statements the host could not convert, run HERE (they are trusted: no model code runs in this
+    process, so what it reports cannot be forged) against a session holding the program (see `Session`)."""
+    job["deadline_total"] = deadline_total
+    session = Session(code, job["names"], job)
+    with open("tests.json", "rb") as f:
+        statements = _loads(f.read())
+    try:
+        names = _first_reply(session, job)
+    except CallTimeout:
+        emit({"load": "timeout"})
+        return
+    except ProgramError as e:
+        emit(e.args[0] if isinstance(e.args[0], dict) else {"load": "error", "exc": str(e)})
+        return
+    emit({"load": "ok"})
+    namespace = {"__name__": "__rlvr_tests__", "__builtins__": builtins, **names}
+    for st in statements:
+        i, line = st.get("case"), st["line"]
+        if _now() >= deadline_total:
+            emit({"case": i, "timeout": True, "total": True} if i is not None else {"setup": "timeout", "line": line})
+            return
+        try:
+            exec(compile(st["code"], f"<test line {line}>", "exec", dont_inherit=True), namespace)
+            outcome = {"ok": True}
+        except CallTimeout:
+            outcome = {"ok": False, "timeout": True}
+        except _AssertionError as e:
+            outcome = {"ok": False, "exc": describe(e), "assert": True}
+        except BaseException as e:  # noqa: BLE001 - the program's error (ProgramError) or the test's own
+            outcome = {"ok": False, "exc": describe(e)}
+        if i is None:
+            if not outcome["ok"]:
+                emit({"setup": "error", "line": line, "exc": outcome.get("exc", "timeout")})
+                return
+            continue
+        emit({"case": i, **outcome})
+        if stop and not outcome["ok"]:
+            return
+
+
+def _first_reply(session, job):
+    """The session's load report: the program's names the statements use (plain data or Remote handles)."""
+    deadline = _now() + min(job["test_timeout_s"], job["deadline_total"] - _now())
+    while b"\n" not in session.buf:
+        remaining = deadline - _now()
+        if remaining <= 0 or not _select([session.rep_r], [], [], remaining)[0]:
+            session._end("loading the program timed out")
+            raise CallTimeout()
+        data = _read(session.rep_r, 1 << 20)
+        if not data:
+            session._end("the program's process ended while loading")
+            raise ProgramError({"load": "error", "exc": "the program's process ended while loading"})
+        session.buf += data
+        if len(session.buf) > job["cap"] + 65536:
+            session._end("the program's process was stopped (its names are too large)")
+            raise ProgramError({"load": "error", "exc": "the program's names are too large"})
+    line, session.buf = session.buf.split(b"\n", 1)
+    try:
+        reply = _loads(line)
+    except Exception:  # noqa: BLE001
+        reply = None
+    if not isinstance(reply, dict):
+        raise ProgramError({"load": "error", "exc": "the program's process answered out of protocol"})
+    if "load" in reply:
+        raise ProgramError({"load": reply["load"], "exc": reply.get("exc"), "code": reply.get("code")})
+    try:
+        names = decode(reply.get("value"), handle=lambda d: Remote(session, d.get("id"), d.get("type", "object")))
+    except (ValueError, RecursionError):
+        names = None
+    if not isinstance(names, dict):
+        raise ProgramError({"load": "error", "exc": "the program's process answered out of protocol"})
+    return {k: v for k, v in names.items() if k in job["names"]}
 
 
 def _undumpable():
