@@ -6,33 +6,37 @@
 The program is the last ```python block (see rlvr/verifiers/code_extract.py); the reference schema (stdin/stdout,
 function-call, assert-script and APPS/TACO layouts) is in rlvr/verifiers/code_reference.py.
 
-Harness: ONE fresh sandbox run per response, whatever the number of tests (bwrap costs ~30 ms a run; an
-interpreter start ~20 ms more). Inside, rlvr/verifiers/code_harness.py compiles the program (so a syntax error
-is reported by the sandboxed Python; nothing of the model's is compiled or run in this process), then:
-stdin/stdout tests each run in a forked child, a fresh process executing the program as `__main__`; function
-calls each run in a forked child of a process that loaded the program once; assert scripts run statement by
-statement in the loaded program's process. Per-test time is enforced inside the sandbox (a child is killed at
-its deadline; a watchdog kills a stuck load or script statement), total time by the sandbox's wall clock.
-Outputs and return values come back to the host, which compares them: expected outputs never enter the sandbox.
-On 2 busy shared cores (bwrap) a 5-test stdin/stdout problem ran at 7.4 items/s single-threaded this way against
-3.4 with one sandbox run per test. Each test may print (or return, as JSON) twice its expected size plus 64 KiB,
-capped at `output_bytes` unless the expected answer itself is larger.
+Harness: ONE fresh sandbox run per response (two for a test script with statements the host cannot check; see
+below), whatever the number of tests (bwrap costs ~30 ms a run; an interpreter start ~20 ms more). Inside,
+rlvr/verifiers/code_harness.py (the *reporter*) never runs model code: stdin/stdout tests each run in a forked
+child executing the program as `__main__`; function calls each run in a forked child that loads the program and
+makes the call. Per-test time is enforced inside the sandbox (a child is killed at its deadline), total time by
+the sandbox's wall clock. Outputs and return values (as plain data: see `encode` in the harness) come back to the
+host, which compares them. Each test may print (or return, encoded) `output_bytes`, whatever its answer.
 
 Status: every test passed -> correct (reward 1). Some failed -> incorrect, reward = fraction passed ("fraction",
 ProRL's choice and the default) or 0 ("all"); with early_stop (implied by "all") the run stops at the first
-failure it can see and later tests count as failed. No test passed and every one that ran timed out -> timeout.
+crash it can see and later tests count as failed. No test passed and every one that ran timed out -> timeout.
 A syntax error, a load failure or a missing function -> incorrect, reward 0, the detail says which. No program
--> unparsed. The sandbox failing (ExecResult status "error", SandboxUnavailable) or a bad reference -> error,
-which the trainer masks: the model is never blamed for our infrastructure.
+-> unparsed. The sandbox failing (ExecResult status "error", SandboxUnavailable), the harness failing before it
+let any model code run, or a bad reference -> error, which the trainer masks.
 
-Trust limits. stdin/stdout and function-call tests are sound against a hostile program: it never sees the
-expected values and the host decides, so the most it can forge is its own outputs (a duplicated or malformed
-result line voids the run). Assert scripts are not: the asserts run in the program's own process, so a program
-written to attack the harness (finding the private result fd, rebinding `__rlvr_eq__` or builtins at run time)
-can forge passes. What is covered: exit(0) / sys.exit() / os._exit(0) before or during the asserts (a test
-passes only on a positive "passed" record, never by absence of failure), SystemExit raised in the function,
-fake pass markers printed to stdout, and objects whose __eq__ always returns True (`==` in asserts requires
-plain data to equal plain data). Prefer function-call references where the data allows.
+Trust model (a policy under RL pressure will look for whatever pays):
+  * Nothing that enters the sandbox depends on an expected value: job.json holds inputs only, every test has the
+    same output allowance, tests run in reference order. (A reference whose answer exceeds `output_bytes` is
+    refused as a configuration error instead.) The run's total output limit is enforced outside the sandbox.
+  * Test scripts (HumanEval, MBPP) are converted: each assert over calls of the program's functions and
+    constants is checked on the host on the returned plain data (rlvr/verifiers/code_script.py), so a rigged
+    __eq__/__sub__/__lt__/__bool__/__len__ has nothing to act on. What cannot be converted runs in a second run,
+    in the reporter itself (trusted code) against a session process holding the program: values cross as plain
+    data or opaque handles, so the assertions are evaluated by code the program cannot touch. The verdict's
+    detail says how many tests were checked on the host. In that second run the program can read the residual
+    statements; it cannot read anything of the first run's.
+  * The reporter writes `{"ready": true}` before any model code runs and makes itself non-dumpable (no other
+    process of the uid can open its /proc/<pid>/fd or memory; on Docker, PID 1 is non-dumpable too). A failure
+    before `ready` is ours (error); after it every line is the program's word: a forged `fatal`, a duplicated
+    or malformed line, a killed or stopped harness -> incorrect (or timeout), never error.
+The attacks tried are in tests/verifiers/test_code_attacks.py and test_code_humaneval.py.
 
 Not handled: languages other than Python (LANGUAGES leaves room), special judges (several correct outputs),
 interactive problems, functions checked by mutating their arguments in place, per-problem time limits.

@@ -370,3 +370,16 @@ def test_values_travel_as_plain_data():
     assert isinstance(decode(encode(object())), Opaque)
     with pytest.raises(ValueError):
         decode({"$": "eval", "v": "__import__('os')"})
+
+
+@pytest.mark.bwrap
+def test_code_env_seed_4_is_not_paid_for_reading_job_json():
+    """The case the issue found: rlvr/Code-v0 seed 4 (`balanced`) scored 1.0 by reading the caps in job.json."""
+    import gymnasium as gym
+
+    import rlvr  # noqa: F401 - registers the envs
+
+    env = gym.make("rlvr/Code-v0")
+    env.reset(seed=4)
+    _, reward, _, _, info = env.step(fence(ATTACKS["cap oracle"].replace("is_prime", "balanced")))
+    assert reward < 1.0 and info["verdict"]["status"] != "error", info["verdict"]
