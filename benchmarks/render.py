@@ -200,7 +200,8 @@ def humaneval_note(r: dict[str, Any], t: int) -> str:
         f" programs/s x1 (spread {num(r['spread_1_thread'][0])}-{num(r['spread_1_thread'][1])}), "
         f"{num(r.get(f'programs_per_s_{t}_threads'))} x{t}; {ratio(r['throughput_vs_peer_1_thread'])} the "
         f"throughput of {peer['name']} {peer['version']} ({num(peer['programs_per_s_1_thread'])} programs/s, "
-        f"{peer['canonical_passed']}/{r['problems']} passed), same run."
+        f"{peer['canonical_passed']}/{r['problems']} passed), same run"
+        + (f"; {machine_line(r['machine'])}" if r.get("machine") else ".")
     )
 
 

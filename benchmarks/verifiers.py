@@ -301,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "verifiers": {},
     }
-    if only and args.out.exists():
-        kept = json.loads(args.out.read_text(encoding="utf-8")).get("verifiers", {})
-        results["verifiers"] = {k: v for k, v in kept.items() if k not in only}
+    if only and args.out.exists():  # the kept entries keep their run's machine line; the new ones carry theirs
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        results["verifiers"] = {k: v for k, v in previous.get("verifiers", {}).items() if k not in only}
+        results["machine"], results["threads"] = previous.get("machine"), previous.get("threads", args.threads)
     for name, cases in load_cases(args.data).items():
         if only and name not in only:
             continue
@@ -340,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
             results["verifiers"]["humaneval"] = bench_humaneval(args.repeat, args.threads, args.code_backend)
         except Exception as e:  # noqa: BLE001 - report, keep the other numbers
             results["verifiers"]["humaneval"] = {"failed": f"{type(e).__name__}: {e}"}
+    if only:
+        for name in only & set(results["verifiers"]):
+            results["verifiers"][name]["machine"] = machine_info(("sympy", "math-verify"))
     results["load_note"] = "2 shared cores, loaded by other jobs (other agents' tests and benchmarks)"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
