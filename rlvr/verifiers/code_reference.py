@@ -35,7 +35,7 @@ import json
 import math
 from typing import Any, Literal
 
-from rlvr.verifiers.code_script import Call, HostCheck, _bound_names, _program_names, convert_assert, inline_check
+from rlvr.verifiers.code_script import Call, HostCheck, _bound_names, _convert, _program_names, inline_check
 
 _FIELDS = {"language", "tests", "fn_name", "test_script", "entry_point", "input_output", "float_tol", "mode"}
 MODES = ("fraction", "all")
@@ -251,7 +251,7 @@ def split_script(
     cases: list[int | None] = []
     replaced: dict[str, ast.FunctionDef | None] = {}
     for stmt in tree.body:
-        if isinstance(stmt, ast.Assert) and (test := convert_assert(stmt, targets, calls)) is not None:
+        if isinstance(stmt, (ast.Assert, ast.For)) and (test := _convert(stmt, targets, calls)) is not None:
             checks.append(test)
             continue
         pair = _check_call(stmt, defs, bound)

@@ -14,10 +14,12 @@ small interpreter (constants, displays, arithmetic, comparisons, `and`/`or`/`not
 built-ins: abs, len, sorted, set, round, sum, min, max, all, any, str, int, float, bool, math.isclose/fabs/...).
 Expected values never enter that sandbox run.
 
-Everything else (loops, helper variables, random inputs, calls of helpers the script defines) stays a *residual*
-statement, run in a second sandbox run in the program's namespace; the verdict's detail says how many tests were
-checked on the host. Not handled: asserts that depend on a call mutating its arguments, or on the program's
-state carrying from one call to the next (each call starts from a freshly loaded program).
+A `for` loop of such asserts over a constant iterable (a display, or range() of constants) is one test, checked
+the same way for every iteration. Everything else (helper variables, random inputs, calls of helpers the script
+defines) stays a *residual* statement, run in a second sandbox run by the harness itself against a session that
+holds the program (see run_residual in the harness); the verdict's detail says how many tests were checked on
+the host. Not handled: asserts that depend on a call mutating its arguments, or on the program's state carrying
+from one call to the next (each call starts from a freshly loaded program).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ _COMPARE = {
 }
 _SINGLETONS = (None, True, False)
 _MAX_ITEMS = 10_000_000  # a sequence repeated past this many items is refused, not built
+_MAX_UNROLL = 1_000  # iterations of a constant loop of asserts turned into one host check
 PLACEHOLDER = "__rlvr_call_{}__"
 
 
@@ -299,6 +302,72 @@ def convert_assert(stmt: ast.Assert, targets: dict[str, str], calls: list[Call])
     return HostCheck(ast.fix_missing_locations(expr), tuple(range(mark, len(calls))), stmt.lineno)
 
 
+class _Substitute(ast.NodeTransformer):
+    """Replaces a loop variable by the literal of its value in one iteration."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if isinstance(node.ctx, ast.Load) and node.id in self.values:
+            return ast.copy_location(ast.parse(repr(self.values[node.id]), mode="eval").body, node)
+        return node
+
+
+def _bind(target: ast.expr, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(target, ast.Name):
+        text = repr(value)
+        if len(text) > 10_000 or ast.literal_eval(text) != value:  # only values that are their own literal
+            raise Unconvertible("loop value without a literal")
+        out[target.id] = value
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        items = list(value)
+        if len(items) != len(target.elts):
+            raise Unconvertible("loop target does not unpack")
+        for t, v in zip(target.elts, items, strict=True):
+            _bind(t, v, out)
+    else:
+        raise Unconvertible("loop target")
+
+
+def _loop_items(node: ast.expr) -> list[Any]:
+    """The items of a constant loop iterable: a display, a constant, or range() of constants (at most 1,000)."""
+    call = node if isinstance(node, ast.Call) and _name(node.func) == "range" and not node.keywords else None
+    items = range(*(constant(a) for a in call.args)) if call else constant(node)
+    if not isinstance(items, (list, tuple, range, str)) or len(items) > _MAX_UNROLL:
+        raise Unconvertible("loop iterable")
+    return list(items)
+
+
+def convert_loop(stmt: ast.For, targets: dict[str, str], calls: list[Call]) -> HostCheck | None:
+    """`for x in <constant>: assert ...` (asserts only): one test whose every iteration is checked on the host.
+
+    None (leaving `calls` as it was) when the loop must stay a residual statement."""
+    if stmt.orelse or not stmt.body or not all(isinstance(s, ast.Assert) for s in stmt.body):
+        return None
+    mark = len(calls)
+    try:
+        exprs = []
+        for item in _loop_items(stmt.iter):
+            values: dict[str, Any] = {}
+            _bind(stmt.target, item, values)
+            for s in stmt.body:
+                exprs.append(_Converter(targets, calls).expr(_Substitute(values).visit(_copy(s.test))))
+    except Exception:  # noqa: BLE001 - Unconvertible, or a constant the host cannot build: keep it residual
+        del calls[mark:]
+        return None
+    expr = ast.BoolOp(ast.And(), exprs) if len(exprs) > 1 else exprs[0] if exprs else ast.Constant(True)
+    return HostCheck(ast.fix_missing_locations(expr), tuple(range(mark, len(calls))), stmt.lineno)
+
+
+def _convert(stmt: ast.stmt, targets: dict[str, str], calls: list[Call]) -> HostCheck | None:
+    if isinstance(stmt, ast.Assert):
+        return convert_assert(stmt, targets, calls)
+    if isinstance(stmt, ast.For):
+        return convert_loop(stmt, targets, calls)
+    return None
+
+
 def _copy(node: ast.expr) -> ast.expr:
     return ast.parse(ast.unparse(node), mode="eval").body
 
@@ -316,7 +385,7 @@ def inline_check(fn: ast.FunctionDef, entry: str, targets: dict[str, str], calls
     scope = {k: v for k, v in targets.items() if k not in local and k != param} | {param: entry}
     checks, kept = [], []
     for stmt in fn.body:
-        test = convert_assert(stmt, scope, calls) if isinstance(stmt, ast.Assert) else None
+        test = _convert(stmt, scope, calls)
         if test is None:
             kept.append(stmt)
         else:

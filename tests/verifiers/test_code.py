@@ -369,17 +369,19 @@ def test_reference_layouts():
     assert ref.calls[0].args == [] and ref.calls[0].kwargs == {"x": 1} and ref.float_tol == 1e-6
 
 
-def test_split_script_converts_asserts_and_keeps_the_rest_guarded():
+def test_split_script_converts_asserts_and_keeps_the_rest():
     script = (
         '"""doc"""\nimport math\ndef helper(x):\n    assert x == 1\n    return x\ns = [1]\nassert f(1) == 2\n'
         "check(f)\nfor i in range(2):\n    assert f(i) == i + 1\nassert (lambda a: a == 1)(1)\nassert f(s) == 1\n"
+        "for i in range(2):\n    print(i)\n    assert f(i)\n"
     )
     checks, calls, statements, names = split_script(script)
-    assert [c is not None for c in checks] == [True, False, False, False, False]
-    assert calls == [Call("f", (1,), {})]  # `assert f(1) == 2` runs f(1) in the sandbox; the host compares
-    assert [s.case for s in statements] == [None, None, None, None, 1, 2, 3, 4]
-    assert [s.line for s in statements] == [1, 2, 3, 6, 8, 9, 11, 12]
-    assert statements[-1].code == "assert f(s) == 1"  # a script variable: stays a residual statement
+    assert [c is not None for c in checks] == [True, False, True, False, False, False]
+    # `assert f(1) == 2` and the loop run f(1), f(0), f(1) in the sandbox; the host compares
+    assert calls == [Call("f", (1,), {}), Call("f", (0,), {}), Call("f", (1,), {})]
+    assert [s.case for s in statements] == [None, None, None, None, 1, 3, 4, 5]
+    assert [s.line for s in statements] == [1, 2, 3, 6, 8, 11, 12, 13]
+    assert statements[-2].code == "assert f(s) == 1"  # a script variable: stays a residual statement
     assert names == ("check", "f")  # the names the residual takes from the program (not defined by the script)
     assert all("f(1)" not in s.code for s in statements)  # its expected value never enters the sandbox
     only_setup = split_script("x = 1\ny = 2\n")
@@ -398,8 +400,8 @@ def test_entry_point_check_is_inlined_on_the_host():
     assert [(c.fn, c.args) for c in ref.calls] == [("f", (1,)), ("f", (2,))]
     mixed = parse_reference(
         {
-            "test_script": "def check(candidate):\n    assert candidate(1) == 1\n    for x in [2]:\n"
-            "        assert candidate(x) == x\n",
+            "test_script": "def check(candidate):\n    assert candidate(1) == 1\n    data = [2]\n"
+            "    for x in data:\n        assert candidate(x) == x\n",
             "entry_point": "f",
         }
     )

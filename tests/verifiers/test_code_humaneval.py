@@ -152,7 +152,7 @@ def test_most_asserts_are_checked_on_the_host(problems):
     total = sum(r.n_tests for r in refs)
     host = sum(c is not None for r in refs for c in r.checks)
     assert host / total > 0.99, (host, total)
-    assert sum(bool(r.statements) for r in refs) <= 6  # HumanEval/32, 38, 44, 50, 53, 151 keep a residual
+    assert sum(bool(r.statements) for r in refs) <= 5  # HumanEval/32, 38, 50, 53, 151 keep a residual
 
 
 @pytest.mark.parametrize("hack", list(HACKS))
