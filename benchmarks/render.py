@@ -183,6 +183,16 @@ def verifiers(d: dict[str, Any]) -> list[str]:
               f"items/s x{t}", "p50 ms", "p99 ms"]  # fmt: skip
     rows, notes = [], []
     for name, r in d.get("verifiers", {}).items():
+        if name == "humaneval":
+            notes.append(humaneval_note(r, t))
+            if "failed" not in r:
+                n, peer = r["problems"], r["peer"]
+                x_t = r.get(f"programs_per_s_{t}_threads")
+                rows.append([f"code: HumanEval canonical ({r['backend']})", n, r["canonical_correct"] / n, None, None,
+                             None, r["programs_per_s_1_thread"], x_t, None, None])  # fmt: skip
+                rows.append([f"{peer['name']} {peer['version']}", n, peer["canonical_passed"] / n, None, None, None,
+                             peer["programs_per_s_1_thread"], None, None, None])  # fmt: skip
+            continue
         if "failed" in r:
             rows.append([name, r.get("items"), f"failed: {r['failed']}"] + [""] * (len(header) - 3))
             continue
@@ -209,6 +219,24 @@ def verifiers(d: dict[str, Any]) -> list[str]:
                 f" {ratio(pool['throughput_vs_in_process_1_thread'])} the in-process single-thread throughput."
             )
     return table(header, rows) + [f"- {n}" for n in notes] + ([""] if notes else [])
+
+
+def humaneval_note(r: dict[str, Any], t: int) -> str:
+    """One line for HumanEval through the code verifier: correctness, hacks, programs/s against the peer."""
+    if "failed" in r:
+        return f"HumanEval through the code verifier: failed ({r['failed']})."
+    peer = r["peer"]
+    return (
+        f"HumanEval ({r['problems']} problems, {r['backend']}): canonical solutions {r['canonical_correct']}/"
+        f"{r['problems']} correct, `return None` stubs {r['stubs_incorrect']}/{r['problems']} incorrect, hack "
+        f"programs credited {r['hacks_credited']}/{r['hack_programs']} (errors {r['hacks_errors']}); "
+        f"{r['tests_checked_on_host']}/{r['tests']} asserts checked on the host. {num(r['programs_per_s_1_thread'])}"
+        f" programs/s x1 (spread {num(r['spread_1_thread'][0])}-{num(r['spread_1_thread'][1])}), "
+        f"{num(r.get(f'programs_per_s_{t}_threads'))} x{t}; {ratio(r['throughput_vs_peer_1_thread'])} the "
+        f"throughput of {peer['name']} {peer['version']} ({num(peer['programs_per_s_1_thread'])} programs/s, "
+        f"{peer['canonical_passed']}/{r['problems']} passed), same run"
+        + (f"; {machine_line(r['machine'])}" if r.get("machine") else ".")
+    )
 
 
 @section("kernels")

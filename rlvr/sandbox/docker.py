@@ -55,10 +55,13 @@ _INSTALL_HINT = (
     "then build the image with `rlvr sandbox build-image`"
 )
 
-# PID 1 in the container. argv: wall_s. Reads the program's argv as one JSON line on stdin, writes the
-# one-byte acknowledgement on stdout, then runs it. Exits 128+n when the program died of signal n.
+# PID 1 in the container. argv: wall_s. Makes itself non-dumpable (else the program, same uid, could write to the
+# container's stdout through /proc/1/fd/1 and forge what a harness reports). Reads the program's argv as one JSON
+# line on stdin, writes the one-byte acknowledgement on stdout, then runs it. Exits 128+n when the program died of
+# signal n.
 _BOOTSTRAP = """\
-import json, os, signal, shutil, sys
+import ctypes, json, os, signal, shutil, sys
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: the program cannot open /proc/1/fd/* (our stdout)
 job = b''
 while not job.endswith(b'\\n'):
     chunk = os.read(0, 65536)

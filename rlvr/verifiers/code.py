@@ -6,33 +6,37 @@
 The program is the last ```python block (see rlvr/verifiers/code_extract.py); the reference schema (stdin/stdout,
 function-call, assert-script and APPS/TACO layouts) is in rlvr/verifiers/code_reference.py.
 
-Harness: ONE fresh sandbox run per response, whatever the number of tests (bwrap costs ~30 ms a run; an
-interpreter start ~20 ms more). Inside, rlvr/verifiers/code_harness.py compiles the program (so a syntax error
-is reported by the sandboxed Python; nothing of the model's is compiled or run in this process), then:
-stdin/stdout tests each run in a forked child, a fresh process executing the program as `__main__`; function
-calls each run in a forked child of a process that loaded the program once; assert scripts run statement by
-statement in the loaded program's process. Per-test time is enforced inside the sandbox (a child is killed at
-its deadline; a watchdog kills a stuck load or script statement), total time by the sandbox's wall clock.
-Outputs and return values come back to the host, which compares them: expected outputs never enter the sandbox.
-On 2 busy shared cores (bwrap) a 5-test stdin/stdout problem ran at 7.4 items/s single-threaded this way against
-3.4 with one sandbox run per test. Each test may print (or return, as JSON) twice its expected size plus 64 KiB,
-capped at `output_bytes` unless the expected answer itself is larger.
+Harness: ONE fresh sandbox run per response (two for a test script with statements the host cannot check; see
+below), whatever the number of tests (bwrap costs ~30 ms a run; an interpreter start ~20 ms more). Inside,
+rlvr/verifiers/code_harness.py (the *reporter*) never runs model code: stdin/stdout tests each run in a forked
+child executing the program as `__main__`; function calls each run in a forked child that loads the program and
+makes the call. Per-test time is enforced inside the sandbox (a child is killed at its deadline), total time by
+the sandbox's wall clock. Outputs and return values (as plain data: see `encode` in the harness) come back to the
+host, which compares them. Each test may print (or return, encoded) `output_bytes`, whatever its answer.
 
 Status: every test passed -> correct (reward 1). Some failed -> incorrect, reward = fraction passed ("fraction",
 ProRL's choice and the default) or 0 ("all"); with early_stop (implied by "all") the run stops at the first
-failure it can see and later tests count as failed. No test passed and every one that ran timed out -> timeout.
+crash it can see and later tests count as failed. No test passed and every one that ran timed out -> timeout.
 A syntax error, a load failure or a missing function -> incorrect, reward 0, the detail says which. No program
--> unparsed. The sandbox failing (ExecResult status "error", SandboxUnavailable) or a bad reference -> error,
-which the trainer masks: the model is never blamed for our infrastructure.
+-> unparsed. The sandbox failing (ExecResult status "error", SandboxUnavailable), the harness failing before it
+let any model code run, or a bad reference -> error, which the trainer masks.
 
-Trust limits. stdin/stdout and function-call tests are sound against a hostile program: it never sees the
-expected values and the host decides, so the most it can forge is its own outputs (a duplicated or malformed
-result line voids the run). Assert scripts are not: the asserts run in the program's own process, so a program
-written to attack the harness (finding the private result fd, rebinding `__rlvr_eq__` or builtins at run time)
-can forge passes. What is covered: exit(0) / sys.exit() / os._exit(0) before or during the asserts (a test
-passes only on a positive "passed" record, never by absence of failure), SystemExit raised in the function,
-fake pass markers printed to stdout, and objects whose __eq__ always returns True (`==` in asserts requires
-plain data to equal plain data). Prefer function-call references where the data allows.
+Trust model (a policy under RL pressure will look for whatever pays):
+  * Nothing that enters the sandbox depends on an expected value: job.json holds inputs only, every test has the
+    same output allowance, tests run in reference order. (A reference whose answer exceeds `output_bytes` is
+    refused as a configuration error instead.) The run's total output limit is enforced outside the sandbox.
+  * Test scripts (HumanEval, MBPP) are converted: each assert over calls of the program's functions and
+    constants is checked on the host on the returned plain data (rlvr/verifiers/code_script.py), so a rigged
+    __eq__/__sub__/__lt__/__bool__/__len__ has nothing to act on. What cannot be converted runs in a second run,
+    in the reporter itself (trusted code) against a session process holding the program: values cross as plain
+    data or opaque handles, so the assertions are evaluated by code the program cannot touch. The verdict's
+    detail says how many tests were checked on the host. In that second run the program can read the residual
+    statements; it cannot read anything of the first run's.
+  * The reporter writes `{"ready": true}` before any model code runs and makes itself non-dumpable (no other
+    process of the uid can open its /proc/<pid>/fd or memory; on Docker, PID 1 is non-dumpable too). A failure
+    before `ready` is ours (error); after it every line is the program's word: a forged `fatal`, a duplicated
+    or malformed line, a killed or stopped harness -> incorrect (or timeout), never error.
+The attacks tried are in tests/verifiers/test_code_attacks.py and test_code_humaneval.py.
 
 Not handled: languages other than Python (LANGUAGES leaves room), special judges (several correct outputs),
 interactive problems, functions checked by mutating their arguments in place, per-problem time limits.
@@ -50,8 +54,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rlvr.verifiers import code_script
 from rlvr.verifiers.base import Verdict, Verifier
 from rlvr.verifiers.code_extract import extract_program, outputs_match, values_match
+from rlvr.verifiers.code_harness import decode, encode
 from rlvr.verifiers.code_reference import MODES, CodeReference, parse_reference
 
 _MiB = 1 << 20
@@ -142,6 +148,7 @@ class CodeVerifier(Verifier):
             language = LANGUAGES.get(ref.language)
             if language is None:
                 raise ValueError(f"code reference: language {ref.language!r} is not one of {sorted(LANGUAGES)}")
+            self._check_sizes(ref)
         except ValueError as e:
             return Verdict("error", 0.0, None, f"bad reference (data bug, not the model's fault): {e}"[:500])
         if not isinstance(response, str):
@@ -153,10 +160,80 @@ class CodeVerifier(Verifier):
             return Verdict("incorrect", 0.0, program, "SyntaxError: the program contains NUL bytes")
         mode = ref.mode or self.mode
         stop = self.early_stop or mode == "all"
+        outcomes = [_Outcome() for _ in range(ref.n_tests)]
+        if ref.style == "stdio" or ref.calls:
+            run = self._run(language, program, self._job(ref, "stdio" if ref.style == "stdio" else "call", stop))
+            if isinstance(run, Verdict):
+                return run
+            failed = self._score_cases(ref, run, outcomes, program, language)
+            if failed is not None:
+                return failed
+        if ref.statements:  # a script's residual: a second run, so its expected values never meet the calls
+            run = self._run(language, program, self._job(ref, "residual", stop))
+            if isinstance(run, Verdict):
+                return run
+            failed = self._score_residual(ref, run, outcomes, program, language)
+            if failed is not None:
+                return failed
+        return self._verdict(outcomes, program, mode, stop, ref)
 
+    def _check_sizes(self, ref: CodeReference) -> None:
+        """An expected answer larger than one test's output allowance could never pass: a config error, ours."""
+        sizes = [len(c.stdout.encode("utf-8", "surrogatepass")) for c in ref.stdio]
+        sizes += [max(len(json.dumps(e)) for e in c.expected) for c in ref.calls if c.expected]
+        for i, size in enumerate(sizes):
+            if size > self.output_bytes:
+                raise ValueError(f"test {i + 1} expects {size} bytes, above output_bytes={self.output_bytes}")
+
+    def _job(self, ref: CodeReference, kind: str, stop: bool) -> tuple[dict[str, bytes], int]:
+        """The work-dir files (job.json holds inputs only, never an expected value) and the run's output limit.
+
+        Every test may print (or return, encoded) `output_bytes`, whatever its expected answer. The run's limit,
+        enforced outside the sandbox, is that per test, at most 16 MiB unless the expected answers need more.
+        """
+        job: dict[str, Any] = {
+            "mode": kind,
+            "test_timeout_s": self.test_timeout_s,
+            "total_timeout_s": self.total_timeout_s,
+            "stop_on_failure": stop,
+            "cap": self.output_bytes,
+        }
+        files = {"harness.py": harness_source().encode()}
+        if kind == "stdio":
+            job["cases"] = [{"stdin": f"in/{i}"} for i in range(len(ref.stdio))]
+            for i, case in enumerate(ref.stdio):
+                files[f"in/{i}"] = case.stdin.encode("utf-8", "surrogatepass")
+            per_case, needed = self.output_bytes * 4 // 3 + 1024, sum(len(c.stdout) * 3 for c in ref.stdio)
+        elif kind == "call":
+            job["cases"] = [
+                {"fn": c.fn or ref.fn_name, "args": encode(tuple(c.args)), "kwargs": encode(dict(c.kwargs))}
+                for c in ref.calls
+            ]
+            per_case = self.output_bytes + 1024
+            needed = sum(2 * max(len(json.dumps(e)) for e in c.expected) for c in ref.calls if c.expected)
+        else:  # the statements go in a file of their own, read only after the call launcher has started
+            job["names"] = list(ref.names)
+            tests = [{"code": s.code, "line": s.line, "case": s.case} for s in ref.statements]
+            files["tests.json"] = json.dumps(tests).encode()
+            per_case, needed = 1024, 0
+        files["job.json"] = json.dumps(job).encode()
+        n = len(job.get("cases") or ref.statements)
+        limit = min(n * per_case, max(16 * _MiB, needed + n * 1024)) + 65536
+        return files, limit
+
+    def _run(self, language: Language, program: str, job: tuple[dict[str, bytes], int]) -> list[dict] | Verdict:
+        """One sandbox run of the harness: the result lines written after `ready`, or the verdict it ends with.
+
+        Before `ready` only our harness has written (no model code has run): a failure there, or a sandbox that
+        failed (status "error"), is ours -> error. After it, every line is the program's word (it may have
+        killed the harness or written to its output): anything amiss is its doing -> incorrect.
+        """
         from rlvr.sandbox import Limits, SandboxUnavailable
 
-        job, files, out_cap, disk = self._job(ref, program, stop)
+        files, out_cap = job
+        # surrogatepass: a lone surrogate in the response becomes invalid UTF-8, a syntax error in the sandbox.
+        files = {**files, "main.py": program.encode("utf-8", "surrogatepass")}
+        disk = 16 + sum(len(v) for v in files.values()) // _MiB
         limits = Limits(
             wall_s=self.total_timeout_s + _STARTUP_S,
             cpu_s=self.total_timeout_s + _STARTUP_S,
@@ -171,113 +248,96 @@ class CodeVerifier(Verifier):
             return Verdict("error", 0.0, program, f"sandbox unavailable: {e}"[:500])
         if res.status == "error":
             return Verdict("error", 0.0, program, f"sandbox failed: {res.detail}"[:500])
-        return self._score(ref, language, program, res, mode, stop)
-
-    def _job(self, ref: CodeReference, program: str, stop: bool) -> tuple[dict, dict[str, bytes], int, int]:
-        """The harness's job.json (no expected values), the work-dir files, the output byte cap and disk MB."""
-        job: dict[str, Any] = {
-            "mode": ref.style,
-            "test_timeout_s": self.test_timeout_s,
-            "total_timeout_s": self.total_timeout_s,
-            "stop_on_failure": stop,
-        }
-        # surrogatepass: a lone surrogate in the response becomes invalid UTF-8, a syntax error in the sandbox.
-        files = {"harness.py": harness_source().encode(), "main.py": program.encode("utf-8", "surrogatepass")}
-        if ref.style == "stdio":
-            job["cases"] = []
-            for i, case in enumerate(ref.stdio):
-                files[f"in/{i}"] = case.stdin.encode("utf-8", "surrogatepass")
-                job["cases"].append({"stdin": f"in/{i}", "cap": self._cap(len(case.stdout.encode()))})
-            out_cap = sum(c["cap"] * 4 // 3 + 512 for c in job["cases"])  # stdout travels base64-encoded
-        elif ref.style == "call":
-            job["fn_name"] = ref.fn_name
-            job["cases"] = []
-            for c in ref.calls:
-                size = max(len(json.dumps(e)) for e in c.expected)
-                job["cases"].append({"args": c.args, "kwargs": c.kwargs, "cap": self._cap(size)})
-            out_cap = sum(2 * c["cap"] + 1024 for c in job["cases"])  # the harness's own bound on a result line
-        else:
-            job["statements"] = [{"code": s.code, "line": s.line, "case": s.case} for s in ref.statements]
-            out_cap = len(ref.statements) * 1024
-        files["job.json"] = json.dumps(job).encode()
-        disk = 16 + sum(len(v) for v in files.values()) // _MiB
-        return job, files, out_cap + 65536, disk
-
-    def _cap(self, expected_bytes: int) -> int:
-        """Bytes one test may print (or return as JSON): room for the answer, at most `output_bytes` beyond that.
-
-        Twice the expected size plus 64 KiB, capped at `output_bytes`, but never below the expected size plus
-        4 KiB. Output past the cap is wrong anyway; small caps keep a flood from costing host memory.
-        """
-        return max(expected_bytes + 4096, min(self.output_bytes, 2 * expected_bytes + 65536))
-
-    def _score(self, ref: CodeReference, language: Language, program: str, res, mode: str, stop: bool) -> Verdict:
-        outcomes = [_Outcome() for _ in range(ref.n_tests)]
-        seen: set[int] = set()
-        load: dict[str, Any] | None = None
-        done = False
-        stopped_by = ""  # why the tests after the last reported one did not run
-        complete = res.stdout.split("\n")[:-1]  # a partial last line (a run cut off mid-write) is ignored
-        for raw in complete:
+        lines, ready = [], False
+        for raw in res.stdout.split("\n")[:-1]:  # a partial last line (a run cut off mid-write) is ignored
             try:
                 msg = json.loads(raw)
             except (ValueError, RecursionError):
-                return Verdict("incorrect", 0.0, program, "harness output was tampered with (malformed line)")
+                msg = None
+            if not ready:
+                if isinstance(msg, dict) and msg.get("ready") is True:
+                    ready = True
+                    continue
+                why = msg.get("fatal") if isinstance(msg, dict) else None
+                return Verdict("error", 0.0, program, f"test harness failed: {why or raw[:200]!r}"[:500])
             if not isinstance(msg, dict):
-                return Verdict("incorrect", 0.0, program, "harness output was tampered with (not an object)")
-            if "fatal" in msg:
-                if msg.get("phase") == "model":
-                    return Verdict("incorrect", 0.0, program, f"the program broke the test harness: {msg['fatal']}")
-                return Verdict("error", 0.0, program, f"test harness failed: {msg['fatal']}"[:500])
-            if "done" in msg:
-                done = True
-            elif "load" in msg:
-                load = msg
-            elif "setup" in msg:
-                stopped_by = f"test set-up at line {msg.get('line')} failed: {msg.get('exc', 'timeout')}"
-            elif "case" in msg:
-                i = msg["case"]
-                if not isinstance(i, int) or not 0 <= i < ref.n_tests or i in seen:
-                    return Verdict("incorrect", 0.0, program, "harness output was tampered with (bad test index)")
-                seen.add(i)
-                outcomes[i] = self._case_outcome(ref, i, msg)
+                return Verdict("incorrect", 0.0, program, "harness output was tampered with (malformed line)")
+            if "fatal" in msg or "ready" in msg:
+                return Verdict("incorrect", 0.0, program, f"the program broke the test harness: {str(msg)[:200]}")
+            lines.append(msg)
+        if not ready:
+            why = res.detail or f"exit code {res.exit_code}"
+            return Verdict("error", 0.0, program, f"test harness did not start ({res.status}: {why})"[:500])
         # The sandbox reports SIGKILL as a timeout (RLIMIT_CPU's hard limit sends it). Our CPU limit is above the
         # wall-clock total, so a SIGKILL well before the total is the program killing the harness, not time.
-        run_status = res.status
-        if run_status == "timeout" and res.wall_s < self.total_timeout_s:
-            run_status = "killed"
-        if load is None or load.get("load") != "ok":
-            return self._load_failure(language, program, load, run_status, res)
-        if not stopped_by and len(seen) < ref.n_tests:
-            last = outcomes[max(seen)] if seen else None
-            if done:  # the harness finished normally: it stopped at a failure (early_stop)
-                stopped_by = "not run (stopped at the first failure)"
-            elif ref.style == "script" and last is not None and last.why == "timeout":
-                stopped_by = "not run (an earlier test timed out)"
-            elif run_status == "timeout":
-                stopped_by = "timeout (total time limit)"
-            elif run_status in ("memory", "output_limit"):
-                stopped_by = f"{run_status.replace('_', ' ')} (the run was stopped)"
-            else:
-                stopped_by = "the program ended the test run early"
-        for o in outcomes:
-            if not o.passed and o.why == "not run" and stopped_by:
-                o.why = stopped_by
-        return self._verdict(outcomes, program, mode, stop)
+        status = res.status
+        if status == "timeout" and res.wall_s < self.total_timeout_s:
+            status = "killed"
+        lines.append({"__run__": status, "exit_code": res.exit_code, "detail": res.detail})
+        return lines
 
-    def _case_outcome(self, ref: CodeReference, i: int, msg: dict[str, Any]) -> _Outcome:
+    def _score_cases(
+        self, ref: CodeReference, lines: list[dict], outcomes: list[_Outcome], program: str, language: Language
+    ) -> Verdict | None:
+        """Fill `outcomes` from a stdio or call run; a verdict when the run as a whole decides (load failure...)."""
+        run = lines.pop()
+        n = len(ref.stdio) if ref.style == "stdio" else len(ref.calls)
+        results: list[_Outcome | Any] = [_Outcome(False, "not run") for _ in range(n)]
+        seen: set[int] = set()
+        load, done = None, False
+        for msg in lines:
+            if "done" in msg:
+                done = True
+            elif "load" in msg and load is None:
+                load = msg
+            elif "case" in msg:
+                i = msg["case"]
+                if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n or i in seen:
+                    return Verdict("incorrect", 0.0, program, "harness output was tampered with (bad test index)")
+                seen.add(i)
+                results[i] = self._case_result(ref, i, msg)
+            else:
+                return Verdict("incorrect", 0.0, program, "harness output was tampered with (unknown line)")
+        if load is None or load.get("load") != "ok":
+            return self._load_failure(language, program, load, run)
+        stopped = self._stopped_by(done, run)
+        for i, r in enumerate(results):
+            if isinstance(r, _Outcome) and r.why == "not run" and i not in seen:
+                results[i] = _Outcome(False, stopped)
+        if ref.style != "script":
+            outcomes[:] = results
+            return None
+        values = {
+            k: (r if not isinstance(r, _Outcome) else code_script.CheckFailed(r.why)) for k, r in enumerate(results)
+        }
+        for k, test in enumerate(ref.checks):
+            if test is not None:
+                ok, why = code_script.check(test, values)
+                outcomes[k] = _Outcome(ok, why)
+        return None
+
+    @staticmethod
+    def _stopped_by(done: bool, run: dict[str, Any]) -> str:
+        """Why the tests after the last reported one did not run."""
+        status = run["__run__"]
+        if done:  # the harness finished normally: it stopped at a failure (early_stop)
+            return "not run (stopped at the first failure)"
+        if status == "timeout":
+            return "timeout (total time limit)"
+        if status in ("memory", "output_limit"):
+            return f"{status.replace('_', ' ')} (the run was stopped)"
+        return "the program ended the test run early"
+
+    def _case_result(self, ref: CodeReference, i: int, msg: dict[str, Any]) -> _Outcome | Any:
+        """A stdio or call-reference test's outcome; for a script's call, its decoded value (checks decide)."""
         if msg.get("timeout"):
             return _Outcome(False, "timeout (total time limit)" if msg.get("total") else "timeout")
         if msg.get("fork_error"):
             return _Outcome(False, f"could not start: {msg['fork_error']}")
-        if ref.style == "script":
-            if msg.get("ok") is True:
-                return _Outcome(True, "passed")
-            return _Outcome(False, "assertion failed" if msg.get("assert") else f"error: {msg.get('exc')}")
         if msg.get("over"):
             return _Outcome(False, "output limit exceeded" if ref.style == "stdio" else "return value too large")
         info = msg.get("info") if isinstance(msg.get("info"), dict) else {}
-        exc = str(info.get("exc", ""))
+        exc = str(info.get("exc", ""))[:200]
         if exc.startswith("MemoryError"):
             return _Outcome(False, "memory limit")
         if ref.style == "stdio":
@@ -290,21 +350,65 @@ class CodeVerifier(Verifier):
                 return _Outcome(False, "unreadable output")
             ok = outputs_match(got, ref.stdio[i].stdout, ref.float_tol)
             return _Outcome(ok, "passed" if ok else "wrong answer")
+        if "load" in info:
+            return _Outcome(False, f"the program failed to load: {info.get('exc') or info['load']}")
         if info.get("ok") is not True or msg.get("exit") != 0 or "value" not in info:
             return _Outcome(False, f"runtime error: {exc}" if exc else f"crashed (exit code {msg.get('exit')})")
         try:
-            ok = any(values_match(info["value"], e, ref.float_tol) for e in ref.calls[i].expected)
+            value = decode(info["value"])
+        except (ValueError, RecursionError):
+            return _Outcome(False, "unreadable return value")
+        if ref.style == "script":
+            return value
+        try:
+            got = _jsonish(value)
+            ok = any(values_match(got, e, ref.float_tol) for e in ref.calls[i].expected)
+        except TypeError as e:
+            return _Outcome(False, f"runtime error: return value is not JSON-serialisable: {e}"[:200])
         except RecursionError:
             ok = False
         return _Outcome(ok, "passed" if ok else "wrong answer")
 
+    def _score_residual(
+        self, ref: CodeReference, lines: list[dict], outcomes: list[_Outcome], program: str, language: Language
+    ) -> Verdict | None:
+        """Fill the residual tests' outcomes from the residual run (the harness ran the statements itself)."""
+        run = lines.pop()
+        load = next((m for m in lines if "load" in m), None)
+        if load is None or load.get("load") != "ok":
+            return self._load_failure(language, program, load, run)
+        residual = {s.case for s in ref.statements if s.case is not None}
+        got: dict[int, _Outcome] = {}
+        stopped, done = "", False
+        for msg in lines:
+            if "load" in msg:
+                continue
+            if "done" in msg:
+                done = True
+            elif "setup" in msg:
+                stopped = f"test set-up at line {msg.get('line')} failed: {str(msg.get('exc'))[:200]}"
+            elif "case" in msg and msg["case"] in residual and msg["case"] not in got and msg["case"] is not True:
+                if msg.get("timeout"):
+                    got[msg["case"]] = _Outcome(False, "timeout (total time limit)" if msg.get("total") else "timeout")
+                else:
+                    ok = msg.get("ok") is True
+                    why = "assertion failed" if msg.get("assert") else f"error: {str(msg.get('exc'))[:200]}"
+                    got[msg["case"]] = _Outcome(ok, "passed" if ok else why)
+            else:
+                return Verdict("incorrect", 0.0, program, "harness output was tampered with (residual report)")
+        stopped = stopped or self._stopped_by(done, run)
+        for i in residual:
+            outcomes[i] = got.get(i) or _Outcome(False, stopped)
+        return None
+
     @staticmethod
-    def _load_failure(language: Language, program: str, load: dict[str, Any] | None, run_status: str, res) -> Verdict:
+    def _load_failure(language: Language, program: str, load: dict[str, Any] | None, run: dict[str, Any]) -> Verdict:
+        status = run["__run__"]
         if load is None:
             what = {"timeout": "timed out", "memory": "ran out of memory", "output_limit": "flooded the output"}
-            ended = "killed" if run_status == "killed" else res.detail or f"exit code {res.exit_code}"
-            why = what.get(run_status, f"ended before any test ran ({ended})")
-            return Verdict("timeout" if run_status == "timeout" else "incorrect", 0.0, program, f"the program {why}")
+            ended = "killed" if status == "killed" else run["detail"] or f"exit code {run['exit_code']}"
+            why = what.get(status, f"ended before any test ran ({ended})")
+            return Verdict("timeout" if status == "timeout" else "incorrect", 0.0, program, f"the program {why}")
         kind = load.get("load")
         if kind == "syntax":
             return Verdict("incorrect", 0.0, program, language.syntax_detail(load))
@@ -313,11 +417,11 @@ class CodeVerifier(Verifier):
         if kind == "exit":
             return Verdict("incorrect", 0.0, program, f"the program exited (code {load.get('code')}) while loading")
         if kind == "missing":
-            return Verdict("incorrect", 0.0, program, str(load.get("exc")))
-        return Verdict("incorrect", 0.0, program, f"the program failed to load: {load.get('exc')}")
+            return Verdict("incorrect", 0.0, program, str(load.get("exc"))[:300])
+        return Verdict("incorrect", 0.0, program, f"the program failed to load: {str(load.get('exc'))[:300]}")
 
     @staticmethod
-    def _verdict(outcomes: list[_Outcome], program: str, mode: str, stop: bool) -> Verdict:
+    def _verdict(outcomes: list[_Outcome], program: str, mode: str, stop: bool, ref: CodeReference) -> Verdict:
         if stop:  # later tests count as failed: a run that stops early must not score what it skipped
             first_fail = next((k for k, o in enumerate(outcomes) if not o.passed), len(outcomes))
             for o in outcomes[first_fail + 1 :]:
@@ -326,6 +430,8 @@ class CodeVerifier(Verifier):
         n, passed = len(outcomes), sum(o.passed for o in outcomes)
         failures = [f"test {k + 1}: {o.why}" for k, o in enumerate(outcomes) if not o.passed]
         detail = f"{passed}/{n} tests passed"
+        if ref.style == "script":
+            detail += f" ({sum(c is not None for c in ref.checks)} of {n} checked on the host)"
         if failures:
             detail += "; " + "; ".join(failures[:3]) + (f"; ... {len(failures) - 3} more" if len(failures) > 3 else "")
         if passed == n:
@@ -334,3 +440,19 @@ class CodeVerifier(Verifier):
         if passed == 0 and ran and all(o.timeout for o in ran):
             return Verdict("timeout", 0.0, program, detail)
         return Verdict("incorrect", passed / n if mode == "fraction" else 0.0, program, detail)
+
+
+def _jsonish(value: Any) -> Any:
+    """A decoded return value as json.dumps would have seen it: tuples are lists, keys strings; else TypeError."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonish(v) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not (k is None or isinstance(k, (bool, int, float, str))):
+                raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
+            out[k if isinstance(k, str) else json.dumps(k)] = _jsonish(v)
+        return out
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -1,40 +1,41 @@
 """The test runner that runs INSIDE the sandbox for the code verifier (standard library only).
 
-The verifier never imports this module to run it: it ships this file's text into the sandbox as `harness.py`
-next to `main.py` (the model's program), `job.json` (the cases, never the expected answers) and `in/<i>`
-(stdin of test i), and runs `python3 harness.py`. One sandbox run verifies one program, whatever the number
-of tests.
+The verifier ships this file's text into the sandbox as `harness.py` next to `main.py` (the model's program),
+`job.json` (the inputs of the tests, never an expected value, never a limit derived from one) and `in/<i>`
+(stdin of test i), and runs `python3 harness.py`. One sandbox run verifies one program. The host imports this
+module only for its value codec (`encode`, `decode`): importing it runs nothing.
 
-Modes (`job["mode"]`):
-  stdio   compile main.py here (a syntax error is reported as such; nothing of the model's runs in this
-          process), then for each test fork a child that executes the compiled program as `__main__` with
-          stdin from `in/<i>` and stdout into a pipe: a fresh process per test, without paying for a fresh
-          interpreter. Its stdout goes back base64-encoded; the host compares it.
-  call    execute the program once here as module `solution`, then for each case fork a child that calls the
-          function (or `Solution().<name>`) and reports the return value as JSON; the host compares it.
-  script  execute the program here, then the test script's top-level statements in order in this same
-          process (so state carries from one statement to the next, as in a plain script). Each top-level
-          assert (or expression statement, or compound statement holding an assert) is one case.
+The process that runs this file, the *reporter*, never runs model code. It reads its inputs, makes itself
+non-dumpable (so no other process of the sandbox's uid can open its /proc/<pid>/fd, /proc/<pid>/mem or ptrace
+it), writes `{"ready": true}` and only then lets model code run, each test in a child it forks:
+
+  stdio   for each test a child executes the compiled program as `__main__`, stdin from `in/<i>`, stdout
+          into a pipe; the reporter sends the bytes back (base64) and the host compares them.
+  call    for each call case a child executes the program as module `solution`, then calls the function
+          (or `Solution().<name>`) with the case's arguments and writes the return value, encoded by
+          `encode` as plain data (tagged JSON), into a pipe; the reporter relays it and the host compares it.
+  residual  (test-script statements the host could not turn into call cases) the reporter runs the trusted
+          statements itself, with each of the program's names bound to a proxy: a call forks, from a launcher
+          process started before the statements were read, a child that loads the program and makes that one
+          call; the return value comes back as plain data. The statements (with their expected values) are in
+          `tests.json`, shipped only in this second sandbox run, after the call cases were decided.
+
+Every line on the real stdout after `ready` may have been written by the program (a program can kill the
+reporter, or reach the container's stdout through another process), so the host treats it as the program's
+word: the worst a program can do is void its own run. Anything that goes wrong before `ready` is ours.
 
 A forked test process differs from `python3 main.py` in two ways a program could notice: the modules the
-harness imported (json, base64, select, threading, ...) are already in sys.modules, and it starts faster.
-Before exiting it does what interpreter shutdown does (joins non-daemon threads, runs atexit handlers, flushes
-sys.stdout, frees the program's globals), so fast-IO wrappers and answers printed from threads are kept.
-
-Timing: children are timed by this process (select on their pipes and on a pidfd). Model code that runs in
-this process (loading the program, script statements) is timed by a watchdog process forked before any model
-code runs: on a deadline it reports the timeout and SIGKILLs this process.
-
-Output: one JSON object per line on a private copy of the original stdout; fds 0-2 point at /dev/null before
-any model code runs, so the program's prints cannot reach it by accident. A program that hunts for the fd can
-(see the trust limits in rlvr/verifiers/code.py): it matters for script mode only, since in stdio and call
-modes the host compares outputs against answers that never enter the sandbox.
+reporter imported (json, base64, typing, re, collections, ...: see _PRELOAD) are already in sys.modules, and it
+starts faster. Before exiting it does what interpreter
+shutdown does (joins non-daemon threads, runs atexit handlers, flushes sys.stdout, frees the program's
+globals), so fast-IO wrappers and answers printed from threads are kept.
 """
 
 import atexit
 import base64
 import builtins
 import json
+import math
 import os
 import select
 import signal
@@ -43,23 +44,126 @@ import threading
 import time
 import types
 
-# Bound before any model code runs, so a program that rebinds os.write, json.dumps or builtins.AssertionError
-# in its own process cannot break the harness by accident.
 _write, _read, _close, _dumps, _loads, _now = os.write, os.read, os.close, json.dumps, json.loads, time.monotonic
-_select, _fork, _exec, _AssertionError = select.select, os.fork, builtins.exec, builtins.AssertionError
-_DEVNULL = os.open(os.devnull, os.O_RDWR)
-_RESULTS = os.dup(1)
-_PRIVATE = [_RESULTS]  # fds a case child closes before model code runs
-for _fd in (0, 1, 2):
-    os.dup2(_DEVNULL, _fd)
+_select, _fork, _AssertionError = select.select, os.fork, builtins.AssertionError
 _EXC_CHARS = 200
+_MAX_DEPTH = 100  # deeper values are not plain data (and would not survive json.loads on the host)
+_MAX_INT_BITS = 12_000  # larger ints travel as hex: json refuses more than 4300 decimal digits
+_state = {"results": 1, "devnull": 0, "private": []}  # set by main(): the result fd and fds children close
+# Standard modules programs commonly import (HumanEval's `from typing import List` costs ~10 ms a process).
+_PRELOAD = ("typing", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "fractions")
+
+
+# --- the value codec: plain data as tagged JSON, shared by the host and the sandbox ------------------------------
+
+
+def encode(value, depth=0, other=None):
+    """Plain data as JSON with tags: what a test can compare exactly; anything else is an opaque marker.
+
+    Built-in scalars and containers (and their subclasses, read through the built-in type's own methods, so an
+    overridden __eq__/__iter__/__len__ changes nothing) become data; numpy values become their `tolist()`.
+    `other(value)`, when given, may encode a non-plain value its own way (None: the opaque marker).
+    Tuples, sets, frozensets, bytes, complex numbers, non-finite floats, big ints and dicts whose keys are not
+    all strings carry a tag {"$": kind, "v": ...}. Every other object is {"$": "opaque", "type": name}: it
+    equals nothing, so a rigged object can never pass a comparison.
+    """
+    if depth > _MAX_DEPTH:
+        return {"$": "opaque", "type": "too deeply nested"}
+    if value is None or value is True or value is False:
+        return value
+    for base in type(value).__mro__:
+        if base is int:
+            n = int.__int__(value)
+            return n if n.bit_length() <= _MAX_INT_BITS else {"$": "int", "v": hex(n)}
+        if base is float:
+            x = float.__float__(value)
+            return x if math.isfinite(x) else {"$": "float", "v": repr(x)}
+        if base is str:
+            return str.__str__(value)
+        if base is complex:
+            z = complex.__complex__(value) if hasattr(complex, "__complex__") else complex(value)
+            return {"$": "complex", "v": [encode(z.real), encode(z.imag)]}
+        if base is bytes:
+            return {"$": "bytes", "v": base64.b64encode(bytes.__bytes__(value)).decode()}
+        if base is list:
+            return [encode(v, depth + 1, other) for v in list.__iter__(value)]
+        if base in (tuple, set, frozenset):
+            return {"$": base.__name__, "v": [encode(v, depth + 1, other) for v in base.__iter__(value)]}
+        if base is dict:
+            items = [(encode(k, depth + 1, other), encode(v, depth + 1, other)) for k, v in dict.items(value)]
+            if all(type(k) is str and k != "$" for k, _ in items):
+                return dict(items)
+            return {"$": "dict", "v": [list(kv) for kv in items]}
+    module = type(value).__module__ or ""
+    if module.split(".")[0] == "numpy" and hasattr(value, "tolist"):
+        return encode(value.tolist(), depth + 1)
+    if other is not None and (marker := other(value)) is not None:
+        return marker  # the residual run's sessions: a handle instead of an opaque marker
+    return {"$": "opaque", "type": type(value).__name__[:_EXC_CHARS]}
+
+
+class Opaque:
+    """A value that was not plain data: equal only to itself, unordered, and of no truth value."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type_name):
+        self.type = str(type_name)[:_EXC_CHARS]
+
+    def __bool__(self):
+        raise TypeError(f"a {self.type} object has no plain truth value")
+
+    def __repr__(self):
+        return f"<{self.type} object>"
+
+
+def decode(data, depth=0, handle=None):
+    """The inverse of `encode`: only built-in types (and Opaque) come out; malformed input raises ValueError.
+
+    `handle(data)` turns a {"$": "handle"} marker into an object (the residual run's sessions); without it a
+    handle is opaque."""
+    if depth > _MAX_DEPTH + 2:
+        raise ValueError("too deeply nested")
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if isinstance(data, list):
+        return [decode(v, depth + 1, handle) for v in data]
+    if not isinstance(data, dict):
+        raise ValueError(f"not an encoded value: {type(data).__name__}")
+    if "$" not in data:
+        return {k: decode(v, depth + 1, handle) for k, v in data.items()}
+    kind, v = data.get("$"), data.get("v")
+    try:
+        if kind == "handle" and handle is not None:
+            return handle(data)
+        if kind in ("opaque", "handle"):
+            return Opaque(data.get("type", "object"))
+        if kind == "int" and isinstance(v, str):
+            return int(v, 16)
+        if kind == "float" and v in ("inf", "-inf", "nan"):
+            return float(v)
+        if kind == "complex" and isinstance(v, list) and len(v) == 2:
+            return complex(*(float(decode(x, depth + 1)) for x in v))
+        if kind == "bytes" and isinstance(v, str):
+            return base64.b64decode(v, validate=True)
+        if kind in ("tuple", "set", "frozenset") and isinstance(v, list):
+            kind_type = {"tuple": tuple, "set": set, "frozenset": frozenset}[kind]
+            return kind_type(decode(x, depth + 1, handle) for x in v)
+        if kind == "dict" and isinstance(v, list) and all(isinstance(kv, list) and len(kv) == 2 for kv in v):
+            return {decode(k, depth + 1, handle): decode(x, depth + 1, handle) for k, x in v}
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValueError(f"malformed {kind} value: {e}") from None
+    raise ValueError(f"unknown value tag {kind!r}")
+
+
+# --- the reporter's plumbing -------------------------------------------------------------------------------------
 
 
 def emit(obj):
     data = (_dumps(obj, separators=(",", ":")) + "\n").encode()
     view = memoryview(data)
     while view:
-        view = view[_write(_RESULTS, view) :]
+        view = view[_write(_state["results"], view) :]
 
 
 def describe(exc):
@@ -109,10 +213,12 @@ def _exit_status(status):
 
 
 def run_child(body, deadline, stdin_fd=None, capture=False, cap=1 << 20):
-    """Fork a child running `body() -> (exit_code, info)`; collect its stdout (if `capture`) and info line.
+    """Fork a child running `body(note) -> (exit_code, info)`; collect its stdout (if `capture`) and info.
 
-    Returns {"exit", "timeout", "over", "stdout"?, "info"?}. The child gets its own process group, killed
-    when it ends, so its helpers die with it (unless they start their own session).
+    `note(dict)` lets the body write progress lines (say, "loaded") before its result. Returns {"exit",
+    "timeout", "over", "stdout"?, "info"?, "notes"?}: `info` is the last info line, `notes` the ones before it
+    (both the program's word: it runs in that process). The child gets its own process group, killed when it
+    ends, so its helpers die with it (unless they start their own session). `cap` bounds stdout and info alike.
     """
     info_r, info_w = os.pipe()
     out_r, out_w = os.pipe() if capture else (None, None)
@@ -181,125 +287,80 @@ def run_child(body, deadline, stdin_fd=None, capture=False, cap=1 << 20):
     for fd in (info_r, out_r, pidfd):
         if fd is not None:
             _close(fd)
-    if capture:
-        result["stdout"] = base64.b64encode(bytes(bufs[out_r][:cap])).decode()
-    line = bytes(bufs[info_r]).split(b"\n", 1)[0]
-    try:
-        result["info"] = _loads(line) if line else None
-    except Exception:  # noqa: BLE001 - malformed or absurdly nested: the case simply has no result
-        result["info"] = None
+    if capture and not result["over"]:
+        result["stdout"] = base64.b64encode(bytes(bufs[out_r])).decode()
+    lines = []
+    if not result["over"]:
+        for raw in bytes(bufs[info_r]).split(b"\n"):
+            try:
+                line = _loads(raw) if raw else None
+            except Exception:  # noqa: BLE001 - malformed or absurdly nested: not a result
+                line = None
+            if isinstance(line, dict):
+                lines.append(line)
+    result["info"] = lines[-1] if lines else None
+    if len(lines) > 1:
+        result["notes"] = lines[:-1]
     return result
 
 
 def _child(body, stdin_fd, out_w, info_w, to_close):
     """In the forked child: own process group, fds 0-2 set, private fds closed; run body, report, _exit."""
     code, info = 1, None
-    try:
-        os.setpgid(0, 0)
-        os.dup2(stdin_fd if stdin_fd is not None else _DEVNULL, 0)
-        os.dup2(out_w if out_w is not None else _DEVNULL, 1)
-        for fd in [*_PRIVATE, *to_close, out_w]:
-            if fd is not None:
-                _close(fd)
-        code, info = body()
-    except BaseException as e:  # noqa: BLE001 - the model's failure is a result, not a crash
-        code, info = 1, {"exc": describe(e)}
-    try:
-        data = (_dumps(info, separators=(",", ":"), default=jsonable) + "\n").encode() if info else b""
-    except BaseException as e:  # noqa: BLE001 - e.g. a return value that is not JSON
-        data = (_dumps({"exc": "return value is not JSON-serialisable: " + describe(e)}) + "\n").encode()
-    try:
+
+    def note(obj):
+        data = (_dumps(obj, separators=(",", ":")) + "\n").encode()
         view = memoryview(data)
         while view:
             view = view[_write(info_w, view) :]
-    except BaseException:  # noqa: BLE001, S110
-        pass
+
+    try:
+        os.setpgid(0, 0)
+        os.dup2(stdin_fd if stdin_fd is not None else _state["devnull"], 0)
+        os.dup2(out_w if out_w is not None else _state["devnull"], 1)
+        for fd in [*_state["private"], *to_close, out_w]:
+            if fd is not None:
+                _close(fd)
+        code, info = body(note)
+    except BaseException as e:  # noqa: BLE001 - the model's failure is a result, not a crash
+        code, info = 1, {"exc": describe(e)}
+    try:
+        if info:
+            note(info)
+    except BaseException as e:  # noqa: BLE001
+        try:
+            note({"exc": "could not report the result: " + describe(e)})
+        except BaseException:  # noqa: BLE001, S110
+            pass
     os._exit(code)
 
 
-def jsonable(value):
-    """json.dumps fallback: numpy scalars and arrays become Python values; anything else is not JSON."""
-    module = type(value).__module__ or ""
-    if module.split(".")[0] == "numpy" and hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def load_program(source, name):
-    """Execute the program as module `name`; returns its namespace, or reports why it failed and returns None."""
-    try:
-        code = compile(source, "main.py", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as e:
-        emit(syntax_report(e))
-        return None
+def load_program(code, name):
+    """Execute the compiled program as module `name`: (namespace, None), or (None, {"load": why, ...})."""
     module = types.ModuleType(name)
     module.__file__ = "main.py"
     sys.modules[name] = module
     try:
         exec(code, module.__dict__)
     except SystemExit as e:
-        emit({"load": "exit", "code": exit_code(e)})
-        return None
+        return None, {"load": "exit", "code": exit_code(e)}
     except BaseException as e:  # noqa: BLE001
-        emit({"load": "error", "exc": describe(e)})
-        return None
-    return module.__dict__
+        return None, {"load": "error", "exc": describe(e)}
+    return module.__dict__, None
 
 
-def syntax_report(e):
-    if isinstance(e, SyntaxError):
-        return {"load": "syntax", "kind": type(e).__name__, "line": e.lineno, "msg": str(e.msg)[:_EXC_CHARS]}
-    return {"load": "syntax", "kind": "SyntaxError", "line": None, "msg": describe(e)}
-
-
-class Watchdog:
-    """A process forked before model code runs here: `arm(line, s)` starts a deadline; past it, the watchdog
-    writes `line` (a result saying what timed out) and SIGKILLs this process. `disarm()` stops the clock."""
-
-    def __init__(self):
-        r, self.w = os.pipe()
-        parent = os.getpid()
-        if _fork() == 0:
-            _close(self.w)
-            self._watch(r, parent)
-        _close(r)
-        _PRIVATE.append(self.w)
-
-    def arm(self, line, seconds):
-        _write(self.w, (_dumps({"line": line, "s": seconds}) + "\n").encode())
-
-    def disarm(self):
-        _write(self.w, b"{}\n")
-
-    @staticmethod
-    def _watch(r, parent):
-        buf, pending, deadline = b"", None, None
-        while True:
-            timeout = None if deadline is None else max(0.0, deadline - _now())
-            if not _select([r], [], [], timeout)[0]:
-                emit(pending)
-                os.kill(parent, signal.SIGKILL)
-                os._exit(0)
-            data = _read(r, 65536)
-            if not data:
-                os._exit(0)
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                msg = _loads(line)
-                pending = msg.get("line")
-                deadline = _now() + msg["s"] if pending is not None else None
-
-
-def run_stdio(job, source, stop, deadline_total):
+def compile_program(source):
+    """The program's code object, or the syntax report for the host. Compiling runs none of its code."""
     try:
-        code = compile(source, "main.py", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as e:
-        emit(syntax_report(e))
-        return
-    emit({"load": "ok"})
+        return compile(source, "main.py", "exec", dont_inherit=True), None
+    except SyntaxError as e:
+        return None, {"load": "syntax", "kind": type(e).__name__, "line": e.lineno, "msg": str(e.msg)[:_EXC_CHARS]}
+    except BaseException as e:  # noqa: BLE001 - ValueError (NUL), RecursionError, MemoryError: the program's
+        return None, {"load": "syntax", "kind": "SyntaxError", "line": None, "msg": describe(e)}
 
-    def body():
+
+def run_stdio(job, code, stop, deadline_total):
+    def body(note):
         module = types.ModuleType("__main__")
         module.__file__ = "main.py"
         module.__builtins__ = builtins
@@ -315,6 +376,7 @@ def run_stdio(job, source, stop, deadline_total):
         finish_like_interpreter(module.__dict__)
         return status, info
 
+    emit({"load": "ok"})
     for i, case in enumerate(job["cases"]):
         if _now() >= deadline_total:
             emit({"case": i, "timeout": True, "total": True})
@@ -325,151 +387,350 @@ def run_stdio(job, source, stop, deadline_total):
             emit({"case": i, "fork_error": "its input file is gone: " + describe(e)})
             continue
         deadline = min(_now() + job["test_timeout_s"], deadline_total)
-        result = run_child(body, deadline, stdin_fd=fd, capture=True, cap=case["cap"])
+        result = run_child(body, deadline, stdin_fd=fd, capture=True, cap=job["cap"])
         _close(fd)
+        result.pop("notes", None)
         emit({"case": i, **result})
         if stop and (result.get("timeout") or result.get("over") or result.get("exit") != 0):
             return
 
 
-def load_watched(source, job, dog):
-    """load_program under the watchdog: a program whose top level hangs is reported as a load timeout."""
-    dog.arm({"load": "timeout"}, job["test_timeout_s"])
-    namespace = load_program(source, "solution")
-    dog.disarm()
-    return namespace
-
-
-def run_call(job, source, stop, deadline_total):
-    namespace = load_watched(source, job, Watchdog())
-    if namespace is None:
-        return
-    name = job["fn_name"]
-    target = namespace.get(name)
+def _target(namespace, name):
+    """The function to call: top-level `name`, else `Solution().name` (LeetCode); None when neither exists."""
+    fn = namespace.get(name)
+    if callable(fn):
+        return fn
     solution = namespace.get("Solution")
-    if not callable(target) and isinstance(solution, type) and hasattr(solution, name):
-        target = None
-    elif not callable(target):
-        emit({"load": "missing", "exc": f"no function {name!r} (nor a Solution class with that method)"})
-        return
-    emit({"load": "ok"})
+    if isinstance(solution, type) and hasattr(solution, name):
+        return lambda *a, **k: getattr(solution(), name)(*a, **k)
+    return None
+
+
+def _call_body(code, fn_name, args, kwargs):
+    """What a call's child runs: load the program, find the function, call it, encode the return value.
+
+    With `fn_name` None it only loads the program (the residual run's probe)."""
+
+    def body(note):
+        namespace, failed = load_program(code, "solution")
+        if failed:
+            return 1, failed
+        if fn_name is None:
+            return 0, {"loaded": True}
+        fn = _target(namespace, fn_name)
+        if fn is None:
+            return 1, {"load": "missing", "exc": f"no function {fn_name!r} (nor a Solution class with it)"}
+        note({"loaded": True})
+        return 0, {"ok": True, "value": encode(fn(*decode(args), **decode(kwargs)))}
+
+    return body
+
+
+def run_calls(job, code, stop, deadline_total):
+    """One child per call case: load the program, call, encode the return value. The first case reports the load."""
+    loaded = False
     for i, case in enumerate(job["cases"]):
         if _now() >= deadline_total:
             emit({"case": i, "timeout": True, "total": True})
             continue
-
-        def body(case=case):
-            fn = target if target is not None else getattr(solution(), name)
-            value = fn(*case["args"], **case["kwargs"])
-            return 0, {"ok": True, "value": value}
-
         deadline = min(_now() + job["test_timeout_s"], deadline_total)
-        result = run_child(body, deadline, cap=case["cap"])
-        line = {"case": i, **result}
-        if result.get("over") or len(_dumps(line)) > 2 * case["cap"] + 512:  # escapes can grow a value 6x
-            line = {"case": i, "exit": result.get("exit"), "timeout": False, "over": True}
-        emit(line)
+        result = run_child(_call_body(code, case["fn"], case["args"], case["kwargs"]), deadline, cap=job["cap"])
         info = result.get("info") or {}
+        notes = result.pop("notes", None) or []
+        if not loaded:
+            if "load" in info:
+                emit({"load": info["load"], **{k: info.get(k) for k in ("exc", "code")}})
+                return
+            if result.get("timeout") and not any(n.get("loaded") for n in notes):
+                emit({"load": "timeout"})
+                return
+            emit({"load": "ok"})
+            loaded = True
+        emit({"case": i, **result})
         if stop and not info.get("ok"):
             return
 
 
-def run_script(job, source, stop, deadline_total):
-    statements = []
-    for st in job["statements"]:
+class CallTimeout(BaseException):
+    """A call of the program's function ran out of time (a BaseException: `except Exception` cannot hide it)."""
+
+
+class ProgramError(RuntimeError):
+    """The program's code raised, or its process is gone; the message says what happened."""
+
+
+class Remote:
+    """An object of the program's (a function, a class, an instance) seen from the test statements.
+
+    Calling it or reading an attribute is a request to the session; what comes back is plain data or another
+    Remote. It equals only itself and has no truth value, so nothing the program defines runs here.
+    """
+
+    __slots__ = ("_session", "_id", "_type")
+
+    def __init__(self, session, ident, type_name):
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_id", ident)
+        object.__setattr__(self, "_type", str(type_name)[:_EXC_CHARS])
+
+    def __call__(self, *args, **kwargs):
+        return self._session.request({"op": "call", "id": self._id}, args, kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._session.request({"op": "getattr", "id": self._id, "name": name}, (), {})
+
+    def __bool__(self):
+        raise TypeError(f"a {self._type} object of the program's has no plain truth value here")
+
+    def __repr__(self):
+        return f"<the program's {self._type}>"
+
+
+class Session:
+    """A child that loads the program once and then serves the test statements' requests, one at a time.
+
+    It is forked before the statements are read, so it never has them (nor their expected values) in memory.
+    Its replies are the program's word, read as plain data (non-plain values become `Remote` handles). A call
+    past `test_timeout_s` kills it; later requests then fail: the program's process is gone, as after a crash.
+    """
+
+    def __init__(self, code, names, job):
+        req_r, self.req_w = os.pipe()
+        self.rep_r, rep_w = os.pipe()
+        self.job, self.buf, self.gone = job, b"", ""
+        pid = _fork()
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+                for fd in (0, 1):
+                    os.dup2(_state["devnull"], fd)
+                for fd in (*_state["private"], self.req_w, self.rep_r):
+                    _close(fd)
+                _serve(code, names, req_r, rep_w)
+            finally:
+                os._exit(1)
+        self.pid = pid
         try:
-            statements.append((st, compile(st["code"], f"<test line {st['line']}>", "exec", dont_inherit=True)))
-        except (SyntaxError, ValueError) as e:
-            emit({"fatal": "test script does not compile: " + describe(e), "phase": "reference"})
-            return
-    guarded_eq = make_guarded_eq()
-    dog = Watchdog()
-    namespace = load_watched(source, job, dog)
-    if namespace is None:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        _close(req_r)
+        _close(rep_w)
+        _state["private"] = [*_state["private"], self.req_w, self.rep_r]
+
+    def request(self, message, args, kwargs, seconds=None):
+        if self.gone:
+            raise ProgramError(self.gone)
+        message = {**message, "args": encode(args, other=_remote_id), "kwargs": encode(kwargs, other=_remote_id)}
+        if seconds is None:
+            seconds = self.job["test_timeout_s"]
+        seconds = min(seconds, self.job["deadline_total"] - _now())
+        if seconds <= 0:
+            raise CallTimeout()
+        try:
+            view = memoryview((_dumps(message) + "\n").encode())
+            while view:
+                view = view[_write(self.req_w, view) :]
+        except OSError:
+            self._end("the program's process ended")
+            raise ProgramError(self.gone) from None
+        deadline = _now() + seconds
+        while b"\n" not in self.buf:
+            remaining = deadline - _now()
+            if remaining <= 0 or not _select([self.rep_r], [], [], remaining)[0]:
+                self._end("the program's process was stopped (a call timed out)")
+                raise CallTimeout()
+            data = _read(self.rep_r, 1 << 20)
+            if not data:
+                self._end("the program's process ended")
+                raise ProgramError(self.gone)
+            self.buf += data
+            if len(self.buf) > self.job["cap"] + 65536:
+                self._end("the program's process was stopped (a value too large)")
+                raise ProgramError(self.gone)
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            reply = _loads(line)
+            if "exc" in reply:
+                raise ProgramError(str(reply["exc"])[:_EXC_CHARS])
+            return decode(reply["value"], handle=lambda d: Remote(self, d.get("id"), d.get("type", "object")))
+        except ProgramError:
+            raise
+        except Exception:  # noqa: BLE001 - a malformed reply: the program wrote into its own channel
+            self._end("the program's process answered out of protocol")
+            raise ProgramError(self.gone) from None
+
+    def _end(self, why):
+        self.gone = why
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except OSError:
+            pass
+
+
+def _remote_id(value):
+    """encode() for a Remote passed back to the program as an argument: its handle."""
+    if type(value) is Remote:
+        return {"$": "handle", "id": object.__getattribute__(value, "_id")}
+    return None
+
+
+def _serve(code, names, req_r, rep_w):
+    """The session's side (model code runs here): load, report the names, then answer requests until EOF."""
+    table = []
+
+    def handle(value):
+        table.append(value)
+        return {"$": "handle", "id": len(table) - 1, "type": type(value).__name__[:_EXC_CHARS]}
+
+    def reply(obj):
+        view = memoryview((_dumps(obj) + "\n").encode())
+        while view:
+            view = view[_write(rep_w, view) :]
+
+    namespace, failed = load_program(code, "solution")
+    if failed:
+        reply(failed)
+        return
+    reply({"value": {n: encode(namespace[n], other=handle) for n in names if n in namespace}})
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            data = _read(req_r, 1 << 20)
+            if not data:
+                return
+            buf += data
+        line, buf = buf.split(b"\n", 1)
+        try:
+            req = _loads(line)
+            target = table[req["id"]]
+            args = decode(req["args"], handle=lambda d: table[d["id"]])
+            kwargs = decode(req["kwargs"], handle=lambda d: table[d["id"]])
+            value = target(*args, **kwargs) if req["op"] == "call" else getattr(target, req["name"])
+            out = {"value": encode(value, other=handle)}
+        except BaseException as e:  # noqa: BLE001 - SystemExit included: the test sees the program's error
+            out = {"exc": describe(e)}
+        reply(out)
+
+
+def run_residual(job, code, stop, deadline_total):
+    """The test statements the host could not convert, run HERE (they are trusted: no model code runs in this
+    process, so what it reports cannot be forged) against a session holding the program (see `Session`)."""
+    job["deadline_total"] = deadline_total
+    session = Session(code, job["names"], job)
+    with open("tests.json", "rb") as f:
+        statements = _loads(f.read())
+    try:
+        names = _first_reply(session, job)
+    except CallTimeout:
+        emit({"load": "timeout"})
+        return
+    except ProgramError as e:
+        emit(e.args[0] if isinstance(e.args[0], dict) else {"load": "error", "exc": str(e)})
         return
     emit({"load": "ok"})
-    namespace["__rlvr_eq__"] = guarded_eq
-    for st, code in statements:
+    namespace = {"__name__": "__rlvr_tests__", "__builtins__": builtins, **names}
+    for st in statements:
         i, line = st.get("case"), st["line"]
-        seconds = min(job["test_timeout_s"], deadline_total - _now())
-        if seconds <= 0:
+        if _now() >= deadline_total:
             emit({"case": i, "timeout": True, "total": True} if i is not None else {"setup": "timeout", "line": line})
             return
-        dog.arm({"case": i, "timeout": True} if i is not None else {"setup": "timeout", "line": line}, seconds)
         try:
-            _exec(code, namespace)
+            exec(compile(st["code"], f"<test line {line}>", "exec", dont_inherit=True), namespace)
             outcome = {"ok": True}
+        except CallTimeout:
+            outcome = {"ok": False, "timeout": True}
         except _AssertionError as e:
             outcome = {"ok": False, "exc": describe(e), "assert": True}
-        except BaseException as e:  # noqa: BLE001 - SystemExit included: exiting is not passing
+        except BaseException as e:  # noqa: BLE001 - the program's error (ProgramError) or the test's own
             outcome = {"ok": False, "exc": describe(e)}
-        dog.disarm()
         if i is None:
             if not outcome["ok"]:
-                emit({"setup": "error", "line": line, "exc": outcome["exc"]})
+                emit({"setup": "error", "line": line, "exc": outcome.get("exc", "timeout")})
                 return
             continue
-        emit({"case": i, "line": line, **outcome})
+        emit({"case": i, **outcome})
         if stop and not outcome["ok"]:
             return
 
 
-def make_guarded_eq():
-    """`a == b` for test-script asserts, except that a value equal to plain data must itself be plain data.
+def _first_reply(session, job):
+    """The session's load report: the program's names the statements use (plain data or Remote handles)."""
+    deadline = _now() + min(job["test_timeout_s"], job["deadline_total"] - _now())
+    while b"\n" not in session.buf:
+        remaining = deadline - _now()
+        if remaining <= 0 or not _select([session.rep_r], [], [], remaining)[0]:
+            session._end("loading the program timed out")
+            raise CallTimeout()
+        data = _read(session.rep_r, 1 << 20)
+        if not data:
+            session._end("the program's process ended while loading")
+            raise ProgramError({"load": "error", "exc": "the program's process ended while loading"})
+        session.buf += data
+        if len(session.buf) > job["cap"] + 65536:
+            session._end("the program's process was stopped (its names are too large)")
+            raise ProgramError({"load": "error", "exc": "the program's names are too large"})
+    line, session.buf = session.buf.split(b"\n", 1)
+    try:
+        reply = _loads(line)
+    except Exception:  # noqa: BLE001
+        reply = None
+    if not isinstance(reply, dict):
+        raise ProgramError({"load": "error", "exc": "the program's process answered out of protocol"})
+    if "load" in reply:
+        raise ProgramError({"load": reply["load"], "exc": reply.get("exc"), "code": reply.get("code")})
+    try:
+        names = decode(reply.get("value"), handle=lambda d: Remote(session, d.get("id"), d.get("type", "object")))
+    except (ValueError, RecursionError):
+        names = None
+    if not isinstance(names, dict):
+        raise ProgramError({"load": "error", "exc": "the program's process answered out of protocol"})
+    return {k: v for k, v in names.items() if k in job["names"]}
 
-    Plain data: None, bool, int, float, complex, str, bytes, Fraction, Decimal, and lists, tuples, sets and
-    dicts of plain data (subclasses count when they override no comparison). An object whose __eq__ always
-    says True (the classic hack against `assert f(x) == 3`) is not plain, so it never equals 3. When both
-    sides are non-plain (e.g. two ListNode objects) the test's own == decides.
-    """
-    import decimal
-    import fractions
 
-    atoms = {type(None), bool, int, float, complex, str, bytes, fractions.Fraction, decimal.Decimal}
-    containers = {list, tuple, set, frozenset, dict}
-    mro_of, dict_of = type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__
+def _undumpable():
+    """PR_SET_DUMPABLE 0: processes of our uid can no longer open /proc/<us>/fd/*, read our memory or ptrace us."""
+    import ctypes
 
-    def base_of(t):
-        for k in mro_of(t):
-            if k in atoms or k in containers:
-                return k
-            if any(m in dict_of(k) for m in ("__eq__", "__ne__", "__iter__", "items")):
-                return None
-        return None
-
-    def plain(x, depth=0):
-        base = base_of(type(x))
-        if base is None:
-            return False
-        if base in atoms or depth > 100:
-            return True
-        if base is dict:
-            return all(plain(k, depth + 1) and plain(v, depth + 1) for k, v in dict.items(x))
-        return all(plain(v, depth + 1) for v in base.__iter__(x))
-
-    def guarded_eq(a, b):
-        if plain(a) != plain(b):
-            return False
-        return a == b
-
-    return guarded_eq
+    if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # 4 = PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
 def main():
     try:
+        _undumpable()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        results = os.dup(1)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        _state.update(results=results, devnull=devnull, private=[results])
         with open("job.json", "rb") as f:
             job = _loads(f.read())
         with open("main.py", "rb") as f:
             source = f.read()
-        deadline_total = _now() + job["total_timeout_s"]
-        runner = {"stdio": run_stdio, "call": run_call, "script": run_script}[job["mode"]]
-    except BaseException as e:  # noqa: BLE001
-        emit({"fatal": describe(e), "phase": "harness"})
+        runner = {"stdio": run_stdio, "call": run_calls, "residual": run_residual}[job["mode"]]
+        for name in _PRELOAD:  # imported once here, not once per forked test
+            __import__(name)
+        stop, deadline_total = job["stop_on_failure"], _now() + job["total_timeout_s"]
+    except BaseException as e:  # noqa: BLE001 - nothing of the program's has run: this failure is ours
+        emit({"fatal": describe(e)})
+        return
+    emit({"ready": True})
+    # From here on the program may have run (even compiling is its input): whatever breaks is its doing.
+    code, failed = compile_program(source)
+    if failed:
+        emit(failed)
         return
     try:
-        runner(job, source, job["stop_on_failure"], deadline_total)
-    except BaseException as e:  # noqa: BLE001 - after model code ran here, a crash of ours may be its doing
-        emit({"fatal": describe(e), "phase": "model"})
+        runner(job, code, stop, deadline_total)
+    except BaseException as e:  # noqa: BLE001
+        emit({"fatal": describe(e)})
         return
     emit({"done": True})
 

@@ -10,10 +10,12 @@ Exactly one test style per reference:
                  Calls the top-level function `fn_name`, or `Solution().fn_name` (LeetCode) when the program
                  defines no such function. The return value is compared on the host with JSON-equivalence.
   assert script  {"test_script": "assert add(1, 2) == 3\\nassert add(0, 0) == 0\\n", "entry_point"?: "add"}
-                 Runs in the program's namespace. Each top-level assert, top-level expression statement (such
-                 as `check(add)`) or compound statement holding an assert (a `for` loop of asserts) is one test;
-                 definitions, imports and assignments are set-up. A script with no such statement is one test.
-                 With `entry_point` (HumanEval layout), `check(<entry_point>)` is appended as a test.
+                 Each top-level assert, top-level expression statement (such as `check(add)`) or compound
+                 statement holding an assert (a `for` loop of asserts) is one test; definitions, imports and
+                 assignments are set-up. A script with no such statement is one test. With `entry_point`
+                 (HumanEval layout), `check(<entry_point>)` is appended. Asserts that only combine calls of the
+                 program's functions with constants are checked on the host, one test each (the asserts of
+                 `check` included); see rlvr/verifiers/code_script.py.
   APPS / TACO    {"input_output": {"inputs": [...], "outputs": [...], "fn_name"?: "..."}} (the dict or its JSON
                  text, as the datasets store it). Without fn_name: stdin/stdout, each input/output a string or
                  a list of lines. With fn_name: each input is the argument list, and the return value may
@@ -27,10 +29,13 @@ verifier's). Unknown fields are an error, so a typo cannot silently drop a test.
 from __future__ import annotations
 
 import ast
+import builtins
 import dataclasses
 import json
 import math
 from typing import Any, Literal
+
+from rlvr.verifiers.code_script import Call, HostCheck, _bound_names, _convert, _program_names, inline_check
 
 _FIELDS = {"language", "tests", "fn_name", "test_script", "entry_point", "input_output", "float_tol", "mode"}
 MODES = ("fraction", "all")
@@ -44,9 +49,10 @@ class StdioCase:
 
 @dataclasses.dataclass(frozen=True)
 class CallCase:
-    args: list[Any]
+    args: list[Any] | tuple[Any, ...]
     kwargs: dict[str, Any]
-    expected: tuple[Any, ...]  # accepted return values (more than one only for the APPS convention)
+    expected: tuple[Any, ...]  # accepted return values (APPS: two); empty for a script's calls (checks decide)
+    fn: str | None = None  # the function to call; None: the reference's fn_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +72,9 @@ class CodeReference:
     stdio: tuple[StdioCase, ...] = ()
     fn_name: str | None = None
     calls: tuple[CallCase, ...] = ()
-    statements: tuple[Statement, ...] = ()
+    statements: tuple[Statement, ...] = ()  # a script's residual: what runs in the sandbox as script code
+    checks: tuple[HostCheck | None, ...] = ()  # a script's tests: a host check, or None (a residual test)
+    names: tuple[str, ...] = ()  # the program's names the residual uses (each becomes a proxy in the sandbox)
     float_tol: float | None = None
     mode: str | None = None
 
@@ -135,9 +143,11 @@ def parse_reference(reference: Any) -> CodeReference:
         entry = reference.get("entry_point")
         if entry is not None:
             script += f"\n\ncheck({_identifier(entry, 'entry_point')})\n"
-        statements = split_script(script)
-        n = sum(s.case is not None for s in statements)
-        return CodeReference("script", n, statements=statements, **common)
+        checks, calls, statements, names = split_script(script)
+        cases = tuple(CallCase(c.args, c.kwargs, (), c.fn) for c in calls)
+        return CodeReference(
+            "script", len(checks), calls=cases, statements=statements, checks=checks, names=names, **common
+        )
 
     if styles == ["input_output"]:
         io = reference["input_output"]
@@ -189,26 +199,6 @@ def parse_reference(reference: Any) -> CodeReference:
     return CodeReference("call", len(calls), fn_name=fn_name, calls=tuple(calls), **common)
 
 
-class _GuardEquality(ast.NodeTransformer):
-    """Inside asserts, `a == b` becomes `__rlvr_eq__(a, b)` (see make_guarded_eq in code_harness.py)."""
-
-    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
-        node.test = _EqToCall().visit(node.test)
-        return node
-
-
-class _EqToCall(ast.NodeTransformer):
-    def visit_Compare(self, node: ast.Compare) -> ast.AST:
-        self.generic_visit(node)
-        if len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
-            call = ast.Call(ast.Name("__rlvr_eq__", ast.Load()), [node.left, node.comparators[0]], [])
-            return ast.copy_location(call, node)
-        return node
-
-    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
-        return node  # a lambda's == is the test's own helper, not a checked comparison
-
-
 def _is_test(stmt: ast.stmt) -> bool:
     if isinstance(stmt, ast.Assert):
         return True
@@ -219,21 +209,75 @@ def _is_test(stmt: ast.stmt) -> bool:
     return any(isinstance(node, ast.Assert) for node in ast.walk(stmt))
 
 
-def split_script(script: str) -> tuple[Statement, ...]:
-    """Top-level statements of a (trusted) test script, asserts rewritten, each marked test or set-up.
+def _check_call(stmt: ast.stmt, defs: dict[str, ast.FunctionDef], bound: set[str]) -> tuple[str, str] | None:
+    """(checker, entry) when `stmt` is `checker(entry)`: a one-argument test function of the script called once
+    with a name the script does not define (HumanEval's `check(candidate)` layout)."""
+    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
+        return None
+    call = stmt.value
+    if not isinstance(call.func, ast.Name) or call.func.id not in defs or call.keywords or len(call.args) != 1:
+        return None
+    arg = call.args[0]
+    return (call.func.id, arg.id) if isinstance(arg, ast.Name) and arg.id not in bound else None
 
-    Parsing happens on the host because the test script is reference data, not model output.
+
+def split_script(
+    script: str,
+) -> tuple[tuple[HostCheck | None, ...], list[Call], tuple[Statement, ...], tuple[str, ...]]:
+    """A (trusted) test script as tests: (checks, calls, residual statements, the program's names it uses);
+    see rlvr/verifiers/code_script.py.
+
+    Each top-level assert, top-level expression statement (such as `check(add)`) or compound statement holding an
+    assert is one test, except that a `check(entry)` call whose function's asserts convert becomes one test per
+    converted assert (plus one for what is left of it, if anything). Test k is `checks[k]` when it is checked on
+    the host, else the residual statement whose `case` is k. Parsing happens on the host because the test script
+    is reference data, not model output.
     """
     try:
         tree = ast.parse(script)
     except SyntaxError as e:
         raise _bad(f"test_script does not parse: {e.msg} (line {e.lineno})") from None
-    tree = ast.fix_missing_locations(_GuardEquality().visit(tree))
+    bound = _bound_names(tree.body)
+    names = tuple(sorted(_loaded_names(tree) - bound))
     if not any(_is_test(s) for s in tree.body):
-        return (Statement(ast.unparse(tree), 1, 0),)
-    out, n = [], 0
+        return (None,), [], (Statement(ast.unparse(tree), 1, 0),), names
+    targets = _program_names(tree, bound)
+    defs = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
+    called = [c for c in (_check_call(s, defs, bound) for s in tree.body) if c]
+    once = {name for name, _ in called if sum(n == name for n, _ in called) == 1}
+    checks: list[HostCheck | None] = []
+    calls: list[Call] = []
+    residual: list[ast.stmt | None] = []  # None: a test without a residual statement
+    cases: list[int | None] = []
+    replaced: dict[str, ast.FunctionDef | None] = {}
     for stmt in tree.body:
-        case = n if _is_test(stmt) else None
-        n += case is not None
-        out.append(Statement(ast.unparse(stmt), stmt.lineno, case))
-    return tuple(out)
+        if isinstance(stmt, (ast.Assert, ast.For)) and (test := _convert(stmt, targets, calls)) is not None:
+            checks.append(test)
+            continue
+        pair = _check_call(stmt, defs, bound)
+        if pair and pair[0] in once:
+            converted, rest = inline_check(defs[pair[0]], pair[1], targets, calls)
+            checks.extend(converted)
+            replaced[pair[0]] = rest
+            if rest is None and converted:
+                continue
+        if _is_test(stmt):
+            residual.append(stmt)
+            cases.append(len(checks))
+            checks.append(None)
+        else:
+            residual.append(stmt)
+            cases.append(None)
+    if all(c is not None for c in checks):
+        return tuple(checks), calls, (), ()
+    statements = []
+    for stmt, case in zip(residual, cases, strict=True):
+        if isinstance(stmt, ast.FunctionDef) and stmt.name in replaced:
+            stmt = replaced[stmt.name] or stmt
+        statements.append(Statement(ast.unparse(stmt), stmt.lineno, case))
+    return tuple(checks), calls, tuple(statements), names
+
+
+def _loaded_names(tree: ast.Module) -> set[str]:
+    """Names the script reads that Python does not provide: with those it binds removed, the program's names."""
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not hasattr(builtins, n.id)}

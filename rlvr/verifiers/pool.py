@@ -20,7 +20,9 @@ thread, no SIGALRM). Outcomes an item can get besides the verifier's own verdict
     verifier bug, not a wrong answer: scoring it 0 would teach the model nothing true, masking it is
     the safe side. A verifier's own MemoryError is caught inside the worker and is an `error` too.
 A dead or killed worker is replaced lazily, by the next item that lands on its slot (the start-up
-time is not charged to that item's deadline). Workers are also recycled after `max_items_per_worker`
+time is not charged to that item's deadline); one found dead while idle is replaced before the item is
+sent, so its death never costs that item. A response too large for a frame (64 MiB) is `unparsed`
+(the reference's own size: `error`); the rest of a batch goes on. Workers are also recycled after `max_items_per_worker`
 items, so slow leaks (caches) cannot grow without bound.
 
 Backends: "bwrap" (default; isolated), "process" (UNSAFE: plain child processes with rlimits and a
@@ -58,7 +60,7 @@ from typing import Any, Literal, Protocol
 
 from rlvr.sandbox.base import Limits, kill_group, rlimit_prefix
 from rlvr.verifiers.base import Verdict, Verifier
-from rlvr.verifiers.worker import FrameReader, ProtocolError, encode_frame, verdict_from_wire
+from rlvr.verifiers.worker import FrameReader, FrameTooLarge, ProtocolError, encode_frame, verdict_from_wire
 
 Backend = Literal["bwrap", "process", "ray"]
 BACKENDS: tuple[str, ...] = ("bwrap", "process", "ray")
@@ -103,6 +105,22 @@ class WorkerSpec:
     item_timeout_s: float
     start_timeout_s: float
     sandboxed: bool = True  # False: the worker runs as a plain process (a verifier in SANDBOXING)
+
+
+def _readable(pipe: Any) -> bool:
+    """Whether `pipe` has data or EOF waiting right now."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(pipe, selectors.EVENT_READ)
+        return bool(sel.select(0))
+
+
+def _oversize(response: str, reference: Any, e: FrameTooLarge) -> Verdict:
+    """The verdict of an item too large for a worker's frame: the response's failing (unparsed), or the data's."""
+    try:
+        encode_frame({"reference": reference})
+    except FrameTooLarge:
+        return Verdict("error", 0.0, None, f"the reference is too large for the verifier pool: {e}")
+    return Verdict("unparsed", 0.0, None, f"response of {len(response)} characters not verified: {e}")
 
 
 def _under(path: str, roots: Iterable[str]) -> bool:
@@ -222,6 +240,7 @@ class Endpoint(Protocol):
     def call(self, response: str, reference: Any) -> Verdict: ...
     def kill(self) -> None: ...
     def worker_pids(self) -> list[int]: ...
+    def alive(self) -> bool: ...
 
 
 class LocalWorker:
@@ -358,6 +377,13 @@ class LocalWorker:
         if "MemoryError" in bytes(self._stderr).decode("utf-8", "replace"):
             last = f" (memory limit of {self.spec.memory_mb} MB){last}"
         return f"verifier worker {how}{last}"
+
+    def alive(self) -> bool:
+        """False when the idle worker is gone (its output ended) or said something unasked (it is broken)."""
+        try:
+            return not _readable(self.proc.stdout)
+        except (OSError, ValueError):
+            return False
 
     def kill(self) -> None:
         with self._kill_lock:
@@ -497,6 +523,9 @@ class VerifierPool(Verifier):
 
     def _verify_on(self, slot: _Slot, response: str, reference: Any) -> Verdict:
         endpoint = slot.endpoint
+        if endpoint is not None and not endpoint.alive():  # it died while idle: not this item's doing
+            self._retire(slot)
+            endpoint = None
         if endpoint is None:
             try:
                 endpoint = self._spawn_into(slot)
@@ -507,6 +536,8 @@ class VerifierPool(Verifier):
                 return Verdict("error", 0.0, None, f"verifier worker could not start: {why}")
         try:
             verdict = endpoint.call(response, reference)
+        except FrameTooLarge as e:
+            return _oversize(response, reference, e)
         except WorkerTimeout:
             self._retire(slot)
             t = self.spec.item_timeout_s

@@ -83,6 +83,10 @@ class RayWorker:
         except ray.exceptions.RayError as e:
             raise WorkerFailed(f"ray call failed: {type(e).__name__}: {str(e)[:300]}") from None
 
+    def alive(self) -> bool:
+        """The actor's own pool replaces its worker when that died idle; a dead actor fails the call."""
+        return True
+
     def worker_pids(self) -> list[int]:
         return self._ray.get(self.actor.worker_pids.remote(), timeout=30)
 

@@ -36,10 +36,14 @@ class ProtocolError(ValueError):
     """A frame or message that breaks the protocol: the peer is broken or hostile."""
 
 
+class FrameTooLarge(ValueError):
+    """A message does not fit in one frame (MAX_FRAME_BYTES)."""
+
+
 def encode_frame(message: dict[str, Any]) -> bytes:
     data = json.dumps(message, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
     if len(data) > MAX_FRAME_BYTES:
-        raise ValueError(f"message of {len(data)} bytes exceeds the {MAX_FRAME_BYTES}-byte frame limit")
+        raise FrameTooLarge(f"message of {len(data)} bytes exceeds the {MAX_FRAME_BYTES}-byte frame limit")
     return HEADER.pack(len(data)) + data
 
 

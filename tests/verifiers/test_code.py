@@ -18,6 +18,7 @@ from rlvr.verifiers import get_verifier
 from rlvr.verifiers.code import CodeVerifier
 from rlvr.verifiers.code_extract import extract_program, fenced_blocks, outputs_match, values_match
 from rlvr.verifiers.code_reference import parse_reference, split_script
+from rlvr.verifiers.code_script import Call
 
 DATA = Path(__file__).parent / "data" / "code.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -128,6 +129,10 @@ def test_hostile_responses_never_raise_never_error_never_correct():
     verdicts = verifier.verify_batch(pairs)
     labels = [(name, style) for name in HOSTILE for style in HOSTILE_REFS]
     for (name, style), verdict in zip(labels, verdicts, strict=True):
+        if name == "fork bomb at load" and style != "stdio":
+            # Each call runs in a freshly loaded program: the bomb dies with each test, and `add` is right.
+            assert verdict.status in ("correct", "incorrect", "timeout"), (name, style, verdict)
+            continue
         assert verdict.status in ("incorrect", "unparsed", "timeout"), (name, style, verdict)
         assert 0.0 <= verdict.reward < 1.0, (name, style, verdict)
 
@@ -195,7 +200,7 @@ def test_expected_values_never_enter_the_sandbox_and_nothing_runs_here(monkeypat
     monkeypatch.setattr(builtins, "compile", refuse)
     monkeypatch.setattr(builtins, "exec", refuse)
     for ref in refs:
-        verifier, fake = with_fake(ExecResult("ok", 0, "", "", 0.0))
+        verifier, fake = with_fake(ExecResult("ok", 0, '{"ready": true}\n', "", 0.0))
         verdict = verifier.verify(f"```python\ndef f(x):\n    return {secret}\n```", ref)
         assert verdict.status == "incorrect"  # no result lines came back
         assert fake.files and all(secret.encode() not in v for k, v in fake.files.items() if k != "main.py")
@@ -204,10 +209,19 @@ def test_expected_values_never_enter_the_sandbox_and_nothing_runs_here(monkeypat
 def test_malformed_harness_output_scores_zero():
     ref = HOSTILE_REFS["call"]
     forged = '{"load": "ok"}\n{"case": 0, "exit": 0, "info": {"ok": true, "value": 3}}\n' * 2
-    verifier, _ = with_fake(ExecResult("ok", 0, forged, "", 0.0))
+    verifier, _ = with_fake(ExecResult("ok", 0, '{"ready": true}\n' + forged, "", 0.0))
     verdict = verifier.verify("```python\ndef add(a, b):\n    return 0\n```", ref)
     assert (verdict.status, verdict.reward) == ("incorrect", 0.0)
     assert "tampered" in verdict.detail
+
+
+def test_harness_failure_before_ready_is_ours_after_it_the_programs():
+    """Only our harness writes before `ready` (no model code has run yet); after it, any line may be forged."""
+    ref, program = HOSTILE_REFS["call"], "```python\ndef add(a, b):\n    return a + b\n```"
+    fatal = '{"fatal": "forged", "phase": "harness"}\n'
+    for stdout, status in [(fatal, "error"), ("", "error"), ('{"ready": true}\n' + fatal, "incorrect")]:
+        verifier, _ = with_fake(ExecResult("ok", 0, stdout, "", 0.0))
+        assert verifier.verify(program, ref).status == status, stdout
 
 
 @pytest.mark.parametrize(
@@ -355,24 +369,44 @@ def test_reference_layouts():
     assert ref.calls[0].args == [] and ref.calls[0].kwargs == {"x": 1} and ref.float_tol == 1e-6
 
 
-def test_split_script_marks_tests_and_guards_equality():
+def test_split_script_converts_asserts_and_keeps_the_rest():
     script = (
         '"""doc"""\nimport math\ndef helper(x):\n    assert x == 1\n    return x\ns = [1]\nassert f(1) == 2\n'
-        "check(f)\nfor i in range(2):\n    assert f(i) == i + 1\nassert (lambda a: a == 1)(1)\n"
+        "check(f)\nfor i in range(2):\n    assert f(i) == i + 1\nassert (lambda a: a == 1)(1)\nassert f(s) == 1\n"
+        "for i in range(2):\n    print(i)\n    assert f(i)\n"
     )
-    statements = split_script(script)
-    assert [s.case for s in statements] == [None, None, None, None, 0, 1, 2, 3]
-    assert [s.line for s in statements] == [1, 2, 3, 6, 7, 8, 9, 11]
-    assert "__rlvr_eq__(x, 1)" in statements[2].code  # asserts inside helpers are guarded too
-    assert statements[4].code == "assert __rlvr_eq__(f(1), 2)"
-    assert "a == 1" in statements[7].code  # a lambda's own == is left alone
+    checks, calls, statements, names = split_script(script)
+    assert [c is not None for c in checks] == [True, False, True, False, False, False]
+    # `assert f(1) == 2` and the loop run f(1), f(0), f(1) in the sandbox; the host compares
+    assert calls == [Call("f", (1,), {}), Call("f", (0,), {}), Call("f", (1,), {})]
+    assert [s.case for s in statements] == [None, None, None, None, 1, 3, 4, 5]
+    assert [s.line for s in statements] == [1, 2, 3, 6, 8, 11, 12, 13]
+    assert statements[-2].code == "assert f(s) == 1"  # a script variable: stays a residual statement
+    assert names == ("check", "f")  # the names the residual takes from the program (not defined by the script)
+    assert all("f(1)" not in s.code for s in statements)  # its expected value never enters the sandbox
     only_setup = split_script("x = 1\ny = 2\n")
-    assert len(only_setup) == 1 and only_setup[0].case == 0
+    assert only_setup[0] == (None,) and len(only_setup[2]) == 1 and only_setup[2][0].case == 0
 
 
-def test_entry_point_appends_check():
-    ref = parse_reference({"test_script": "def check(candidate):\n    assert candidate(1) == 1\n", "entry_point": "f"})
-    assert ref.n_tests == 1 and ref.statements[-1].code == "check(f)"
+def test_entry_point_check_is_inlined_on_the_host():
+    ref = parse_reference(
+        {
+            "test_script": "def check(candidate):\n    assert candidate(1) == 1\n"
+            "    assert abs(candidate(2) - 1) < 1e-6\n",
+            "entry_point": "f",
+        }
+    )
+    assert ref.n_tests == 2 and ref.statements == () and all(ref.checks)
+    assert [(c.fn, c.args) for c in ref.calls] == [("f", (1,)), ("f", (2,))]
+    mixed = parse_reference(
+        {
+            "test_script": "def check(candidate):\n    assert candidate(1) == 1\n    data = [2]\n"
+            "    for x in data:\n        assert candidate(x) == x\n",
+            "entry_point": "f",
+        }
+    )
+    assert mixed.n_tests == 2 and mixed.checks[1] is None and mixed.statements[-1].code == "check(f)"
+    assert "candidate(1)" not in mixed.statements[0].code  # the converted assert left the residual check
 
 
 # --- Docker -------------------------------------------------------------------------------------------

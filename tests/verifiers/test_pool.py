@@ -50,6 +50,15 @@ def _gone(pids: list[int], timeout: float = 5.0) -> list[int]:
     return left
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (our dead children stay in /proc until the pool reaps them)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _echo(i: int) -> tuple[str, str]:
     return (f"echo:{i}", str(i))
 
@@ -88,6 +97,28 @@ def test_crashed_worker_is_replaced(probe_pool, command):
     assert [v.status for v in verdicts[1:]] == ["correct", "correct"]
     assert [v.status for v in probe_pool.verify_batch([_echo(i) for i in range(4)])] == ["correct"] * 4
     assert set(probe_pool.worker_pids()) != before
+
+
+def test_oversize_response_gets_its_own_verdict(probe_pool):
+    """A response above the 64 MiB frame is the response's failing (unparsed); the rest of the batch goes on."""
+    verdicts = probe_pool.verify_batch([("x" * (64 << 20), ""), _echo(1), _echo(2)])
+    assert verdicts[0].status == "unparsed" and "frame" in verdicts[0].detail, verdicts[0]
+    assert [v.status for v in verdicts[1:]] == ["correct", "correct"]
+    assert probe_pool.verify(_echo(3)[0], "x" * (64 << 20)).status == "error"  # the data's size, not the model's
+
+
+def test_worker_that_died_idle_is_replaced_before_the_next_item(probe_pool):
+    assert [v.status for v in probe_pool.verify_batch([_echo(0), _echo(1)])] == ["correct"] * 2
+    pids = probe_pool.worker_pids()  # killed from outside while idle (the OOM killer, an operator)
+    assert pids
+    for pid in pids:
+        os.killpg(pid, 9)
+    deadline = time.monotonic() + 10
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # and their pipes closed
+    verdicts = probe_pool.verify_batch([_echo(i) for i in range(4)])
+    assert [v.status for v in verdicts] == ["correct"] * 4, verdicts
 
 
 def test_memory_cap_and_stray_output(probe_pool):
