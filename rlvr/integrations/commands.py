@@ -13,13 +13,9 @@ def _fail(message: str) -> int:
 
 
 def _kwargs(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"--kwargs must be a JSON object of env constructor arguments ({e})") from e
-    if not isinstance(value, dict):
-        raise ValueError(f"--kwargs must be a JSON object of env constructor arguments, got {text!r}")
-    return value
+    from rlvr.integrations.common import env_kwargs_json
+
+    return env_kwargs_json(text, "--kwargs")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -17,6 +17,18 @@ from typing import Any
 from rlvr.verifiers import Verifier, available_verifiers, get_verifier
 
 
+def env_kwargs_json(text: str, what: str) -> dict:
+    """Env constructor arguments given as JSON text (`--kwargs`, `RLVR_ENV_KWARGS`); `what` names the source in
+    the error."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{what} must be a JSON object of env constructor arguments ({e})") from e
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object of env constructor arguments, got {text!r}")
+    return value
+
+
 def encode_reference(reference: Any) -> str:
     """`reference` as the text a dataset column holds: a string as itself, anything else as JSON."""
     if isinstance(reference, str):

@@ -333,14 +333,9 @@ def app_from_environ() -> Any:
     env_id = os.environ.get("RLVR_ENV")
     if not env_id:
         raise ValueError("set RLVR_ENV to the env id to serve, e.g. RLVR_ENV=rlvr/Math-v0")
-    text = os.environ.get("RLVR_ENV_KWARGS") or "{}"
-    try:
-        kwargs = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"RLVR_ENV_KWARGS must be a JSON object of env constructor arguments ({e})") from e
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"RLVR_ENV_KWARGS must be a JSON object of env constructor arguments, got {text!r}")
-    return create_app(env_id, kwargs)
+    from rlvr.integrations.common import env_kwargs_json
+
+    return create_app(env_id, env_kwargs_json(os.environ.get("RLVR_ENV_KWARGS") or "{}", "RLVR_ENV_KWARGS"))
 
 
 def __getattr__(name: str) -> Any:
