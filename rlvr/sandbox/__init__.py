@@ -11,8 +11,8 @@ Sandboxes are thread-safe pools: `get_sandbox` returns one shared instance per b
 
 from __future__ import annotations
 
-import functools
 import importlib
+import threading
 
 from rlvr.sandbox.base import ExecResult, Limits, Sandbox, SandboxUnavailable
 
@@ -38,13 +38,35 @@ def _check_name(backend: str, auto: bool = True) -> None:
         raise ValueError(f"unknown sandbox backend {backend!r}; choose one of {', '.join(allowed)}")
 
 
-@functools.cache
+_SHARED: dict[tuple[str, int | None], Sandbox] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def get_sandbox(backend: str = "auto", max_concurrency: int | None = None) -> Sandbox:
-    """The shared sandbox for `backend`: "bwrap" | "docker" | "process" | "auto".
+    """The shared sandbox for `backend`: "bwrap" | "docker" | "process" | "auto" (one per process and arguments;
+    once someone closes it, the next call makes a new one).
 
     "auto" picks bwrap, then Docker; it never falls back to the unsafe process backend. Raises
     SandboxUnavailable (saying what is missing and how to install it) when no backend can run.
     """
+    with _SHARED_LOCK:
+        sandbox = _SHARED.get((backend, max_concurrency))
+        if sandbox is None or sandbox.closed:
+            sandbox = _SHARED[(backend, max_concurrency)] = make_sandbox(backend, max_concurrency)
+        return sandbox
+
+
+def _forget_shared() -> None:
+    """Forget the shared sandboxes (without closing them): the next `get_sandbox` makes new ones."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
+
+
+get_sandbox.cache_clear = _forget_shared  # type: ignore[attr-defined] - functools.cache's name, kept for callers
+
+
+def make_sandbox(backend: str = "auto", max_concurrency: int | None = None) -> Sandbox:
+    """A new sandbox of its own (not the shared one): same arguments and errors as `get_sandbox`."""
     _check_name(backend)
     if backend == "auto":
         reasons = {b: unavailable_reason(b) for b in ("bwrap", "docker")}
@@ -62,4 +84,13 @@ def get_sandbox(backend: str = "auto", max_concurrency: int | None = None) -> Sa
     return getattr(importlib.import_module(module), cls)(max_concurrency=max_concurrency)
 
 
-__all__ = ["BACKENDS", "ExecResult", "Limits", "Sandbox", "SandboxUnavailable", "get_sandbox", "unavailable_reason"]
+__all__ = [
+    "BACKENDS",
+    "ExecResult",
+    "Limits",
+    "Sandbox",
+    "SandboxUnavailable",
+    "get_sandbox",
+    "make_sandbox",
+    "unavailable_reason",
+]

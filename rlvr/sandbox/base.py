@@ -311,6 +311,11 @@ class Sandbox:
     def close(self) -> None:
         """Release backend resources (connections, helper processes). Runs in flight are not affected."""
 
+    @property
+    def closed(self) -> bool:
+        """Whether `close` was called (backends that refuse later runs keep `_closed`)."""
+        return getattr(self, "_closed", False)
+
 
 def rlimit_prefix(limits: Limits, helpers: int = 0) -> list[str]:
     """`prlimit` argv prefix setting the per-process limits before anything untrusted runs.

@@ -37,6 +37,16 @@ def test_argv_must_be_a_list_of_strings():
             get_sandbox("process").run(bad)
 
 
+@pytest.mark.bwrap
+def test_a_closed_shared_sandbox_is_replaced():
+    """Closing the shared sandbox (a verifier's owner may) does not leave later users a sandbox that refuses runs."""
+    sb = get_sandbox("bwrap")
+    sb.close()
+    assert sb.closed and sb.run(["python3", "-c", "print(1)"]).status == "error"
+    assert get_sandbox("bwrap") is not sb
+    assert get_sandbox("bwrap").run(["python3", "-c", "print(1)"]).status == "ok"
+
+
 def test_unknown_backend_lists_the_choices():
     with pytest.raises(ValueError, match="bwrap, docker, process, auto"):
         get_sandbox("firejail")
@@ -98,7 +108,7 @@ def test_a_program_cannot_fake_an_infrastructure_error():
 
 @pytest.mark.parametrize("backend", [pytest.param("bwrap", marks=pytest.mark.bwrap), "process"])
 def test_pool_bounds_concurrency_from_many_threads(backend):
-    sb = sandbox_mod.get_sandbox.__wrapped__(backend, max_concurrency=2)
+    sb = sandbox_mod.make_sandbox(backend, max_concurrency=2)
     code = "import time; a = time.monotonic(); time.sleep(0.3); print(a, time.monotonic())"
     results = []
     threads = [threading.Thread(target=lambda: results.append(sb.run(["python3", "-c", code]))) for _ in range(6)]
