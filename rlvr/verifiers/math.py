@@ -37,6 +37,7 @@ from typing import Any
 import sympy
 
 from rlvr.verifiers.base import Verdict, Verifier
+from rlvr.verifiers.deadline import Deadline, call_with_deadline
 from rlvr.verifiers.math_extract import extract_answer, extract_reference
 from rlvr.verifiers.math_parse import (
     MAX_CHARS,
@@ -52,7 +53,9 @@ from rlvr.verifiers.math_parse import (
 from rlvr.verifiers.steps import StepScore, equality_chains
 
 TIME_BUDGET_S = 1.0
-DECIMAL_RTOL = 1e-9  # a written decimal must be this close (relative) to the reference
+HARD_LIMIT_FACTOR = 2.0  # a whole verify call (extraction, parsing, comparison) is stopped at this x TIME_BUDGET_S
+DECIMAL_PRECISION = 1e-6  # a decimal standing for a value it cannot write exactly: its last digit at most this
+DECIMAL_RTOL = 1e-5  # (relative for values above 1) and within this relative error of the value
 EXACT_RTOL = 1e-20  # two exact forms compared at 30 digits
 PROBE_RTOL = 1e-9  # double-precision probes of expressions with variables
 MAX_ITEMS = 64  # list / set / tuple length we compare
@@ -63,9 +66,10 @@ class _Timeout(Exception):
 
 
 class _Ctx:
-    def __init__(self, decimal: bool, budget_s: float = TIME_BUDGET_S) -> None:
+    def __init__(self, ulp: Fraction | None, budget_s: float = TIME_BUDGET_S) -> None:
         self.deadline = time.perf_counter() + budget_s
-        self.decimal = decimal
+        self.ulp = ulp  # unit of the last digit of the coarsest written decimal on either side; None: no decimal
+        self.decimal = ulp is not None
 
     def tick(self) -> None:
         if time.perf_counter() > self.deadline:
@@ -77,16 +81,41 @@ class _Ctx:
 _PLAIN = re.compile(r"(-?)(?:([0-9]+(?:\.[0-9]*)?|\.[0-9]+)|\\[dt]?frac\{([0-9]+)\}\{([0-9]+)\}|([0-9]+)/([0-9]+))")
 
 
-def _plain_number(s: str) -> tuple[Fraction, bool] | None:
-    """`-12`, `0.5`, `\\frac{1}{2}`, `3/4` as an exact Fraction (and whether it was a decimal), else None."""
+def _plain_number(s: str) -> tuple[Fraction, Fraction | None] | None:
+    """`-12`, `0.5`, `\\frac{1}{2}`, `3/4` as an exact Fraction (and the unit of its last digit if it was a decimal)."""
     m = _PLAIN.fullmatch(s.strip())
     if m is None or len(s) > 60:
         return None
     sign = -1 if m.group(1) else 1
     if m.group(2) is not None:
-        return sign * Fraction(m.group(2)), "." in m.group(2)
+        text = m.group(2)
+        return sign * Fraction(text), Fraction(1, 10 ** len(text.partition(".")[2])) if "." in text else None
     num, den = (m.group(3), m.group(4)) if m.group(3) is not None else (m.group(5), m.group(6))
-    return (sign * Fraction(int(num), int(den)), False) if int(den) else None
+    return (sign * Fraction(int(num), int(den)), None) if int(den) else None
+
+
+def _terminating(x: Fraction) -> bool:
+    """Can a decimal write `x` exactly (denominator 2^a 5^b)? Integers can."""
+    q = x.denominator
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    return q == 1
+
+
+def decimal_match(diff: float | Fraction, magnitude: float | Fraction, ulp: Fraction | None) -> bool:
+    """Is a written decimal within `diff` of a value it cannot write exactly close enough to stand for it?
+
+    It must be the value rounded or truncated to its written digits (within one unit of its last digit), written to
+    at least 6 decimal places or 7 significant digits (that unit at most DECIMAL_PRECISION, relative above 1), and
+    within DECIMAL_RTOL relative: `0.333333` and `3.141593` stand for 1/3 and pi; `3.14159`, `0.333`, `2.6667` for
+    8/3 do not. The caller decides that the tolerance applies at all: never between two values a decimal writes
+    exactly (`1234567890.5` is not `1234567891`; `1.099511628 \\times 10^{12}` is not 2^40).
+    """
+    if ulp is None:
+        return False
+    d, m = abs(diff), abs(magnitude)
+    return d <= ulp and ulp <= DECIMAL_PRECISION * max(1, m) and d <= DECIMAL_RTOL * m
 
 
 def _close(a: complex, b: complex, rtol: float, atol: float = 0.0) -> bool:
@@ -191,19 +220,21 @@ def expr_equal(a: sympy.Expr, b: sympy.Expr, ctx: _Ctx) -> bool:
         return not _invalid(a)
     if _invalid(a) or _invalid(b) or a.has(sympy.oo) or b.has(sympy.oo):
         return False
-    rtol = DECIMAL_RTOL if ctx.decimal else EXACT_RTOL
     if a.is_Rational and b.is_Rational:
-        if not ctx.decimal:
-            return False
         fa, fb = Fraction(int(a.p), int(a.q)), Fraction(int(b.p), int(b.q))
-        return abs(fa - fb) <= Fraction(rtol) * max(abs(fa), abs(fb))
+        if _terminating(fa) and _terminating(fb):
+            return False  # both exactly writable as decimals, and different
+        return decimal_match(fa - fb, max(abs(fa), abs(fb)), ctx.ulp)
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
     if not symbols:
         fa, fb = _fnum(a, {}), _fnum(b, {})
-        if fa is None or fb is None or not _close(fa, fb, 1e-6, 1e-12):
+        if fa is None or fb is None or not _close(fa, fb, 1e-5, 1e-12):
             return False  # too large to evaluate safely, or clearly different
         diff = complex(sympy.N(a - b, 30))
-        return abs(diff) <= max(rtol * max(abs(fa), abs(fb)), 1e-25)
+        mag = max(abs(fa), abs(fb))
+        if abs(diff) <= max(EXACT_RTOL * mag, 1e-25):
+            return True
+        return abs(diff.imag) <= EXACT_RTOL * mag and decimal_match(diff.real, mag, ctx.ulp)
     return _probe(a, b, symbols, ctx, ratio=False) is not None
 
 
@@ -273,9 +304,43 @@ def _unit_key(unit: str) -> str:
     return " ".join(out)
 
 
+def _collapse_chain(v: Any, ctx: _Ctx) -> Any:
+    """`x = 5+5+1 = 11` -> `x = 11`; `5+5+1 = 11` -> 11: the last side of a chain of equalities is the answer.
+
+    The chain must hold: its sides without variables must all equal the last one (`x = 3 = 5` stays a chain, which
+    matches nothing), so a false chain cannot smuggle in an answer."""
+    if not (isinstance(v, Rel) and len(v.ops) >= 2 and set(v.ops) == {"="}):
+        return v
+    last = v.parts[-1]
+    for p in v.parts[:-1]:
+        b = _bare(p)
+        if isinstance(b, sympy.Expr) and not b.free_symbols and not equivalent(p, last, ctx):
+            return v
+    first = v.parts[0]
+    return Rel(("=",), (first, last)) if _lone_symbol(first) else last
+
+
+_UNIT_LETTERS = frozenset(sympy.Symbol(u) for u in "m g s h l L J N W V".split())
+
+
+def _letter_units(v: Any, ref: Any) -> Any:
+    """`1000.99 m^2` -> 1000.99 when the reference has no variables: single-letter units read as symbols."""
+    if not (isinstance(v, sympy.Expr) and v.free_symbols and v.free_symbols <= _UNIT_LETTERS):
+        return v
+    if not isinstance(_bare(ref), sympy.Expr) or _bare(ref).free_symbols:
+        return v
+    coeff, dep = v.as_independent(*v.free_symbols, as_Add=False)
+    factors = dep.args if dep.is_Mul else (dep,)
+    if all(f in _UNIT_LETTERS or (f.is_Pow and f.base in _UNIT_LETTERS and f.exp.is_Integer) for f in factors):
+        return Quantity(coeff, str(dep))
+    return v
+
+
 def equivalent(ref: Any, resp: Any, ctx: _Ctx) -> bool:
     """Is the parsed response value `resp` the reference value `ref` (policy in the module docstring)?"""
     ctx.tick()
+    ref, resp = _collapse_chain(ref, ctx), _collapse_chain(resp, ctx)
+    resp = _letter_units(resp, ref)
     if not isinstance(resp, Rel):
         ref = _unwrap(ref)
     if not isinstance(ref, Rel):
@@ -315,6 +380,8 @@ def _quantity_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
         return False
     if pu == "%" and ru != "%" and isinstance(pv, sympy.Expr):
         return equivalent(rv, pv, ctx) or equivalent(rv, pv / 100, ctx)
+    if ru == "%" and pu != "%" and isinstance(rv, sympy.Expr):
+        return equivalent(rv, pv, ctx) or equivalent(rv / 100, pv, ctx)
     return equivalent(rv, pv, ctx)
 
 
@@ -455,7 +522,11 @@ def _difference(rel: Rel) -> sympy.Expr | None:
 def _rel_eq(ref: Rel, resp: Rel, ctx: _Ctx) -> bool:
     if ref.ops == ("in",) or resp.ops == ("in",):
         sa, sb = _solved(ref), _solved(resp)
-        return sa is not None and sb is not None and sa[0] == sb[0] and equivalent(sa[1], sb[1], ctx)
+        if sa is not None and sb is not None:
+            return sa[0] == sb[0] and equivalent(sa[1], sb[1], ctx)
+        # `x \in [-2, 7]` against `-2 \le x \le 7`: the set against the interval the inequality describes
+        va, vb = (sa[1] if sa is not None else ref), (sb[1] if sb is not None else resp)
+        return any(isinstance(v, Rel) for v in (va, vb)) and _set_like_eq(va, vb, ctx)
     ia, ib = _interval_of(ref), _interval_of(resp)
     if ia is not None and ib is not None:
         return _interval_eq(ia, ib, ctx)
@@ -513,11 +584,21 @@ def _canon(s: str) -> str:
     return " ".join(s.split())
 
 
+_LAYOUT = re.compile(r"\\(?:left|right|displaystyle|[,;:! ])|\$|\s")
+
+
+def _math_text_key(s: str) -> str:
+    """A reference our grammar does not read, as text: layout removed, every operator and letter kept (case too)."""
+    return _LAYOUT.sub("", _canon(s))
+
+
 def _reference_text(reference: Any) -> str:
     if isinstance(reference, bool) or not isinstance(reference, (str, int, float, Fraction)):
         raise ValueError(f"math reference must be a string or a number, got {type(reference).__name__}")
     if isinstance(reference, float):
-        return repr(reference)
+        if math.isnan(reference):
+            raise ValueError("math reference is NaN")
+        return repr(reference) if math.isfinite(reference) else "\\infty" if reference > 0 else "-\\infty"
     return extract_reference(str(reference))
 
 
@@ -527,7 +608,10 @@ class MathVerifier(Verifier):
     name = "math"
 
     def __init__(self, time_budget_s: float = TIME_BUDGET_S) -> None:
+        if not time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be positive, got {time_budget_s!r}")
         self.time_budget_s = time_budget_s
+        self.hard_limit_s = HARD_LIMIT_FACTOR * time_budget_s
 
     @staticmethod
     def clear_cache() -> None:
@@ -536,9 +620,16 @@ class MathVerifier(Verifier):
         sympy.core.cache.clear_cache()
 
     def _verify(self, response: str, reference: Any) -> Verdict:
+        """The whole call runs under a hard wall-time limit (`deadline`), in any thread: `timeout` past it."""
         ref_text = _reference_text(reference)
         if not isinstance(response, str):
             return Verdict("unparsed", 0.0, None, "response is not text")
+        try:
+            return call_with_deadline(lambda: self._judge(response, ref_text), self.hard_limit_s)
+        except Deadline:
+            return Verdict("timeout", 0.0, None, f"verification took longer than {self.hard_limit_s}s")
+
+    def _judge(self, response: str, ref_text: str) -> Verdict:
         found = extract_answer(response)
         if found is None:
             return Verdict("unparsed", 0.0, None, "no answer found")
@@ -550,8 +641,10 @@ class MathVerifier(Verifier):
             return Verdict("correct", 1.0, ans, "same text as the reference")
         a, b = _plain_number(ref_text), _plain_number(ans)
         if a is not None and b is not None:
+            ulps = [u for u in (a[1], b[1]) if u is not None]
             ok = a[0] == b[0] or (
-                (a[1] or b[1]) and abs(a[0] - b[0]) <= Fraction(DECIMAL_RTOL) * max(abs(a[0]), abs(b[0]))
+                not (_terminating(a[0]) and _terminating(b[0]))
+                and decimal_match(a[0] - b[0], max(abs(a[0]), abs(b[0])), max(ulps) if ulps else None)
             )
             return (
                 Verdict("correct", 1.0, ans, "equal numbers")
@@ -564,18 +657,23 @@ class MathVerifier(Verifier):
         try:
             ref = parse_answer(ref_text)
         except ParseError:
-            ok = _text_key(ans) == _text_key(ref_text) and bool(_text_key(ans))
+            ok = _math_text_key(ans) == _math_text_key(ref_text) and bool(_math_text_key(ans))
             return Verdict("correct" if ok else "incorrect", float(ok), ans, "reference compared as text")
         try:
             got = parse_answer(ans)
         except ParseError as e:
             status = "unparsed" if found.source == "last_line" else "incorrect"
             return Verdict(status, 0.0, ans, f"answer does not parse: {e}"[:200])
-        ctx = _Ctx(ref.has_decimal or got.has_decimal, self.time_budget_s)
+        except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as e:
+            return Verdict("incorrect", 0.0, ans, f"answer cannot be evaluated: {type(e).__name__}"[:200])
+        ulps = [u for u in (ref.ulp, got.ulp) if u is not None]
+        ctx = _Ctx(max(ulps) if ulps else None, self.time_budget_s)
         try:
             ok = equivalent(ref.value, got.value, ctx)
         except _Timeout:
             return Verdict("timeout", 0.0, ans, f"comparison took longer than {self.time_budget_s}s")
+        except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as e:
+            return Verdict("incorrect", 0.0, ans, f"answer cannot be compared: {type(e).__name__}"[:200])
         return Verdict("correct", 1.0, ans, "equivalent") if ok else Verdict("incorrect", 0.0, ans, "not equivalent")
 
     def verify_steps(self, response: str, reference: Any = None) -> list[StepScore]:

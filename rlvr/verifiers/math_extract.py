@@ -36,6 +36,7 @@ _PHRASE = re.compile(
     r"(?i)\b(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)[ \t]*|\bfinal\s+answer\b[ \t]*|^####[ \t]*", re.M
 )
 _PROSE_TAIL = re.compile(r"[,;]?\s+(?:since|because|as|which|where|so|then|this|that|from|by|with|for|because)\b")
+_COPULA = re.compile(r"\$?\s+(?:is|are|equals)\s")
 _SENTENCE_END = re.compile(r"\.(?=\s|$)(?![0-9])")
 _LEFT_WRAPS = ("$", "\\(", "\\[", "\\displaystyle", "**")
 _RIGHT_WRAPS = ("$", "\\)", "\\]", "**", ".", ",", ";", ":")  # not "!": 5! is an answer
@@ -141,7 +142,8 @@ def _phrase(text: str) -> Extracted | None:
     end = text.find("\n", start)
     end = len(text) if end < 0 else end
     rest = text[start:end]
-    if rest.lstrip().startswith(("$", "\\(", "\\[")) and (seg := _math_segment(rest, last=False)) is not None:
+    seg = _math_segment(rest, last=False) if rest.lstrip().startswith(("$", "\\(", "\\[")) else None
+    if seg is not None and not _COPULA.match(rest, seg[1] + 1):
         a, b = seg
     else:
         a, b = 0, len(rest)
@@ -149,6 +151,9 @@ def _phrase(text: str) -> Extracted | None:
             b = s.start()
         if (s := _PROSE_TAIL.search(rest, 0, b)) is not None:
             b = s.start()
+        # `Final Answer: The largest $n$ is 34.`: the answer is what the sentence says the thing is
+        if (k := max(rest.rfind(" is ", a, b), rest.rfind(" are ", a, b), rest.rfind(" equals ", a, b))) >= 0:
+            a = rest.index(" ", k + 1) + 1
     answer = strip_wrappers(rest[a:b])
     return Extracted(answer, "phrase", start + a, start + b) if answer else None
 
@@ -184,11 +189,26 @@ def _last_line(text: str) -> Extracted | None:
     return Extracted(answer, "last_line", start + a, start + b) if answer else None
 
 
+def _last_match(pattern: re.Pattern[str], text: str, end: int) -> int:
+    """Start of the last match of `pattern` in text[:end], or -1 (linear: one left-to-right scan)."""
+    last = -1
+    for m in pattern.finditer(text, 0, end):
+        last = m.start()
+    return last
+
+
+_OPEN_TAG = re.compile(r"(?i)<answer>")
+_CLOSE_TAG = re.compile(r"(?i)</answer>")
+
+
 def extract_answer(text: str) -> Extracted | None:
-    """The response's final answer, or None when there is none (see the module docstring for the rules)."""
-    lower = text.lower() if "<" in text else ""
-    close = lower.rfind("</answer>") if lower else -1
-    if close >= 0 and (open_ := lower.rfind("<answer>", 0, close)) >= 0:
+    """The response's final answer, or None when there is none (see the module docstring for the rules).
+
+    Tags are found case-insensitively by regex on the original text, never through `text.lower()`: lower-casing
+    changes the length of some characters (`İ` becomes two), which would shift every index after them.
+    """
+    close = _last_match(_CLOSE_TAG, text, len(text)) if "<" in text else -1
+    if close >= 0 and (open_ := _last_match(_OPEN_TAG, text, close)) >= 0:
         inner = text[open_ + 8 : close]
         if (box := _boxed(inner) or _phrase(inner)) is not None:
             return Extracted(box.text, "answer_tag", open_ + 8 + box.start, open_ + 8 + box.end)
