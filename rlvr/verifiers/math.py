@@ -271,11 +271,26 @@ def _lone_symbol(v: Any) -> bool:
     return isinstance(v, sympy.Symbol)
 
 
-def _solved(rel: Rel) -> tuple[sympy.Symbol, Any] | None:
-    """`x = value` or `value = x` (x not in value) -> (x, value)."""
+_FUNCTION_NAMES = frozenset(sympy.Symbol(c) for c in "fghpqFGPQ")
+
+
+def _function_definition(lhs: Any, rhs: Any) -> bool:
+    """`f(x) = 2x` (parsed as f*x = 2x): a function name times its argument, the argument in the value, not the name."""
+    if not (isinstance(lhs, sympy.Mul) and len(lhs.args) == 2 and all(a.is_Symbol for a in lhs.args)):
+        return False
+    if not isinstance(rhs, sympy.Expr):
+        return False
+    return any(f in _FUNCTION_NAMES and x in rhs.free_symbols and f not in rhs.free_symbols
+               for f, x in (lhs.args, lhs.args[::-1]))  # fmt: skip
+
+
+def _solved(rel: Rel) -> tuple[sympy.Expr, Any] | None:
+    """`x = value` or `value = x` (x not in value) -> (x, value); `f(x) = value` -> (f*x, value)."""
     if rel.ops not in (("=",), ("in",)):
         return None
     lhs, rhs = rel.parts
+    if rel.ops == ("=",) and _function_definition(lhs, rhs):
+        return lhs, rhs
     for sym, val in ((lhs, rhs), (rhs, lhs)):
         if _lone_symbol(sym) and not (isinstance(val, sympy.Expr) and val.has(sym)):
             return sym, val
@@ -309,8 +324,10 @@ def _collapse_chain(v: Any, ctx: _Ctx) -> Any:
 
     The chain must hold: its sides without variables must all equal the last one (`x = 3 = 5` stays a chain, which
     matches nothing), so a false chain cannot smuggle in an answer."""
-    if not (isinstance(v, Rel) and len(v.ops) >= 2 and set(v.ops) == {"="}):
+    if not (isinstance(v, Rel) and set(v.ops) == {"="}):
         return v
+    if len(v.ops) == 1 and any(not isinstance(_bare(p), sympy.Expr) or _bare(p).free_symbols for p in v.parts):
+        return v  # `y = 2x + 3`, `x^2 + y^2 - 25 = 0`: an equation, not a computation `5+5+1 = 11`
     last = v.parts[-1]
     for p in v.parts[:-1]:
         b = _bare(p)
@@ -689,14 +706,21 @@ class MathVerifier(Verifier):
         out: list[StepScore] = []
         deadline = time.perf_counter() + 5 * self.time_budget_s
         values: dict[tuple[int, int], Any] = {}
-        for chain in equality_chains(response):
-            if time.perf_counter() > deadline:
-                break
-            scored = _score_chain(response, chain.sides, values, self.time_budget_s)
-            if scored is not None:
-                score, start, end = scored
-                start = chain.start if chain.continued else start
-                out.append(StepScore(start, end, score, response[start:end]))
+
+        def score_all() -> None:
+            for chain in equality_chains(response):
+                if time.perf_counter() > deadline:
+                    break
+                scored = _score_chain(response, chain.sides, values, self.time_budget_s)
+                if scored is not None:
+                    score, start, end = scored
+                    start = chain.start if chain.continued else start
+                    out.append(StepScore(start, end, score, response[start:end]))
+
+        try:  # a hard bound too: one side can be slow to parse; the steps scored so far are kept
+            call_with_deadline(score_all, 5 * self.time_budget_s + self.hard_limit_s)
+        except Deadline:
+            pass
         return out
 
 
@@ -705,8 +729,8 @@ _DEFINITION = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*(?:\(|\\left\()")
 _FUNCTION_WORDS = frozenset(["sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "exp", "sqrt", "pi"])
 
 
-def _parse_side(text: str, first: bool, last: bool) -> tuple[sympy.Expr, bool, int, int] | None:
-    """Parse one side of a step -> (value, has_decimal, start, end) with offsets into `text`.
+def _parse_side(text: str, first: bool, last: bool) -> tuple[sympy.Expr, Fraction | None, int, int] | None:
+    """Parse one side of a step -> (value, unit of its coarsest decimal, start, end) with offsets into `text`.
 
     Prose words are dropped before the first side and after the last (`So 2+3`, `5 apples`): whole words of two or
     more letters that are not function names; a side that still does not parse makes the step unscored.
@@ -720,14 +744,14 @@ def _parse_side(text: str, first: bool, last: bool) -> tuple[sympy.Expr, bool, i
         return None
     try:
         p = parse_answer(text[a:b].strip())
-    except ParseError:
+    except (ParseError, ArithmeticError, ValueError, TypeError, RecursionError):
         return None
     v = _bare(p.value)
     if not isinstance(v, sympy.Expr):
         return None
     a += len(text[a:b]) - len(text[a:b].lstrip())
     b -= len(text[a:b]) - len(text[a:b].rstrip())
-    return v, p.has_decimal, a, b
+    return v, p.ulp, a, b
 
 
 def _prose(word: str) -> bool:
@@ -746,10 +770,10 @@ def _score_chain(text: str, sides: tuple, cache: dict, budget_s: float) -> tuple
         parsed.append((cache[key], text[a:b]))
     checked, ok = 0, True
     for ((x, dx, _, _), tx), ((y, dy, _, _), _ty) in zip(parsed, parsed[1:], strict=False):
-        ctx = _Ctx(dx or dy, budget_s)
+        ctx = _Ctx(max(dx, dy) if dx is not None and dy is not None else dx or dy, budget_s)
         try:
             same = expr_equal(x, y, ctx)
-        except _Timeout:
+        except (_Timeout, ArithmeticError, ValueError, TypeError, RecursionError):
             continue
         if not same and (x.free_symbols or y.free_symbols):
             if _lone_symbol(x) or _lone_symbol(y) or x.is_Number or y.is_Number or _DEFINITION.match(tx):

@@ -118,6 +118,8 @@ def strip_wrappers(s: str) -> str:
 def _math_segment(line: str, last: bool) -> tuple[int, int] | None:
     """Span of the first or last `$...$`, `\\(...\\)` or `\\[...\\]` content in `line` (linear: find/rfind)."""
     best = None
+    if "\\$" in line:  # an escaped dollar is a currency sign, not a delimiter (same length: offsets stay valid)
+        line = line.replace("\\$", "\\S")
     for op, cl in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if last:
             e = line.rfind(cl)

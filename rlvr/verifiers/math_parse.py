@@ -217,11 +217,11 @@ def tokenize(s: str) -> list[Tok]:
                     if "," not in s[m.start() : i]:
                         while (t := _SPACE_THOUSANDS.match(s, i)) is not None:
                             text, i = text + t.group()[-3:], t.end()
-                    if "," in s[m.start() : i] and (t := _NUM.match(s, i)) is not None and t.group()[0] == ".":
-                        text, i = text + t.group(), t.end()
                 while (t := _LATEX_THOUSANDS.match(s, i)) is not None:
                     text, i = text + t.group()[-3:], t.end()
-                if s.startswith("{,}", i) and i + 3 < n and "0" <= s[i + 3] <= "9":
+                if i > m.end() and (t := _NUM.match(s, i)) is not None and t.group()[0] == ".":
+                    text, i = text + t.group(), t.end()  # the decimals after grouped thousands: `1\\,000.99`
+                elif s.startswith("{,}", i) and i + 3 < n and "0" <= s[i + 3] <= "9":
                     m = _NUM.match(s, i + 3)
                     text, i = text + "." + m.group().replace(".", ""), m.end()
             if (m := _OVERLINE.match(s, i)) is not None and "e" not in text:
