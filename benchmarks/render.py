@@ -145,23 +145,26 @@ def sandbox(d: dict[str, Any]) -> list[str]:
 @section("verifiers")
 def verifiers(d: dict[str, Any]) -> list[str]:
     t = d.get("threads", 2)
-    header = ["verifier", "items", "status acc", "binary acc", "precision", "recall", "items/s x1",
-              f"items/s x{t}", "p50 ms", "p99 ms"]  # fmt: skip
+    header = ["verifier", "items", "status acc", "binary acc", "false +", "precision", "recall", "items/s x1",
+              f"items/s x{t}", "p50 ms", "p99 ms", "max ms"]  # fmt: skip
     rows, notes = [], []
     for name, r in d.get("verifiers", {}).items():
         if "failed" in r:
             rows.append([name, r.get("items"), f"failed: {r['failed']}"] + [""] * (len(header) - 3))
             continue
-        rows.append([name, r["items"], r["status_agreement"], r["binary_agreement"], r["precision_correct"],
-                     r["recall_correct"], r["items_per_s_1_thread"], r.get(f"items_per_s_{t}_threads"),
-                     r["latency_ms_p50"], r["latency_ms_p99"]])  # fmt: skip
+        label = "math (external corpus)" if name == "math_external" else name
+        rows.append([label, r["items"], r["status_agreement"], r["binary_agreement"], r.get("false_positives"),
+                     r["precision_correct"], r["recall_correct"], r["items_per_s_1_thread"],
+                     r.get(f"items_per_s_{t}_threads"), r["latency_ms_p50"], r["latency_ms_p99"],
+                     r.get("latency_ms_max")])  # fmt: skip
         mv = r.get("math_verify")
         if mv:
             rows.append([f"math-verify {mv.get('version', '')} (same cases)", mv["items"], mv["status_agreement"],
-                         mv["binary_agreement"], mv["precision_correct"], mv["recall_correct"],
-                         mv["items_per_s_1_thread"], None, mv["latency_ms_p50"], mv["latency_ms_p99"]])  # fmt: skip
+                         mv["binary_agreement"], mv.get("false_positives"), mv["precision_correct"],
+                         mv["recall_correct"], mv["items_per_s_1_thread"], None, mv["latency_ms_p50"],
+                         mv["latency_ms_p99"], mv.get("latency_ms_max")])  # fmt: skip
             speed = r.get("speedup_vs_math_verify_1_thread")
-            notes.append(f"{name}: {ratio(speed)} math-verify's single-thread throughput, same cases, same run.")
+            notes.append(f"{label}: {ratio(speed)} math-verify's single-thread throughput, same cases, same run.")
         pool = r.get("pool")
         if pool and "failed" in pool:
             notes.append(f"{name} through the verifier pool: failed ({pool['failed']}).")
