@@ -54,8 +54,10 @@ from rlvr.verifiers.steps import StepScore, equality_chains
 
 TIME_BUDGET_S = 1.0
 HARD_LIMIT_FACTOR = 2.0  # a whole verify call (extraction, parsing, comparison) is stopped at this x TIME_BUDGET_S
-DECIMAL_PRECISION = 1e-6  # a decimal standing for a value it cannot write exactly: its last digit at most this
-DECIMAL_RTOL = 1e-5  # (relative for values above 1) and within this relative error of the value
+# A decimal standing for a value no decimal writes exactly: its last digit at most DECIMAL_PRECISION (relative above 1),
+# and within DECIMAL_RTOL relative of the value (see `decimal_match`).
+DECIMAL_PRECISION = Fraction(1, 10**6)
+DECIMAL_RTOL = Fraction(1, 10**5)
 EXACT_RTOL = 1e-20  # two exact forms compared at 30 digits
 PROBE_RTOL = 1e-9  # double-precision probes of expressions with variables
 MAX_ITEMS = 64  # list / set / tuple length we compare
