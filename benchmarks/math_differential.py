@@ -117,7 +117,16 @@ def gen_tuple(rng: random.Random) -> tuple[str, list[str]]:
 def gen_percent(rng: random.Random) -> tuple[str, list[str]]:
     p = rng.choice([5, 10, 12.5, 20, 25, 30, 40, 50, 60, 75, 80, 90, 33])
     s = f"{p:g}"
-    forms = [f"{s}\\%", s, f"{s} percent", f"{p / 100:g}", f"{s}%", f"{p / 100:g}\\%", f"{p * 10:g}\\%", f"{p + 1:g}\\%"]
+    forms = [
+        f"{s}\\%",
+        s,
+        f"{s} percent",
+        f"{p / 100:g}",
+        f"{s}%",
+        f"{p / 100:g}\\%",
+        f"{p * 10:g}\\%",
+        f"{p + 1:g}\\%",
+    ]
     return f"{s}\\%", rng.sample(forms, 5)
 
 
@@ -144,37 +153,70 @@ def pairs(n: int, seed: int) -> list[dict[str, Any]]:
 
 # (name, why, test that pins our side, rule on (reference, answer, ours_correct, theirs_correct))
 DECISIONS: list[tuple[str, str, str, Any]] = [
-    ("decimal_precision", "a decimal stands for a value no decimal writes exactly only with >= 6 places or 7 "
-     "significant digits, rounded or truncated (math-verify rounds both sides to 6 places)",
-     "test_math_conventions.py::test_accepted/test_rejected",
-     lambda r, a, o, t: re.search(r"\d\.\d{2,}", a) is not None),
-    ("percent_forms", "a percent equals its value and its fraction, both ways; a plain number against a plain number "
-     "with % on one side is accepted either way", "test_math_conventions.py::test_accepted[50\\%-0.5]",
-     lambda r, a, o, t: "%" in r or "%" in a or "percent" in a),
-    ("thousands_and_decimal_comma", "`,` before 3-digit groups outside brackets, `\\,` `{,}` `,\\!` and a single "
-     "space are thousands separators; `0,d` and `dddd,dd` are decimal commas; other commas separate answers",
-     "test_math_conventions.py::test_accepted[1 000-1000]",
-     lambda r, a, o, t: re.search(r"\d(?:,|\\,|\{,\}| )\d{3}", a) is not None),
-    ("interval_vs_inequality", "an inequality in one variable equals the interval it describes, `x \\in I` equals I",
-     "test_math_conventions.py::test_accepted[x \\in [-2,7]--2 \\le x \\le 7]",
-     lambda r, a, o, t: ("<" in a or "\\le" in a or "\\ge" in a or ">" in a or "\\in" in a) and o),
-    ("point_vs_interval", "`(a, b)` is a point or an open interval; a column vector equals a tuple",
-     "test_math.py::test_corpus_agreement (interval, matrix)",
-     lambda r, a, o, t: r.startswith(("(", "[")) and a.lstrip("\\left").startswith(("(", "[", "\\begin"))),
-    ("list_vs_set", "several answers match in any order; a list never matches a single value (a hedge), repeats do "
-     "not count in sets", "test_math.py::test_corpus_agreement (multiple, set)",
-     lambda r, a, o, t: "," in r or "," in a or "\\text{ or }" in a),
-    ("equation_forms", "`y = f(x)` equals `f(x)`; `x = v` equals v; a chain of equalities is its last side",
-     "test_math_conventions.py::test_accepted[x = 5+5+1 = 11-11]", lambda r, a, o, t: "=" in a or "=" in r),
-    ("units_and_currency", "units, currency signs and unit words are ignored when only one side has them",
-     "test_math_conventions.py::test_accepted[1,000.99€-1000.99]",
-     lambda r, a, o, t: re.search(r"\\\$|\\text|dollars|units|€", a) is not None),
-    ("integer_decimal_forms", "trailing zeros (`5.0`) are exact; no tolerance between exactly written decimals",
-     "test_math_conventions.py::test_rejected[1234567890.5-1234567891]",
-     lambda r, a, o, t: re.search(r"\d\.\d", a) is not None or "\\times 10" in a),
-    ("text_reference", "a reference our grammar does not read is compared as text with its operators",
-     "test_math_conventions.py::test_rejected[\\vec{a} + \\vec{b}-\\vec{a} - \\vec{b}]",
-     lambda r, a, o, t: "\\vec" in r or "\\text" in r),
+    (
+        "decimal_precision",
+        "a decimal stands for a value no decimal writes exactly only with >= 6 places or 7 "
+        "significant digits, rounded or truncated (math-verify rounds both sides to 6 places)",
+        "test_math_conventions.py::test_accepted/test_rejected",
+        lambda r, a, o, t: re.search(r"\d\.\d{2,}", a) is not None,
+    ),
+    (
+        "percent_forms",
+        "a percent equals its value and its fraction, both ways; a plain number against a plain number "
+        "with % on one side is accepted either way",
+        "test_math_conventions.py::test_accepted[50\\%-0.5]",
+        lambda r, a, o, t: "%" in r or "%" in a or "percent" in a,
+    ),
+    (
+        "thousands_and_decimal_comma",
+        "`,` before 3-digit groups outside brackets, `\\,` `{,}` `,\\!` and a single "
+        "space are thousands separators; `0,d` and `dddd,dd` are decimal commas; other commas separate answers",
+        "test_math_conventions.py::test_accepted[1 000-1000]",
+        lambda r, a, o, t: re.search(r"\d(?:,|\\,|\{,\}| )\d{3}", a) is not None,
+    ),
+    (
+        "interval_vs_inequality",
+        "an inequality in one variable equals the interval it describes, `x \\in I` equals I",
+        "test_math_conventions.py::test_accepted[x \\in [-2,7]--2 \\le x \\le 7]",
+        lambda r, a, o, t: ("<" in a or "\\le" in a or "\\ge" in a or ">" in a or "\\in" in a) and o,
+    ),
+    (
+        "point_vs_interval",
+        "`(a, b)` is a point or an open interval; a column vector equals a tuple",
+        "test_math.py::test_corpus_agreement (interval, matrix)",
+        lambda r, a, o, t: r.startswith(("(", "[")) and a.lstrip("\\left").startswith(("(", "[", "\\begin")),
+    ),
+    (
+        "list_vs_set",
+        "several answers match in any order; a list never matches a single value (a hedge), repeats do "
+        "not count in sets",
+        "test_math.py::test_corpus_agreement (multiple, set)",
+        lambda r, a, o, t: "," in r or "," in a or "\\text{ or }" in a,
+    ),
+    (
+        "equation_forms",
+        "`y = f(x)` equals `f(x)`; `x = v` equals v; a chain of equalities is its last side",
+        "test_math_conventions.py::test_accepted[x = 5+5+1 = 11-11]",
+        lambda r, a, o, t: "=" in a or "=" in r,
+    ),
+    (
+        "units_and_currency",
+        "units, currency signs and unit words are ignored when only one side has them",
+        "test_math_conventions.py::test_accepted[1,000.99€-1000.99]",
+        lambda r, a, o, t: re.search(r"\\\$|\\text|dollars|units|€", a) is not None,
+    ),
+    (
+        "integer_decimal_forms",
+        "trailing zeros (`5.0`) are exact; no tolerance between exactly written decimals",
+        "test_math_conventions.py::test_rejected[1234567890.5-1234567891]",
+        lambda r, a, o, t: re.search(r"\d\.\d", a) is not None or "\\times 10" in a,
+    ),
+    (
+        "text_reference",
+        "a reference our grammar does not read is compared as text with its operators",
+        "test_math_conventions.py::test_rejected[\\vec{a} + \\vec{b}-\\vec{a} - \\vec{b}]",
+        lambda r, a, o, t: "\\vec" in r or "\\text" in r,
+    ),
 ]
 
 
@@ -229,8 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         "worst_ms": {"ours": 1e3 * worst_ours, "math_verify": 1e3 * worst_theirs},
         "decisions": {name: {"why": why, "test": test} for name, why, test, _ in DECISIONS},
         "categories": {
-            cat: {"count": len(cs), "ours_correct": sum(c["ours"] for c in cs),
-                  "examples": [{k: c[k] for k in ("reference", "answer", "ours", "theirs")} for c in cs[:12]]}
+            cat: {
+                "count": len(cs),
+                "ours_correct": sum(c["ours"] for c in cs),
+                "examples": [{k: c[k] for k in ("reference", "answer", "ours", "theirs")} for c in cs[:12]],
+            }
             for cat, cs in sorted(by_cat.items())
         },  # fmt: skip
     }

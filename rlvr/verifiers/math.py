@@ -4,25 +4,37 @@ Pipeline: extract the answer (math_extract) -> identical text? -> plain numbers 
 without sympy -> parse both sides with our own parser (math_parse; never `sympify`/`parse_expr`/`parse_latex`) ->
 structural comparison, with expressions compared exactly (rationals), numerically at 30 digits (constants) or by
 probing at fixed pseudo-random points (expressions with variables). `simplify` is never called: its running time is
-unbounded. Every step runs under a time budget (`TIME_BUDGET_S`); running past it gives a `timeout` verdict.
+unbounded. Comparisons run under a cooperative budget (`TIME_BUDGET_S`), and the whole call (extraction, parsing,
+comparison) under a hard wall-time limit (HARD_LIMIT_FACTOR x the budget, `deadline.call_with_deadline`: any thread,
+no SIGALRM). Model text yields only correct / incorrect / unparsed / timeout; `error` is kept for a bad reference.
 
-Grading policy (what a careful human grader accepts; the labelled corpus tests/verifiers/data/math.jsonl pins it):
-  * Inexact decimals: a response is accepted when it equals the reference exactly or, if a decimal is involved,
-    within a relative 1e-9 (`0.3333333333` = 1/3, `0.333` is not; `3.14` is not pi). No rounding to written digits.
-  * Percent: a reference `50%` accepts `50%` and `50` (not `0.5`: that reads as 0.5%); a plain reference `0.5` or `50`
-    accepts `50%`.
-  * Units: ignored when only one side has one (`5\\text{ cm}` = `5`); when both do they must be the same unit (no
-    conversion: `500 cm` is not `5 m`). Degrees are a unit: `30^\\circ` = `30`, but `\\pi/6` is not `30^\\circ`.
-  * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; two equations are equal when solved for the same variable or
-    when their sides' differences are proportional. Relations: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]`.
+Grading policy (what a careful human grader accepts; tests/verifiers/data/math.jsonl and test_math_conventions.py pin
+both sides of each rule):
+  * Decimals: two values a decimal writes exactly (integers, `0.125`) must be equal: no tolerance
+    (`1234567890.5` is not `1234567891`, `1.099511628 \\times 10^{12}` is not 2^40). A decimal standing for a value it
+    cannot write exactly (1/3, pi, sqrt 2) must be that value rounded or truncated to its written digits, with at least
+    6 decimal places or 7 significant digits: `0.333333`, `3.141593` pass; `0.333`, `3.14159`, `2.6667` for 8/3 fail.
+  * Percent: `50%` equals `50%`, `50` and `0.5`, in both directions (reference or response); `0.5%` is not `50%`.
+  * Units and currency: ignored when only one side has one (`5\\text{ cm}` = `5`, `\\$16,386.20` = 16386.2, `12 m` = 12,
+    `1,000.99€`); single-letter units (m, g, s, h, l, L, J, N, W, V) count as units only when the reference has no
+    variables. When both sides have units they must be the same (no conversion: `500 cm` is not `5 m`). Degrees are a
+    unit: `30^\\circ` = `30`, but `\\pi/6` is not `30^\\circ`.
+  * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; `f(x) = 2x` = `2x`; two equations are equal when solved for the
+    same variable or when their sides' differences are proportional. A chain of equalities is its last side
+    (`x = 5+5+1 = 11` = 11) when it holds: a chain whose numeric sides differ (`x = 3 = 5`) matches nothing.
+  * Relations and sets: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]` = `x \\in (-\\infty, 3]`, in both directions.
   * Several answers: a top-level list (`2, 3`, `x=2 or x=3`, `\\boxed{2}, \\boxed{3}`) matches a list or set with the
     same elements in any order; against a single reference a list is a hedge and is wrong (`3 or 5`, `\\boxed{3, 5}`).
   * `(a, b)` is a point or an open interval; `[a, b)` is an interval (closedness matters; ignored at infinity);
-    `\\{...\\}` is a set (order and repeats ignored); tuples keep order; a column or row matrix equals a tuple.
+    `\\{...\\}` is a set (order and repeats ignored); tuples keep order; a column or row matrix equals a tuple;
+    matrices may be added, scaled and multiplied inside an answer.
+  * Powers too large to compute (`2^{2^{40}}`) are compared structurally after writing the base as a smallest power
+    (`4^{2^{39}}` = `2^{2^{40}}`); a symbolic base keeps any exponent (`(x+1)^{100000}` = `(1+x)^{100000}`).
   * An answer found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
-    "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`), is `incorrect`.
-  * A reference that is text (`\\text{yes}`, "No solution") or that our grammar does not read is compared as
-    normalised text.
+    "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`),
+    is `incorrect`.
+  * A reference that is text (`\\text{yes}`, "No solution") is compared as normalised words; a reference our grammar
+    does not read (`\\vec{a} - \\vec{b}`) as text without layout but with every operator and letter kept.
 """
 
 from __future__ import annotations
@@ -355,10 +367,30 @@ def _letter_units(v: Any, ref: Any) -> Any:
     return v
 
 
+def _as_point(v: Any) -> Seq | None:
+    """`x = 1, y = 2` -> the point (1, 2): equations for distinct variables, coordinates in alphabetical order."""
+    if not (
+        _is_list(v) and all(isinstance(it, Rel) and it.ops == ("=",) and _lone_symbol(it.parts[0]) for it in v.items)
+    ):
+        return None
+    if len({it.parts[0] for it in v.items}) != len(v.items):
+        return None  # `x = 2, x = 3` is two solutions, not a point
+    items = tuple(it.parts[1] for it in sorted(v.items, key=lambda it: it.parts[0].name))
+    return Seq("paren" if len(items) == 2 else "tuple", items)
+
+
+def _points(ref: Any, resp: Any) -> tuple[Any, Any]:
+    for a, b in ((ref, resp), (resp, ref)):
+        if isinstance(b, Seq) and b.kind in ("paren", "tuple") and (pt := _as_point(a)) is not None:
+            return (pt, resp) if a is ref else (ref, pt)
+    return ref, resp
+
+
 def equivalent(ref: Any, resp: Any, ctx: _Ctx) -> bool:
     """Is the parsed response value `resp` the reference value `ref` (policy in the module docstring)?"""
     ctx.tick()
     ref, resp = _collapse_chain(ref, ctx), _collapse_chain(resp, ctx)
+    ref, resp = _points(ref, resp)
     resp = _letter_units(resp, ref)
     if not isinstance(resp, Rel):
         ref = _unwrap(ref)

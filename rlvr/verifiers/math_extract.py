@@ -134,6 +134,22 @@ def _math_segment(line: str, last: bool) -> tuple[int, int] | None:
     return best
 
 
+def _following_segments(line: str, seg: tuple[int, int]) -> list[tuple[int, int]]:
+    """`seg` and the math segments after it joined to it by connectors only (`$x=2$ or $x=3$`), at most 20."""
+    out = [seg]
+    while len(out) < 20:
+        pos = out[-1][1]
+        for d in ("$$", "$", "\\)", "\\]"):
+            if line.startswith(d, pos):
+                pos += len(d)
+                break
+        nxt = _math_segment(line[pos : pos + 200], last=False)
+        if nxt is None or len(gap := line[pos : pos + nxt[0]]) > 40 or _CONNECTOR.fullmatch(gap) is None:
+            break
+        out.append((pos + nxt[0], pos + nxt[1]))
+    return out
+
+
 def _phrase(text: str) -> Extracted | None:
     m = None
     for m in _PHRASE.finditer(text):  # noqa: B007 - we want the last match
@@ -146,6 +162,10 @@ def _phrase(text: str) -> Extracted | None:
     rest = text[start:end]
     seg = _math_segment(rest, last=False) if rest.lstrip().startswith(("$", "\\(", "\\[")) else None
     if seg is not None and not _COPULA.match(rest, seg[1] + 1):
+        segments = _following_segments(rest, seg)
+        if len(segments) > 1:  # `the answer is $x=2$ and $x=3$`: one list answer
+            joined = ", ".join(f"{{{strip_wrappers(rest[x:y])}}}" for x, y in segments)
+            return Extracted(joined, "phrase", start + segments[0][0], start + segments[-1][1])
         a, b = seg
     else:
         a, b = 0, len(rest)

@@ -18,9 +18,20 @@ Conventions (documented choices, not accidents):
   * Fullwidth and other compatibility characters are folded by NFKC (`３` -> `3`); digits of other scripts
     (Arabic-Indic `٣`) are not read as numbers, so such an answer does not parse.
   * A comma between digits is a thousands separator only outside brackets and only before groups of exactly three
-    digits (`1,000` = 1000, but `[1,100]` is an interval and `1,5` is the list 1, 5: no decimal comma in plain
-    text). In LaTeX, `{,}` is a thousands separator before three digits and a decimal comma otherwise
-    (`3{,}14` = 3.14); `1\\,000` = 1000.
+    digits (`1,000` = 1000, `11,\\!111` = 11111, but `[1,100]` is an interval and `1,5` is the list 1, 5). A single
+    space before groups of three digits also groups thousands (`1 000` = 1000; `2 1/2` stays a mixed number). In
+    LaTeX, `{,}` is a thousands separator before three digits and a decimal comma otherwise (`3{,}14` = 3.14);
+    `1\\,000` = 1000. Decimals may follow grouped thousands (`1\\,000.99`).
+  * Decimal comma, only where no list reading is plausible: the whole answer is one number written `0,ddd`
+    (`0,111` = 0.111) or with 4+ digits, a comma and 1-2 digits (`1000,99` = 1000.99). `1,5`, `12,5` and
+    `1000,123` stay lists.
+  * Currency signs (`\\$`, €, £, ¥, ₹) and currency words are ignored; `pct` and `percent` are `%`.
+  * An answer that is only a number in words up to ninety-nine (`five`, `twenty-one`) is that number.
+  * `\\mathbb{R}` is the interval (-oo, oo).
+  * Integer powers too large to compute become `BigPower(p, n)` (p no perfect power), compared structurally;
+    symbolic bases keep any exponent. Matrices can be added, scaled and multiplied inside an answer.
+  * `\\lfloor x \\rfloor` / `\\lceil x \\rceil` of a number beyond 1e300, and non-integer powers of integers beyond
+    4,000 bits, are refused (their exact values would take minutes).
   * `2\\frac{1}{2}` and `2 1/2` are mixed numbers (5/2); other juxtaposed numbers (`7 7`) do not parse.
   * `2^10` (no braces) reads as 2^{10}; `1.2e3` is scientific notation; `e` is Euler's number and `i` the
     imaginary unit; `\\log` without a base is the natural log; `\\sqrt[3]{-8}` is the real root -2.
@@ -251,7 +262,10 @@ def tokenize(s: str) -> list[Tok]:
                     raise ParseError(f"unsupported control symbol \\{nxt}")
                 continue
             name, i = m.group(), m.end()
-            if name in _SKIP_CMDS or name in _TEXT_CMDS:
+            if name == "mathbb" and s.startswith("{R}", i):
+                add("const", "reals")  # \\mathbb{R}: the whole real line
+                i += 3
+            elif name in _SKIP_CMDS or name in _TEXT_CMDS:
                 if name in ("left", "right") and s.startswith(".", i):
                     i += 1
                 space = True
@@ -720,6 +734,8 @@ class _Parser:
                 return sympy.Symbol(name)
             return _CONSTS.get(text) if text in ("e", "i") else sympy.Symbol(text)
         if kind == "const":
+            if text == "reals":
+                return Interval(-sympy.oo, sympy.oo, False, False)
             return Seq("set", ()) if text == "empty" else _CONSTS[text]
         if kind == "func":
             return self._function(text)
@@ -748,6 +764,11 @@ class _Parser:
     def _mixed_fraction(self) -> sympy.Expr:
         """After a whole number: `\\frac{1}{2}` or ` 1/2` (integers only) makes a mixed number, else 0."""
         t0, t1, t2 = self.peek(), self.peek(1), self.peek(2)
+        if t0.kind == "cmd" and t0.text == "frac" and t1.kind == "num" and len(t1.text) == 2 and t1.text.isdigit():
+            if int(t1.text[1]) == 0:
+                raise ParseError("division by zero")
+            self.i += 2  # `2\\frac14`: the two digits are numerator and denominator
+            return sympy.Rational(int(t1.text[0]), int(t1.text[1]))
         if t0.kind == "cmd" and t0.text == "frac":
             j = self.i + 1
             parts = []
@@ -858,11 +879,31 @@ def expand_pm(value: Any) -> Any:
     return value
 
 
+_UNITS_WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+_UNITS_WORDS += "seventeen eighteen nineteen"
+_NUMBER_WORDS = {w: k for k, w in enumerate(_UNITS_WORDS.split())}
+_TENS_WORDS = {w: 10 * k for k, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_NUMBER_WORD = re.compile(r"(?i)\s*(?:\\text\{\s*)?([a-z]+)(?:[- ]([a-z]+))?\s*\}?\s*")
+
+
+def number_word(text: str) -> int | None:
+    """`five`, `Twenty-one`, `\\text{ninety nine}` -> the integer; the whole answer must be the number in words."""
+    m = _NUMBER_WORD.fullmatch(text)
+    if m is None:
+        return None
+    a, b = m.group(1).lower(), (m.group(2) or "").lower()
+    if not b:
+        return _NUMBER_WORDS.get(a, _TENS_WORDS.get(a))
+    return _TENS_WORDS[a] + _NUMBER_WORDS[b] if a in _TENS_WORDS and 1 <= _NUMBER_WORDS.get(b, 0) <= 9 else None
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_answer(text: str) -> Parsed:
     """Parse one answer (already extracted from a response); raises ParseError. Cached: references repeat."""
     if len(text) > MAX_CHARS:
         raise ParseError(f"answer longer than {MAX_CHARS} characters")
+    if len(text) < 40 and (n := number_word(text)) is not None:
+        return Parsed(sympy.Integer(n), False)
     s = normalize_text(text)
     if (m := _DECIMAL_COMMA.match(s)) is not None and "," not in s[m.end() :]:
         s = s[: m.end()].replace(",", ".") + s[m.end() :]  # `0,111`, `1000,99`: a decimal comma (module docstring)

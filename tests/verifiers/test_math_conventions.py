@@ -37,7 +37,8 @@ CORRECT = [
     # chained equalities: the last side, when the chain holds
     ("x = 5+5+1 = 11", "11"), ("5+5+1 = 11", "11"), ("y = 2 \\cdot 3 = 6", "y = 6"),
     # intervals and inequalities, both directions; decimals vs fractions at endpoints
-    (r"x \in [-2,7]", r"-2 \le x \le 7"), (r"-2 \le x \le 7", r"x \in [-2,7]"), (r"(0.6, \frac83]", r"(\frac35, \frac83]"),
+    (r"x \in [-2,7]", r"-2 \le x \le 7"), (r"-2 \le x \le 7", r"x \in [-2,7]"),
+    (r"(0.6, \frac83]", r"(\frac35, \frac83]"),
     # matrices inside an expression
     (r"\begin{pmatrix}1\\2\end{pmatrix} + \begin{pmatrix}3\\4\end{pmatrix}", r"\begin{pmatrix}4\\6\end{pmatrix}"),
     (r"2\begin{pmatrix}1 & 2\end{pmatrix}", r"\begin{pmatrix}2 & 4\end{pmatrix}"),
@@ -49,6 +50,10 @@ CORRECT = [
     # the answer in a sentence; function definitions
     ("Final Answer: The largest $n$ is 34.", "34"), ("The volume of the box is 12.", "12"), ("2x", "f(x) = 2x"),
     ("İ <answer>42</answer>", "42"),
+    # a point written as equations (coordinates in alphabetical order), mixed numbers, the real line, number words
+    ("x=1, y=2", "(1,2)"), ("y = 2 \\text{ and } x = 1", "(1, 2)"), ("(2,3)", "a=2, b=3"), (r"2\frac14", r"\frac94"),
+    (r"\mathbb{R}", r"(-\infty, \infty)"), ("The answer is five.", "5"), ("Twenty-one", "21"),
+    ("The answer is $x=2$ and $x=3$.", "2, 3"),
 ]  # fmt: skip
 INCORRECT = [
     # the tolerance never applies between values a decimal writes exactly (integers included)
@@ -73,7 +78,9 @@ INCORRECT = [
     # matrices: wrong arithmetic
     (r"\begin{pmatrix}1\\2\end{pmatrix} + \begin{pmatrix}3\\4\end{pmatrix}", r"\begin{pmatrix}4\\5\end{pmatrix}"),
     # hedges
-    (r"3 \text{ or } 5", "5"), ("Final Answer: The answer is 3 or 5.", "5"),
+    (r"3 \text{ or } 5", "5"), ("Final Answer: The answer is 3 or 5.", "5"), ("The answer is $x=2$ and $x=3$.", "2"),
+    # not a point: two values of one variable; coordinates keep their order
+    ("x=2, x=1", "(1,2)"), ("(2,1)", "x=1, y=2"), ("one", "2"), ("none", "0"),
 ]  # fmt: skip
 
 
