@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("sandbox", "verifiers", "kernels", "trainer", "parity")
+ORDER = ("sandbox", "verifiers", "math_differential", "kernels", "trainer", "parity")
 SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {}
 TITLES = {
     "sandbox": "Sandbox latency",
     "verifiers": "Verifiers: accuracy and throughput",
+    "math_differential": "Math: differential test against math-verify",
     "kernels": "Log-prob kernels",
     "trainer": "GRPO step throughput against TRL",
     "parity": "Parity: SFT then GRPO",
@@ -178,6 +179,22 @@ def verifiers(d: dict[str, Any]) -> list[str]:
                 f" {ratio(pool['throughput_vs_in_process_1_thread'])} the in-process single-thread throughput."
             )
     return table(header, rows) + [f"- {n}" for n in notes] + ([""] if notes else [])
+
+
+@section("math_differential")
+def math_differential(d: dict[str, Any]) -> list[str]:
+    out = [f"{num(d['pairs'])} generated (reference, response) pairs, no labels; agreement on \"is it correct\" "
+           f"{num(d['agreement'])} ({num(d['disagreements'])} disagreements). Throughput in the same run: ours "
+           f"{num(d['ours_items_per_s'])} items/s, math-verify {num(d['math_verify_items_per_s'])}; worst call "
+           f"{num(d['worst_ms']['ours'])} ms against {num(d['worst_ms']['math_verify'])} ms.", ""]  # fmt: skip
+    rows = []
+    for cat, v in d.get("categories", {}).items():
+        dec = d.get("decisions", {}).get(cat, {})
+        ex = v["examples"][0] if v.get("examples") else {}
+        example = f"`{ex.get('answer', '')}` for `{ex.get('reference', '')}`".replace("|", "\\|")
+        rows.append([cat, v["count"], v["ours_correct"], example,
+                     dec.get("why", "not explained by a documented decision: a bug to fix")])  # fmt: skip
+    return out + table(["category", "pairs", "ours says correct", "example", "why"], rows)
 
 
 @section("kernels")

@@ -58,7 +58,8 @@ class _Watchdog:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._run, name="rlvr-deadline", daemon=True)
                 self.thread.start()
-            self.wake.notify()
+            if self.heap[0][1] == token:  # the watchdog sleeps until the earliest deadline: wake it only for a new one
+                self.wake.notify()
             return token
 
     def disarm(self, token: int) -> None:
