@@ -173,9 +173,14 @@ def _phrase(text: str) -> Extracted | None:
             b = s.start()
         if (s := _PROSE_TAIL.search(rest, 0, b)) is not None:
             b = s.start()
-        # `Final Answer: The largest $n$ is 34.`: the answer is what the sentence says the thing is
+        # `Final Answer: The largest $n$ is 34.`: the answer is what the sentence says the thing is;
+        # `Final answer: 12 is the smallest.`: the answer comes first, prose after it
         if (k := max(rest.rfind(" is ", a, b), rest.rfind(" are ", a, b), rest.rfind(" equals ", a, b))) >= 0:
-            a = rest.index(" ", k + 1) + 1
+            head, tail = rest[a:k].lstrip(), rest[rest.index(" ", k + 1) + 1 : b]
+            if tail[:1].isalpha() and not head[:1].isalpha():
+                b = k
+            else:
+                a = rest.index(" ", k + 1) + 1
     answer = strip_wrappers(rest[a:b])
     return Extracted(answer, "phrase", start + a, start + b) if answer else None
 

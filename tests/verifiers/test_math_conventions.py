@@ -49,6 +49,7 @@ CORRECT = [
     ("0.333333", r"\frac13"), ("3.141593", r"\pi"), ("0.6666666", r"\frac23"), ("333333.3333", r"\frac{1000000}{3}"),
     # the answer in a sentence; function definitions
     ("Final Answer: The largest $n$ is 34.", "34"), ("The volume of the box is 12.", "12"), ("2x", "f(x) = 2x"),
+    ("Final answer: 12 is the smallest.", "12"), (r"Final answer: \frac{1}{2} is the probability.", r"\frac12"),
     ("İ <answer>42</answer>", "42"),
     # a point written as equations (coordinates in alphabetical order), mixed numbers, the real line, number words
     ("x=1, y=2", "(1,2)"), ("y = 2 \\text{ and } x = 1", "(1, 2)"), ("(2,3)", "a=2, b=3"), (r"2\frac14", r"\frac94"),
