@@ -46,6 +46,8 @@ _DELIMS = ("$", "\\[", "\\]", "\\(", "\\)", "**", "```")
 
 def _only_delimiters(line: str) -> bool:
     """True for lines like `\\]`, `$$`, `\\end{aligned}`: nothing but math delimiters (str.replace: linear, fast)."""
+    if len(line) > 200:
+        return False  # no line of delimiters is this long; a 100 MB line is not scanned by a regex here
     line = _ENVIRONMENT.sub("", line)
     for d in _DELIMS:
         line = line.replace(d, "")
@@ -150,15 +152,42 @@ def _following_segments(line: str, seg: tuple[int, int]) -> list[tuple[int, int]
     return out
 
 
+_PHRASE_ANCHORS = ("nswer", "NSWER", "####")  # in every match of _PHRASE (answer, Answer, ANSWER, ####)
+_MAX_LINE = 20_000  # of a phrase's line, we read this much: a longer answer is refused anyway (MAX_CHARS = 4000)
+
+
+def _last_phrase(text: str) -> re.Match[str] | None:
+    """The last match of _PHRASE, found from the end with `str.rfind` on its anchors.
+
+    One regex scan over a 100 MB response is a single C call of seconds that no deadline can interrupt; here each
+    C call is a fast `rfind` or a regex run over a 60-character window, and the loop between them is Python.
+    """
+    last = {a: text.rfind(a) for a in _PHRASE_ANCHORS}  # each anchor's last occurrence before `end`: moves left only
+    window = 64  # doubled after each window without a match (up to 1 MB): many failing anchors cost one C scan
+    while (k := max(last.values())) >= 0:
+        lo = max(0, k - window)
+        m = None
+        for m in _PHRASE.finditer(text, lo, k + 40):  # noqa: B007 - the last match in the window is the last one
+            pass
+        if m is not None:
+            return m
+        if lo == 0:
+            return None
+        end = lo + 29  # anchors ending after this were covered (with the 24 characters a match starts before one)
+        for a, at in last.items():
+            if at >= 0 and at + len(a) > end:
+                last[a] = text.rfind(a, 0, end)
+        window = min(2 * window, 1 << 20)
+    return None
+
+
 def _phrase(text: str) -> Extracted | None:
-    m = None
-    for m in _PHRASE.finditer(text):  # noqa: B007 - we want the last match
-        pass
+    m = _last_phrase(text) if "nswer" in text or "NSWER" in text or "####" in text else None
     if m is None:
         return None
     start = m.end()
-    end = text.find("\n", start)
-    end = len(text) if end < 0 else end
+    end = text.find("\n", start, start + _MAX_LINE)
+    end = min(len(text), start + _MAX_LINE) if end < 0 else end
     rest = text[start:end]
     seg = _math_segment(rest, last=False) if rest.lstrip().startswith(("$", "\\(", "\\[")) else None
     if seg is not None and not _COPULA.match(rest, seg[1] + 1):

@@ -23,6 +23,7 @@ from test_fuzz_registry import PUZZLE_ENVS, REFERENCES, _reference  # noqa: E402
 
 PER_CALL_S = 10.0  # the math verifier stops itself at 2 s; the rest is slack for a loaded 2-core machine
 HUGE_CALL_S = 120.0  # a 100 MB response: a few linear passes
+HUGE_CALL_S_BY_NAME = {"math": 15.0}  # stops itself at 2 s; what remains is uninterruptible C calls of < 1 s each
 
 TOWERS = [
     r"\boxed{(3^{49999}+1)^{\frac{1}{7}}}",
@@ -53,6 +54,7 @@ REGEX_BAIT = [
     "\\(" * 50_000,
     "\\boxed{" * 20_000 + "1",
     "The answer is " * 20_000,
+    "answers " * 200_000,  # anchors of the answer phrase, none completing it
     "Final Answer: " * 20_000,
     " is " * 50_000,
     "1,000," * 30_000,
@@ -97,7 +99,7 @@ def test_hostile_family_bounded_never_error_never_correct(name, family):
 def test_100_mb_response(name):
     reference = _reference(name)
     text = ("So 12 + 7 = 19 and \\frac{1}{2} < x. " * 3_000_000)[: 100 * 2**20]
-    _check(name, text, reference, HUGE_CALL_S)
+    _check(name, text, reference, HUGE_CALL_S_BY_NAME.get(name, HUGE_CALL_S))
 
 
 def test_math_case_mapping_keeps_the_answer():
