@@ -170,7 +170,7 @@ DECISIONS: list[tuple[str, str, str, Any]] = [
      "test_math_conventions.py::test_accepted[0.333333-\\frac13], test_rejected[3.14159-\\pi]",
      lambda c: _has(r"\d\.\d{2,}", c["answer"])),
     ("thousands_and_decimal_comma", "`,` before 3-digit groups outside brackets, `\\,` `{,}` `,\\!` and a single space "
-     "are thousands separators; `0,d` and `dddd,dd` are decimal commas; other commas separate answers",
+     "are thousands separators; `0,ddd` and `dddd,dd` are decimal commas; other commas separate answers",
      "test_math_conventions.py::test_accepted[1 000-1000]", lambda c: _has(r"\d(?:,|\\,|\{,\}| )\d{3}", c["answer"])),
     ("interval_vs_inequality", "an inequality in one variable equals the interval it describes, `x \\in I` equals I",
      "test_math_conventions.py::test_accepted[x \\in [-2,7]--2 \\le x \\le 7]",

@@ -22,9 +22,9 @@ Conventions (documented choices, not accidents):
     space before groups of three digits also groups thousands (`1 000` = 1000; `2 1/2` stays a mixed number). In
     LaTeX, `{,}` is a thousands separator before three digits and a decimal comma otherwise (`3{,}14` = 3.14);
     `1\\,000` = 1000. Decimals may follow grouped thousands (`1\\,000.99`).
-  * Decimal comma, only where no list reading is plausible: the whole answer is one number written `0,ddd`
-    (`0,111` = 0.111) or with 4+ digits, a comma and 1-2 digits (`1000,99` = 1000.99). `1,5`, `12,5` and
-    `1000,123` stay lists.
+  * Decimal comma, only where no list reading is plausible: the whole answer is one number written `0,` and 3+
+    digits (`0,111` = 0.111) or with 4+ digits, a comma and 1-2 digits (`1000,99` = 1000.99). `0,1`, `0,5`, `1,5`,
+    `12,5` and `1000,123` stay lists (`0,1` is as often the two solutions 0 and 1).
   * Currency signs (`\\$`, €, £, ¥, ₹) and currency words are ignored; `pct` and `percent` are `%`.
   * An answer that is only a number in words up to ninety-nine (`five`, `twenty-one`) is that number.
   * `\\mathbb{R}` is the interval (-oo, oo).
@@ -147,7 +147,7 @@ _NUM = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _SCI = re.compile(r"[eE][-+]?[0-9]+(?![0-9A-Za-z])")
 _THOUSANDS = re.compile(r",(?:\\!\s*)?[0-9]{3}(?![0-9])")
 _SPACE_THOUSANDS = re.compile(r" [0-9]{3}(?![0-9]|\s*/)")
-_DECIMAL_COMMA = re.compile(r"\s*[-+]?(?:0,[0-9]+|[1-9][0-9]{3,},[0-9]{1,2})(?![0-9])")
+_DECIMAL_COMMA = re.compile(r"\s*[-+]?(?:0,[0-9]{3,}|[1-9][0-9]{3,},[0-9]{1,2})(?![0-9])")
 _CURRENCY = frozenset("\u20ac\u00a3\u00a5\u20b9")  # euro, pound, yen, rupee: ignored like `\$` and "dollars"
 _LATEX_THOUSANDS = re.compile(r"(?:\{,\}|\\,|\\ |~)[0-9]{3}(?![0-9])")
 _LETTERS = re.compile(r"[A-Za-z]+")

@@ -27,8 +27,8 @@ CORRECT = [
     # thousands separators (outside brackets, groups of exactly three digits)
     ("1,000", "1000"), (r"11,\! 111,\! 100", "11111100"), (r"\$16,\!386.20", "16386.2"), ("1 000", "1000"),
     (r"1\,000.99", "1000.99"), ("1{,}000", "1000"),
-    # decimal comma: `0,d...` or 4+ digits then 1-2 digits, the whole answer one number
-    ("0,111", "0.111"), ("1000,99", "1000.99"), ("-0,5", "-0.5"),
+    # decimal comma: `0,` and 3+ digits, or 4+ digits then 1-2 digits, the whole answer one number
+    ("0,111", "0.111"), ("1000,99", "1000.99"), ("-0,125", "-0.125"), ("0,1", "0, 1"),
     # percent both ways
     (r"50\%", "0.5"), ("0.5", r"50\%"), ("50", r"50\%"), ("28 pct", r"28\%"), ("28 percent", r"28\%"),
     (r"\frac{3}{4}", r"75\%"),
@@ -65,7 +65,7 @@ INCORRECT = [
     # a reference the grammar does not read is compared as text with its operators
     (r"\vec{a} + \vec{b}", r"\vec{a} - \vec{b}"), (r"\sum_{k=1}^{n} k^2 + 1", r"\sum_{k=1}^{n} k^2 - 1"),
     # ambiguous commas stay lists: `1,5` is two answers, `1000,123` too
-    ("1,5", "1.5"), ("1000,123", "1000.123"), ("1, 000", "1000"),
+    ("1,5", "1.5"), ("1000,123", "1000.123"), ("1, 000", "1000"), ("0,5", "0.5"), ("0,1", "0.1"),
     # percent: a different number is still different
     (r"0.5\%", r"50\%"), ("5", r"50\%"),
     # a false chain carries no answer
