@@ -22,7 +22,9 @@ both sides of each rule):
   * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; `f(x) = 2x` = `2x`; two equations are equal when solved for the
     same variable or when their sides' differences are proportional. A chain of equalities is its last side
     (`x = 5+5+1 = 11` = 11) when it holds: a chain whose numeric sides differ (`x = 3 = 5`) matches nothing.
-  * Relations and sets: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]` = `x \\in (-\\infty, 3]`, in both directions.
+  * Relations and sets: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]` = `x \\in (-\\infty, 3]`, in both directions;
+    `x < 2 or x > 3` is the union of two intervals ("and" is not: an intersection is never read as a union);
+    `(a, b) = (1, 2)` is the point (1, 2).
   * Several answers: a top-level list (`2, 3`, `x=2 or x=3`, `\\boxed{2}, \\boxed{3}`) matches a list or set with the
     same elements in any order; against a single reference a list is a hedge and is wrong (`3 or 5`, `\\boxed{3, 5}`).
   * `(a, b)` is a point or an open interval; `[a, b)` is an interval (closedness matters; ignored at infinity);
@@ -298,12 +300,24 @@ def _function_definition(lhs: Any, rhs: Any) -> bool:
                for f, x in (lhs.args, lhs.args[::-1]))  # fmt: skip
 
 
+def _named_tuple(lhs: Any, rhs: Any) -> bool:
+    """`(a, b) = (1, 2)`: a tuple of distinct variables named equal to a tuple of as many values without them."""
+    if not all(isinstance(v, Seq) and v.kind in ("paren", "tuple") for v in (lhs, rhs)):
+        return False
+    names = lhs.items
+    if len(names) != len(rhs.items) or not all(_lone_symbol(n) for n in names) or len(set(names)) != len(names):
+        return False
+    return not any(isinstance(v, sympy.Expr) and v.free_symbols & set(names) for v in rhs.items)
+
+
 def _solved(rel: Rel) -> tuple[sympy.Expr, Any] | None:
     """`x = value` or `value = x` (x not in value) -> (x, value); `f(x) = value` -> (f*x, value)."""
     if rel.ops not in (("=",), ("in",)):
         return None
     lhs, rhs = rel.parts
     if rel.ops == ("=",) and _function_definition(lhs, rhs):
+        return lhs, rhs
+    if rel.ops == ("=",) and _named_tuple(lhs, rhs):  # `(a, b) = (1, 2)`: the tuple of values
         return lhs, rhs
     for sym, val in ((lhs, rhs), (rhs, lhs)):
         if _lone_symbol(sym) and not (isinstance(val, sympy.Expr) and val.has(sym)):
@@ -379,6 +393,20 @@ def _as_point(v: Any) -> Seq | None:
     return Seq("paren" if len(items) == 2 else "tuple", items)
 
 
+def _as_union(v: Any) -> Any:
+    """`x < 2 or x > 3` -> the union of the two intervals (only for "or": `x > 1 and x < 3` is an intersection)."""
+    if not (_is_list(v) and v.only_or and all(isinstance(it, Rel) for it in v.items)):
+        return v
+    intervals = [_interval_of(it) for it in v.items]
+    if any(iv is None for iv in intervals) or len({_rel_symbol(it) for it in v.items}) != 1:
+        return v
+    return Union(tuple(intervals))
+
+
+def _rel_symbol(rel: Rel) -> Any:
+    return next((p for p in rel.parts if _lone_symbol(_bare(p))), None)
+
+
 def _points(ref: Any, resp: Any) -> tuple[Any, Any]:
     for a, b in ((ref, resp), (resp, ref)):
         if isinstance(b, Seq) and b.kind in ("paren", "tuple") and (pt := _as_point(a)) is not None:
@@ -391,6 +419,7 @@ def equivalent(ref: Any, resp: Any, ctx: _Ctx) -> bool:
     ctx.tick()
     ref, resp = _collapse_chain(ref, ctx), _collapse_chain(resp, ctx)
     ref, resp = _points(ref, resp)
+    ref, resp = _as_union(ref), _as_union(resp)
     resp = _letter_units(resp, ref)
     if not isinstance(resp, Rel):
         ref = _unwrap(ref)

@@ -85,6 +85,7 @@ class Rel:
 class Seq:
     kind: str  # "list" | "tuple" | "paren" | "set"
     items: tuple[Any, ...]
+    only_or: bool = dataclasses.field(default=False, compare=False)  # a list joined by "or" only: `x<2 or x>3`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -587,13 +588,17 @@ class _Parser:
 
     # answer := item ((',' | ';' | 'or' | 'and') item)*
     def parse_answer(self) -> Any:
+        self.seps: list[str] = []
         items = self.parse_items(("eof", ""))
         self.expect("eof")
-        return items[0] if len(items) == 1 else Seq("list", tuple(items))
+        only_or = bool(self.seps) and all(s == "or" for s in self.seps)
+        return items[0] if len(items) == 1 else Seq("list", tuple(items), only_or)
 
     def parse_items(self, closer: tuple[str, str]) -> list[Any]:
         items = [self.parse_item()]
-        while self.accept("sep"):
+        while (sep := self.accept("sep")) is not None:
+            if closer == ("eof", ""):
+                self.seps.append(sep.text)
             tok = self.peek()
             if (tok.kind, tok.text) == closer or tok.kind == "eof" or tok.kind == "close":
                 break  # trailing separator
@@ -875,7 +880,7 @@ def expand_pm(value: Any) -> Any:
         for item in value.items:
             e = expand_pm(item)
             out.extend(e.items if isinstance(e, Seq) and e.kind == "list" and e is not item else [e])
-        return Seq("list", tuple(out))
+        return Seq("list", tuple(out), value.only_or)
     return value
 
 

@@ -54,7 +54,9 @@ CORRECT = [
     # a point written as equations (coordinates in alphabetical order), mixed numbers, the real line, number words
     ("x=1, y=2", "(1,2)"), ("y = 2 \\text{ and } x = 1", "(1, 2)"), ("(2,3)", "a=2, b=3"), (r"2\frac14", r"\frac94"),
     (r"\mathbb{R}", r"(-\infty, \infty)"), ("The answer is five.", "5"), ("Twenty-one", "21"),
-    ("The answer is $x=2$ and $x=3$.", "2, 3"),
+    ("The answer is $x=2$ and $x=3$.", "2, 3"), ("(a, b) = (1, 2)", "(1,2)"),
+    (r"x < 2 \text{ or } x > 3", r"(-\infty, 2) \cup (3, \infty)"),
+    (r"x \in (-\infty, 2) \cup (3, \infty)", "x<2 or x>3"),
 ]  # fmt: skip
 INCORRECT = [
     # the tolerance never applies between values a decimal writes exactly (integers included)
@@ -81,7 +83,10 @@ INCORRECT = [
     # hedges
     (r"3 \text{ or } 5", "5"), ("Final Answer: The answer is 3 or 5.", "5"), ("The answer is $x=2$ and $x=3$.", "2"),
     # not a point: two values of one variable; coordinates keep their order
-    ("x=2, x=1", "(1,2)"), ("(2,1)", "x=1, y=2"), ("one", "2"), ("none", "0"),
+    ("x=2, x=1", "(1,2)"), ("(2,1)", "x=1, y=2"), ("one", "2"), ("none", "0"), ("(a, b) = (2, 1)", "(1, 2)"),
+    # "and" between inequalities is an intersection, never read as a union
+    (r"x < 2 \text{ and } x > 3", r"(-\infty, 2) \cup (3, \infty)"),
+    ("x < 2 or y > 3", r"(-\infty, 2) \cup (3, \infty)"),
 ]  # fmt: skip
 
 
