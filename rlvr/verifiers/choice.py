@@ -252,10 +252,13 @@ def _containers(text: str) -> list[str]:
     found = [(m.start(), m.group(1)) for m in _BOXED.finditer(text)] if "\\boxed" in text else []
     if "<" in text:
         closes = [m.start() for m in _TAG_CLOSE.finditer(text)]
-        for m in _TAG_OPEN.finditer(text):
-            i = bisect.bisect_left(closes, m.end())
-            if i < len(closes):
-                found.append((m.start(), text[m.end() : closes[i]]))
+        opens = [(m.start(), m.end()) for m in _TAG_OPEN.finditer(text)]
+        for k, (start, end) in enumerate(opens):
+            i = bisect.bisect_left(closes, end)
+            # a tag opened again before it closes is not a container: the innermost one is (contents stay disjoint,
+            # so 16,000 unclosed tags cost one pass, not 16,000 overlapping copies)
+            if i < len(closes) and (k + 1 == len(opens) or closes[i] < opens[k + 1][0]):
+                found.append((start, text[end : closes[i]]))
     return [content for _, content in sorted(found)]
 
 

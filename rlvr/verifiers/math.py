@@ -4,25 +4,39 @@ Pipeline: extract the answer (math_extract) -> identical text? -> plain numbers 
 without sympy -> parse both sides with our own parser (math_parse; never `sympify`/`parse_expr`/`parse_latex`) ->
 structural comparison, with expressions compared exactly (rationals), numerically at 30 digits (constants) or by
 probing at fixed pseudo-random points (expressions with variables). `simplify` is never called: its running time is
-unbounded. Every step runs under a time budget (`TIME_BUDGET_S`); running past it gives a `timeout` verdict.
+unbounded. Comparisons run under a cooperative budget (`TIME_BUDGET_S`), and the whole call (extraction, parsing,
+comparison) under a hard wall-time limit (HARD_LIMIT_FACTOR x the budget, `deadline.call_with_deadline`: any thread,
+no SIGALRM). Model text yields only correct / incorrect / unparsed / timeout; `error` is kept for a bad reference.
 
-Grading policy (what a careful human grader accepts; the labelled corpus tests/verifiers/data/math.jsonl pins it):
-  * Inexact decimals: a response is accepted when it equals the reference exactly or, if a decimal is involved,
-    within a relative 1e-9 (`0.3333333333` = 1/3, `0.333` is not; `3.14` is not pi). No rounding to written digits.
-  * Percent: a reference `50%` accepts `50%` and `50` (not `0.5`: that reads as 0.5%); a plain reference `0.5` or `50`
-    accepts `50%`.
-  * Units: ignored when only one side has one (`5\\text{ cm}` = `5`); when both do they must be the same unit (no
-    conversion: `500 cm` is not `5 m`). Degrees are a unit: `30^\\circ` = `30`, but `\\pi/6` is not `30^\\circ`.
-  * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; two equations are equal when solved for the same variable or
-    when their sides' differences are proportional. Relations: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]`.
+Grading policy (what a careful human grader accepts; tests/verifiers/data/math.jsonl and test_math_conventions.py pin
+both sides of each rule):
+  * Decimals: two values a decimal writes exactly (integers, `0.125`) must be equal: no tolerance
+    (`1234567890.5` is not `1234567891`, `1.099511628 \\times 10^{12}` is not 2^40). A decimal standing for a value it
+    cannot write exactly (1/3, pi, sqrt 2) must be that value rounded or truncated to its written digits, with at least
+    6 decimal places or 7 significant digits: `0.333333`, `3.141593` pass; `0.333`, `3.14159`, `2.6667` for 8/3 fail.
+  * Percent: `50%` equals `50%`, `50` and `0.5`, in both directions (reference or response); `0.5%` is not `50%`.
+  * Units and currency: ignored when only one side has one (`5\\text{ cm}` = `5`, `\\$16,386.20` = 16386.2, `12 m` = 12,
+    `1,000.99€`); single-letter units (m, g, s, h, l, L, J, N, W, V) count as units only when the reference has no
+    variables. When both sides have units they must be the same (no conversion: `500 cm` is not `5 m`). Degrees are a
+    unit: `30^\\circ` = `30`, but `\\pi/6` is not `30^\\circ`.
+  * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; `f(x) = 2x` = `2x`; two equations are equal when solved for the
+    same variable or when their sides' differences are proportional. A chain of equalities is its last side
+    (`x = 5+5+1 = 11` = 11) when it holds: a chain whose numeric sides differ (`x = 3 = 5`) matches nothing.
+  * Relations and sets: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]` = `x \\in (-\\infty, 3]`, in both directions;
+    `x < 2 or x > 3` is the union of two intervals ("and" is not: an intersection is never read as a union);
+    `(a, b) = (1, 2)` is the point (1, 2).
   * Several answers: a top-level list (`2, 3`, `x=2 or x=3`, `\\boxed{2}, \\boxed{3}`) matches a list or set with the
     same elements in any order; against a single reference a list is a hedge and is wrong (`3 or 5`, `\\boxed{3, 5}`).
   * `(a, b)` is a point or an open interval; `[a, b)` is an interval (closedness matters; ignored at infinity);
-    `\\{...\\}` is a set (order and repeats ignored); tuples keep order; a column or row matrix equals a tuple.
+    `\\{...\\}` is a set (order and repeats ignored); tuples keep order; a column or row matrix equals a tuple;
+    matrices may be added, scaled and multiplied inside an answer.
+  * Powers too large to compute (`2^{2^{40}}`) are compared structurally after writing the base as a smallest power
+    (`4^{2^{39}}` = `2^{2^{40}}`); a symbolic base keeps any exponent (`(x+1)^{100000}` = `(1+x)^{100000}`).
   * An answer found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
-    "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`), is `incorrect`.
-  * A reference that is text (`\\text{yes}`, "No solution") or that our grammar does not read is compared as
-    normalised text.
+    "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`),
+    is `incorrect`.
+  * A reference that is text (`\\text{yes}`, "No solution") is compared as normalised words; a reference our grammar
+    does not read (`\\vec{a} - \\vec{b}`) as text without layout but with every operator and letter kept.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ from typing import Any
 import sympy
 
 from rlvr.verifiers.base import Verdict, Verifier
+from rlvr.verifiers.deadline import Deadline, call_with_deadline
 from rlvr.verifiers.math_extract import extract_answer, extract_reference
 from rlvr.verifiers.math_parse import (
     MAX_CHARS,
@@ -52,7 +67,11 @@ from rlvr.verifiers.math_parse import (
 from rlvr.verifiers.steps import StepScore, equality_chains
 
 TIME_BUDGET_S = 1.0
-DECIMAL_RTOL = 1e-9  # a written decimal must be this close (relative) to the reference
+HARD_LIMIT_FACTOR = 2.0  # a whole verify call (extraction, parsing, comparison) is stopped at this x TIME_BUDGET_S
+# A decimal standing for a value no decimal writes exactly: its last digit at most DECIMAL_PRECISION (relative above 1),
+# and within DECIMAL_RTOL relative of the value (see `decimal_match`).
+DECIMAL_PRECISION = Fraction(1, 10**6)
+DECIMAL_RTOL = Fraction(1, 10**5)
 EXACT_RTOL = 1e-20  # two exact forms compared at 30 digits
 PROBE_RTOL = 1e-9  # double-precision probes of expressions with variables
 MAX_ITEMS = 64  # list / set / tuple length we compare
@@ -63,9 +82,10 @@ class _Timeout(Exception):
 
 
 class _Ctx:
-    def __init__(self, decimal: bool, budget_s: float = TIME_BUDGET_S) -> None:
+    def __init__(self, ulp: Fraction | None, budget_s: float = TIME_BUDGET_S) -> None:
         self.deadline = time.perf_counter() + budget_s
-        self.decimal = decimal
+        self.ulp = ulp  # unit of the last digit of the coarsest written decimal on either side; None: no decimal
+        self.decimal = ulp is not None
 
     def tick(self) -> None:
         if time.perf_counter() > self.deadline:
@@ -77,16 +97,41 @@ class _Ctx:
 _PLAIN = re.compile(r"(-?)(?:([0-9]+(?:\.[0-9]*)?|\.[0-9]+)|\\[dt]?frac\{([0-9]+)\}\{([0-9]+)\}|([0-9]+)/([0-9]+))")
 
 
-def _plain_number(s: str) -> tuple[Fraction, bool] | None:
-    """`-12`, `0.5`, `\\frac{1}{2}`, `3/4` as an exact Fraction (and whether it was a decimal), else None."""
+def _plain_number(s: str) -> tuple[Fraction, Fraction | None] | None:
+    """`-12`, `0.5`, `\\frac{1}{2}`, `3/4` as an exact Fraction (and the unit of its last digit if it was a decimal)."""
     m = _PLAIN.fullmatch(s.strip())
     if m is None or len(s) > 60:
         return None
     sign = -1 if m.group(1) else 1
     if m.group(2) is not None:
-        return sign * Fraction(m.group(2)), "." in m.group(2)
+        text = m.group(2)
+        return sign * Fraction(text), Fraction(1, 10 ** len(text.partition(".")[2])) if "." in text else None
     num, den = (m.group(3), m.group(4)) if m.group(3) is not None else (m.group(5), m.group(6))
-    return (sign * Fraction(int(num), int(den)), False) if int(den) else None
+    return (sign * Fraction(int(num), int(den)), None) if int(den) else None
+
+
+def _terminating(x: Fraction) -> bool:
+    """Can a decimal write `x` exactly (denominator 2^a 5^b)? Integers can."""
+    q = x.denominator
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    return q == 1
+
+
+def decimal_match(diff: float | Fraction, magnitude: float | Fraction, ulp: Fraction | None) -> bool:
+    """Is a written decimal within `diff` of a value it cannot write exactly close enough to stand for it?
+
+    It must be the value rounded or truncated to its written digits (within one unit of its last digit), written to
+    at least 6 decimal places or 7 significant digits (that unit at most DECIMAL_PRECISION, relative above 1), and
+    within DECIMAL_RTOL relative: `0.333333` and `3.141593` stand for 1/3 and pi; `3.14159`, `0.333`, `2.6667` for
+    8/3 do not. The caller decides that the tolerance applies at all: never between two values a decimal writes
+    exactly (`1234567890.5` is not `1234567891`; `1.099511628 \\times 10^{12}` is not 2^40).
+    """
+    if ulp is None:
+        return False
+    d, m = abs(diff), abs(magnitude)
+    return d <= ulp and ulp <= DECIMAL_PRECISION * max(1, m) and d <= DECIMAL_RTOL * m
 
 
 def _close(a: complex, b: complex, rtol: float, atol: float = 0.0) -> bool:
@@ -191,19 +236,21 @@ def expr_equal(a: sympy.Expr, b: sympy.Expr, ctx: _Ctx) -> bool:
         return not _invalid(a)
     if _invalid(a) or _invalid(b) or a.has(sympy.oo) or b.has(sympy.oo):
         return False
-    rtol = DECIMAL_RTOL if ctx.decimal else EXACT_RTOL
     if a.is_Rational and b.is_Rational:
-        if not ctx.decimal:
-            return False
         fa, fb = Fraction(int(a.p), int(a.q)), Fraction(int(b.p), int(b.q))
-        return abs(fa - fb) <= Fraction(rtol) * max(abs(fa), abs(fb))
+        if _terminating(fa) and _terminating(fb):
+            return False  # both exactly writable as decimals, and different
+        return decimal_match(fa - fb, max(abs(fa), abs(fb)), ctx.ulp)
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
     if not symbols:
         fa, fb = _fnum(a, {}), _fnum(b, {})
-        if fa is None or fb is None or not _close(fa, fb, 1e-6, 1e-12):
+        if fa is None or fb is None or not _close(fa, fb, 1e-5, 1e-12):
             return False  # too large to evaluate safely, or clearly different
         diff = complex(sympy.N(a - b, 30))
-        return abs(diff) <= max(rtol * max(abs(fa), abs(fb)), 1e-25)
+        mag = max(abs(fa), abs(fb))
+        if abs(diff) <= max(EXACT_RTOL * mag, 1e-25):
+            return True
+        return abs(diff.imag) <= EXACT_RTOL * mag and decimal_match(diff.real, mag, ctx.ulp)
     return _probe(a, b, symbols, ctx, ratio=False) is not None
 
 
@@ -240,11 +287,38 @@ def _lone_symbol(v: Any) -> bool:
     return isinstance(v, sympy.Symbol)
 
 
-def _solved(rel: Rel) -> tuple[sympy.Symbol, Any] | None:
-    """`x = value` or `value = x` (x not in value) -> (x, value)."""
+_FUNCTION_NAMES = frozenset(sympy.Symbol(c) for c in "fghpqFGPQ")
+
+
+def _function_definition(lhs: Any, rhs: Any) -> bool:
+    """`f(x) = 2x` (parsed as f*x = 2x): a function name times its argument, the argument in the value, not the name."""
+    if not (isinstance(lhs, sympy.Mul) and len(lhs.args) == 2 and all(a.is_Symbol for a in lhs.args)):
+        return False
+    if not isinstance(rhs, sympy.Expr):
+        return False
+    return any(f in _FUNCTION_NAMES and x in rhs.free_symbols and f not in rhs.free_symbols
+               for f, x in (lhs.args, lhs.args[::-1]))  # fmt: skip
+
+
+def _named_tuple(lhs: Any, rhs: Any) -> bool:
+    """`(a, b) = (1, 2)`: a tuple of distinct variables named equal to a tuple of as many values without them."""
+    if not all(isinstance(v, Seq) and v.kind in ("paren", "tuple") for v in (lhs, rhs)):
+        return False
+    names = lhs.items
+    if len(names) != len(rhs.items) or not all(_lone_symbol(n) for n in names) or len(set(names)) != len(names):
+        return False
+    return not any(isinstance(v, sympy.Expr) and v.free_symbols & set(names) for v in rhs.items)
+
+
+def _solved(rel: Rel) -> tuple[sympy.Expr, Any] | None:
+    """`x = value` or `value = x` (x not in value) -> (x, value); `f(x) = value` -> (f*x, value)."""
     if rel.ops not in (("=",), ("in",)):
         return None
     lhs, rhs = rel.parts
+    if rel.ops == ("=",) and _function_definition(lhs, rhs):
+        return lhs, rhs
+    if rel.ops == ("=",) and _named_tuple(lhs, rhs):  # `(a, b) = (1, 2)`: the tuple of values
+        return lhs, rhs
     for sym, val in ((lhs, rhs), (rhs, lhs)):
         if _lone_symbol(sym) and not (isinstance(val, sympy.Expr) and val.has(sym)):
             return sym, val
@@ -273,9 +347,80 @@ def _unit_key(unit: str) -> str:
     return " ".join(out)
 
 
+def _collapse_chain(v: Any, ctx: _Ctx) -> Any:
+    """`x = 5+5+1 = 11` -> `x = 11`; `5+5+1 = 11` -> 11: the last side of a chain of equalities is the answer.
+
+    The chain must hold: its sides without variables must all equal the last one (`x = 3 = 5` stays a chain, which
+    matches nothing), so a false chain cannot smuggle in an answer."""
+    if not (isinstance(v, Rel) and set(v.ops) == {"="}):
+        return v
+    if len(v.ops) == 1 and any(not isinstance(_bare(p), sympy.Expr) or _bare(p).free_symbols for p in v.parts):
+        return v  # `y = 2x + 3`, `x^2 + y^2 - 25 = 0`: an equation, not a computation `5+5+1 = 11`
+    last = v.parts[-1]
+    for p in v.parts[:-1]:
+        b = _bare(p)
+        if isinstance(b, sympy.Expr) and not b.free_symbols and not equivalent(p, last, ctx):
+            return v
+    first = v.parts[0]
+    return Rel(("=",), (first, last)) if _lone_symbol(first) else last
+
+
+_UNIT_LETTERS = frozenset(sympy.Symbol(u) for u in "m g s h l L J N W V".split())
+
+
+def _letter_units(v: Any, ref: Any) -> Any:
+    """`1000.99 m^2` -> 1000.99 when the reference has no variables: single-letter units read as symbols."""
+    if not (isinstance(v, sympy.Expr) and v.free_symbols and v.free_symbols <= _UNIT_LETTERS):
+        return v
+    if not isinstance(_bare(ref), sympy.Expr) or _bare(ref).free_symbols:
+        return v
+    coeff, dep = v.as_independent(*v.free_symbols, as_Add=False)
+    factors = dep.args if dep.is_Mul else (dep,)
+    if all(f in _UNIT_LETTERS or (f.is_Pow and f.base in _UNIT_LETTERS and f.exp.is_Integer) for f in factors):
+        return Quantity(coeff, str(dep))
+    return v
+
+
+def _as_point(v: Any) -> Seq | None:
+    """`x = 1, y = 2` -> the point (1, 2): equations for distinct variables, coordinates in alphabetical order."""
+    if not (
+        _is_list(v) and all(isinstance(it, Rel) and it.ops == ("=",) and _lone_symbol(it.parts[0]) for it in v.items)
+    ):
+        return None
+    if len({it.parts[0] for it in v.items}) != len(v.items):
+        return None  # `x = 2, x = 3` is two solutions, not a point
+    items = tuple(it.parts[1] for it in sorted(v.items, key=lambda it: it.parts[0].name))
+    return Seq("paren" if len(items) == 2 else "tuple", items)
+
+
+def _as_union(v: Any) -> Any:
+    """`x < 2 or x > 3` -> the union of the two intervals (only for "or": `x > 1 and x < 3` is an intersection)."""
+    if not (_is_list(v) and v.only_or and all(isinstance(it, Rel) for it in v.items)):
+        return v
+    intervals = [_interval_of(it) for it in v.items]
+    if any(iv is None for iv in intervals) or len({_rel_symbol(it) for it in v.items}) != 1:
+        return v
+    return Union(tuple(intervals))
+
+
+def _rel_symbol(rel: Rel) -> Any:
+    return next((p for p in rel.parts if _lone_symbol(_bare(p))), None)
+
+
+def _points(ref: Any, resp: Any) -> tuple[Any, Any]:
+    for a, b in ((ref, resp), (resp, ref)):
+        if isinstance(b, Seq) and b.kind in ("paren", "tuple") and (pt := _as_point(a)) is not None:
+            return (pt, resp) if a is ref else (ref, pt)
+    return ref, resp
+
+
 def equivalent(ref: Any, resp: Any, ctx: _Ctx) -> bool:
     """Is the parsed response value `resp` the reference value `ref` (policy in the module docstring)?"""
     ctx.tick()
+    ref, resp = _collapse_chain(ref, ctx), _collapse_chain(resp, ctx)
+    ref, resp = _points(ref, resp)
+    ref, resp = _as_union(ref), _as_union(resp)
+    resp = _letter_units(resp, ref)
     if not isinstance(resp, Rel):
         ref = _unwrap(ref)
     if not isinstance(ref, Rel):
@@ -315,6 +460,8 @@ def _quantity_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
         return False
     if pu == "%" and ru != "%" and isinstance(pv, sympy.Expr):
         return equivalent(rv, pv, ctx) or equivalent(rv, pv / 100, ctx)
+    if ru == "%" and pu != "%" and isinstance(rv, sympy.Expr):
+        return equivalent(rv, pv, ctx) or equivalent(rv / 100, pv, ctx)
     return equivalent(rv, pv, ctx)
 
 
@@ -455,7 +602,11 @@ def _difference(rel: Rel) -> sympy.Expr | None:
 def _rel_eq(ref: Rel, resp: Rel, ctx: _Ctx) -> bool:
     if ref.ops == ("in",) or resp.ops == ("in",):
         sa, sb = _solved(ref), _solved(resp)
-        return sa is not None and sb is not None and sa[0] == sb[0] and equivalent(sa[1], sb[1], ctx)
+        if sa is not None and sb is not None:
+            return sa[0] == sb[0] and equivalent(sa[1], sb[1], ctx)
+        # `x \in [-2, 7]` against `-2 \le x \le 7`: the set against the interval the inequality describes
+        va, vb = (sa[1] if sa is not None else ref), (sb[1] if sb is not None else resp)
+        return any(isinstance(v, Rel) for v in (va, vb)) and _set_like_eq(va, vb, ctx)
     ia, ib = _interval_of(ref), _interval_of(resp)
     if ia is not None and ib is not None:
         return _interval_eq(ia, ib, ctx)
@@ -513,11 +664,21 @@ def _canon(s: str) -> str:
     return " ".join(s.split())
 
 
+_LAYOUT = re.compile(r"\\(?:left|right|displaystyle|[,;:! ])|\$|\s")
+
+
+def _math_text_key(s: str) -> str:
+    """A reference our grammar does not read, as text: layout removed, every operator and letter kept (case too)."""
+    return _LAYOUT.sub("", _canon(s))
+
+
 def _reference_text(reference: Any) -> str:
     if isinstance(reference, bool) or not isinstance(reference, (str, int, float, Fraction)):
         raise ValueError(f"math reference must be a string or a number, got {type(reference).__name__}")
     if isinstance(reference, float):
-        return repr(reference)
+        if math.isnan(reference):
+            raise ValueError("math reference is NaN")
+        return repr(reference) if math.isfinite(reference) else "\\infty" if reference > 0 else "-\\infty"
     return extract_reference(str(reference))
 
 
@@ -527,7 +688,10 @@ class MathVerifier(Verifier):
     name = "math"
 
     def __init__(self, time_budget_s: float = TIME_BUDGET_S) -> None:
+        if not time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be positive, got {time_budget_s!r}")
         self.time_budget_s = time_budget_s
+        self.hard_limit_s = HARD_LIMIT_FACTOR * time_budget_s
 
     @staticmethod
     def clear_cache() -> None:
@@ -536,9 +700,16 @@ class MathVerifier(Verifier):
         sympy.core.cache.clear_cache()
 
     def _verify(self, response: str, reference: Any) -> Verdict:
+        """The whole call runs under a hard wall-time limit (`deadline`), in any thread: `timeout` past it."""
         ref_text = _reference_text(reference)
         if not isinstance(response, str):
             return Verdict("unparsed", 0.0, None, "response is not text")
+        try:
+            return call_with_deadline(lambda: self._judge(response, ref_text), self.hard_limit_s)
+        except Deadline:
+            return Verdict("timeout", 0.0, None, f"verification took longer than {self.hard_limit_s}s")
+
+    def _judge(self, response: str, ref_text: str) -> Verdict:
         found = extract_answer(response)
         if found is None:
             return Verdict("unparsed", 0.0, None, "no answer found")
@@ -550,8 +721,10 @@ class MathVerifier(Verifier):
             return Verdict("correct", 1.0, ans, "same text as the reference")
         a, b = _plain_number(ref_text), _plain_number(ans)
         if a is not None and b is not None:
+            ulps = [u for u in (a[1], b[1]) if u is not None]
             ok = a[0] == b[0] or (
-                (a[1] or b[1]) and abs(a[0] - b[0]) <= Fraction(DECIMAL_RTOL) * max(abs(a[0]), abs(b[0]))
+                not (_terminating(a[0]) and _terminating(b[0]))
+                and decimal_match(a[0] - b[0], max(abs(a[0]), abs(b[0])), max(ulps) if ulps else None)
             )
             return (
                 Verdict("correct", 1.0, ans, "equal numbers")
@@ -564,18 +737,23 @@ class MathVerifier(Verifier):
         try:
             ref = parse_answer(ref_text)
         except ParseError:
-            ok = _text_key(ans) == _text_key(ref_text) and bool(_text_key(ans))
+            ok = _math_text_key(ans) == _math_text_key(ref_text) and bool(_math_text_key(ans))
             return Verdict("correct" if ok else "incorrect", float(ok), ans, "reference compared as text")
         try:
             got = parse_answer(ans)
         except ParseError as e:
             status = "unparsed" if found.source == "last_line" else "incorrect"
             return Verdict(status, 0.0, ans, f"answer does not parse: {e}"[:200])
-        ctx = _Ctx(ref.has_decimal or got.has_decimal, self.time_budget_s)
+        except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as e:
+            return Verdict("incorrect", 0.0, ans, f"answer cannot be evaluated: {type(e).__name__}"[:200])
+        ulps = [u for u in (ref.ulp, got.ulp) if u is not None]
+        ctx = _Ctx(max(ulps) if ulps else None, self.time_budget_s)
         try:
             ok = equivalent(ref.value, got.value, ctx)
         except _Timeout:
             return Verdict("timeout", 0.0, ans, f"comparison took longer than {self.time_budget_s}s")
+        except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as e:
+            return Verdict("incorrect", 0.0, ans, f"answer cannot be compared: {type(e).__name__}"[:200])
         return Verdict("correct", 1.0, ans, "equivalent") if ok else Verdict("incorrect", 0.0, ans, "not equivalent")
 
     def verify_steps(self, response: str, reference: Any = None) -> list[StepScore]:
@@ -591,14 +769,21 @@ class MathVerifier(Verifier):
         out: list[StepScore] = []
         deadline = time.perf_counter() + 5 * self.time_budget_s
         values: dict[tuple[int, int], Any] = {}
-        for chain in equality_chains(response):
-            if time.perf_counter() > deadline:
-                break
-            scored = _score_chain(response, chain.sides, values, self.time_budget_s)
-            if scored is not None:
-                score, start, end = scored
-                start = chain.start if chain.continued else start
-                out.append(StepScore(start, end, score, response[start:end]))
+
+        def score_all() -> None:
+            for chain in equality_chains(response):
+                if time.perf_counter() > deadline:
+                    break
+                scored = _score_chain(response, chain.sides, values, self.time_budget_s)
+                if scored is not None:
+                    score, start, end = scored
+                    start = chain.start if chain.continued else start
+                    out.append(StepScore(start, end, score, response[start:end]))
+
+        try:  # a hard bound too: one side can be slow to parse; the steps scored so far are kept
+            call_with_deadline(score_all, 5 * self.time_budget_s + self.hard_limit_s)
+        except Deadline:
+            pass
         return out
 
 
@@ -607,8 +792,8 @@ _DEFINITION = re.compile(r"\s*[A-Za-z](?:_\{?\w+\}?)?\s*(?:\(|\\left\()")
 _FUNCTION_WORDS = frozenset(["sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "exp", "sqrt", "pi"])
 
 
-def _parse_side(text: str, first: bool, last: bool) -> tuple[sympy.Expr, bool, int, int] | None:
-    """Parse one side of a step -> (value, has_decimal, start, end) with offsets into `text`.
+def _parse_side(text: str, first: bool, last: bool) -> tuple[sympy.Expr, Fraction | None, int, int] | None:
+    """Parse one side of a step -> (value, unit of its coarsest decimal, start, end) with offsets into `text`.
 
     Prose words are dropped before the first side and after the last (`So 2+3`, `5 apples`): whole words of two or
     more letters that are not function names; a side that still does not parse makes the step unscored.
@@ -622,14 +807,14 @@ def _parse_side(text: str, first: bool, last: bool) -> tuple[sympy.Expr, bool, i
         return None
     try:
         p = parse_answer(text[a:b].strip())
-    except ParseError:
+    except (ParseError, ArithmeticError, ValueError, TypeError, RecursionError):
         return None
     v = _bare(p.value)
     if not isinstance(v, sympy.Expr):
         return None
     a += len(text[a:b]) - len(text[a:b].lstrip())
     b -= len(text[a:b]) - len(text[a:b].rstrip())
-    return v, p.has_decimal, a, b
+    return v, p.ulp, a, b
 
 
 def _prose(word: str) -> bool:
@@ -648,10 +833,10 @@ def _score_chain(text: str, sides: tuple, cache: dict, budget_s: float) -> tuple
         parsed.append((cache[key], text[a:b]))
     checked, ok = 0, True
     for ((x, dx, _, _), tx), ((y, dy, _, _), _ty) in zip(parsed, parsed[1:], strict=False):
-        ctx = _Ctx(dx or dy, budget_s)
+        ctx = _Ctx(max(dx, dy) if dx is not None and dy is not None else dx or dy, budget_s)
         try:
             same = expr_equal(x, y, ctx)
-        except _Timeout:
+        except (_Timeout, ArithmeticError, ValueError, TypeError, RecursionError):
             continue
         if not same and (x.free_symbols or y.free_symbols):
             if _lone_symbol(x) or _lone_symbol(y) or x.is_Number or y.is_Number or _DEFINITION.match(tx):

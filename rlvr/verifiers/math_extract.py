@@ -36,6 +36,7 @@ _PHRASE = re.compile(
     r"(?i)\b(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)[ \t]*|\bfinal\s+answer\b[ \t]*|^####[ \t]*", re.M
 )
 _PROSE_TAIL = re.compile(r"[,;]?\s+(?:since|because|as|which|where|so|then|this|that|from|by|with|for|because)\b")
+_COPULA = re.compile(r"\$?\s+(?:is|are|equals)\s")
 _SENTENCE_END = re.compile(r"\.(?=\s|$)(?![0-9])")
 _LEFT_WRAPS = ("$", "\\(", "\\[", "\\displaystyle", "**")
 _RIGHT_WRAPS = ("$", "\\)", "\\]", "**", ".", ",", ";", ":")  # not "!": 5! is an answer
@@ -45,9 +46,10 @@ _DELIMS = ("$", "\\[", "\\]", "\\(", "\\)", "**", "```")
 
 def _only_delimiters(line: str) -> bool:
     """True for lines like `\\]`, `$$`, `\\end{aligned}`: nothing but math delimiters (str.replace: linear, fast)."""
-    line = _ENVIRONMENT.sub("", line)
     for d in _DELIMS:
         line = line.replace(d, "")
+    if "\\begin" in line or "\\end" in line:  # the regex only where it can match: a 100 MB line costs seconds in it
+        line = _ENVIRONMENT.sub("", line)
     return not line.strip()
 
 
@@ -117,6 +119,8 @@ def strip_wrappers(s: str) -> str:
 def _math_segment(line: str, last: bool) -> tuple[int, int] | None:
     """Span of the first or last `$...$`, `\\(...\\)` or `\\[...\\]` content in `line` (linear: find/rfind)."""
     best = None
+    if "\\$" in line:  # an escaped dollar is a currency sign, not a delimiter (same length: offsets stay valid)
+        line = line.replace("\\$", "\\S")
     for op, cl in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if last:
             e = line.rfind(cl)
@@ -131,17 +135,65 @@ def _math_segment(line: str, last: bool) -> tuple[int, int] | None:
     return best
 
 
+def _following_segments(line: str, seg: tuple[int, int]) -> list[tuple[int, int]]:
+    """`seg` and the math segments after it joined to it by connectors only (`$x=2$ or $x=3$`), at most 20."""
+    out = [seg]
+    while len(out) < 20:
+        pos = out[-1][1]
+        for d in ("$$", "$", "\\)", "\\]"):
+            if line.startswith(d, pos):
+                pos += len(d)
+                break
+        nxt = _math_segment(line[pos : pos + 200], last=False)
+        if nxt is None or len(gap := line[pos : pos + nxt[0]]) > 40 or _CONNECTOR.fullmatch(gap) is None:
+            break
+        out.append((pos + nxt[0], pos + nxt[1]))
+    return out
+
+
+_PHRASE_ANCHORS = ("nswer", "NSWER", "####")  # in every match of _PHRASE (answer, Answer, ANSWER, ####)
+_MAX_LINE = 20_000  # of a phrase's line, we read this much: a longer answer is refused anyway (MAX_CHARS = 4000)
+
+
+def _last_phrase(text: str) -> re.Match[str] | None:
+    """The last match of _PHRASE, found from the end with `str.rfind` on its anchors.
+
+    One regex scan over a 100 MB response is a single C call of seconds that no deadline can interrupt; here each
+    C call is a fast `rfind` or a regex run over a 60-character window, and the loop between them is Python.
+    """
+    last = {a: text.rfind(a) for a in _PHRASE_ANCHORS}  # each anchor's last occurrence before `end`: moves left only
+    window = 64  # doubled after each window without a match (up to 1 MB): many failing anchors cost one C scan
+    while (k := max(last.values())) >= 0:
+        lo = max(0, k - window)
+        m = None
+        for m in _PHRASE.finditer(text, lo, k + 40):  # noqa: B007 - the last match in the window is the last one
+            pass
+        if m is not None:
+            return m
+        if lo == 0:
+            return None
+        end = lo + 29  # anchors ending after this were covered (with the 24 characters a match starts before one)
+        for a, at in last.items():
+            if at >= 0 and at + len(a) > end:
+                last[a] = text.rfind(a, 0, end)
+        window = min(2 * window, 1 << 20)
+    return None
+
+
 def _phrase(text: str) -> Extracted | None:
-    m = None
-    for m in _PHRASE.finditer(text):  # noqa: B007 - we want the last match
-        pass
+    m = _last_phrase(text) if "nswer" in text or "NSWER" in text or "####" in text else None
     if m is None:
         return None
     start = m.end()
-    end = text.find("\n", start)
-    end = len(text) if end < 0 else end
+    end = text.find("\n", start, start + _MAX_LINE)
+    end = min(len(text), start + _MAX_LINE) if end < 0 else end
     rest = text[start:end]
-    if rest.lstrip().startswith(("$", "\\(", "\\[")) and (seg := _math_segment(rest, last=False)) is not None:
+    seg = _math_segment(rest, last=False) if rest.lstrip().startswith(("$", "\\(", "\\[")) else None
+    if seg is not None and not _COPULA.match(rest, seg[1] + 1):
+        segments = _following_segments(rest, seg)
+        if len(segments) > 1:  # `the answer is $x=2$ and $x=3$`: one list answer
+            joined = ", ".join(f"{{{strip_wrappers(rest[x:y])}}}" for x, y in segments)
+            return Extracted(joined, "phrase", start + segments[0][0], start + segments[-1][1])
         a, b = seg
     else:
         a, b = 0, len(rest)
@@ -149,6 +201,14 @@ def _phrase(text: str) -> Extracted | None:
             b = s.start()
         if (s := _PROSE_TAIL.search(rest, 0, b)) is not None:
             b = s.start()
+        # `Final Answer: The largest $n$ is 34.`: the answer is what the sentence says the thing is;
+        # `Final answer: 12 is the smallest.`: the answer comes first, prose after it
+        if (k := max(rest.rfind(" is ", a, b), rest.rfind(" are ", a, b), rest.rfind(" equals ", a, b))) >= 0:
+            head, tail = rest[a:k].lstrip(), rest[rest.index(" ", k + 1) + 1 : b]
+            if tail[:1].isalpha() and not head[:1].isalpha():
+                b = k
+            else:
+                a = rest.index(" ", k + 1) + 1
     answer = strip_wrappers(rest[a:b])
     return Extracted(answer, "phrase", start + a, start + b) if answer else None
 
@@ -184,11 +244,26 @@ def _last_line(text: str) -> Extracted | None:
     return Extracted(answer, "last_line", start + a, start + b) if answer else None
 
 
+def _last_match(pattern: re.Pattern[str], text: str, end: int) -> int:
+    """Start of the last match of `pattern` in text[:end], or -1 (linear: one left-to-right scan)."""
+    last = -1
+    for m in pattern.finditer(text, 0, end):
+        last = m.start()
+    return last
+
+
+_OPEN_TAG = re.compile(r"(?i)<answer>")
+_CLOSE_TAG = re.compile(r"(?i)</answer>")
+
+
 def extract_answer(text: str) -> Extracted | None:
-    """The response's final answer, or None when there is none (see the module docstring for the rules)."""
-    lower = text.lower() if "<" in text else ""
-    close = lower.rfind("</answer>") if lower else -1
-    if close >= 0 and (open_ := lower.rfind("<answer>", 0, close)) >= 0:
+    """The response's final answer, or None when there is none (see the module docstring for the rules).
+
+    Tags are found case-insensitively by regex on the original text, never through `text.lower()`: lower-casing
+    changes the length of some characters (`İ` becomes two), which would shift every index after them.
+    """
+    close = _last_match(_CLOSE_TAG, text, len(text)) if "<" in text else -1
+    if close >= 0 and (open_ := _last_match(_OPEN_TAG, text, close)) >= 0:
         inner = text[open_ + 8 : close]
         if (box := _boxed(inner) or _phrase(inner)) is not None:
             return Extracted(box.text, "answer_tag", open_ + 8 + box.start, open_ + 8 + box.end)

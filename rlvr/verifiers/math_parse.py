@@ -18,9 +18,20 @@ Conventions (documented choices, not accidents):
   * Fullwidth and other compatibility characters are folded by NFKC (`３` -> `3`); digits of other scripts
     (Arabic-Indic `٣`) are not read as numbers, so such an answer does not parse.
   * A comma between digits is a thousands separator only outside brackets and only before groups of exactly three
-    digits (`1,000` = 1000, but `[1,100]` is an interval and `1,5` is the list 1, 5: no decimal comma in plain
-    text). In LaTeX, `{,}` is a thousands separator before three digits and a decimal comma otherwise
-    (`3{,}14` = 3.14); `1\\,000` = 1000.
+    digits (`1,000` = 1000, `11,\\!111` = 11111, but `[1,100]` is an interval and `1,5` is the list 1, 5). A single
+    space before groups of three digits also groups thousands (`1 000` = 1000; `2 1/2` stays a mixed number). In
+    LaTeX, `{,}` is a thousands separator before three digits and a decimal comma otherwise (`3{,}14` = 3.14);
+    `1\\,000` = 1000. Decimals may follow grouped thousands (`1\\,000.99`).
+  * Decimal comma, only where no list reading is plausible: the whole answer is one number written `0,` and 3+
+    digits (`0,111` = 0.111) or with 4+ digits, a comma and 1-2 digits (`1000,99` = 1000.99). `0,1`, `0,5`, `1,5`,
+    `12,5` and `1000,123` stay lists (`0,1` is as often the two solutions 0 and 1).
+  * Currency signs (`\\$`, €, £, ¥, ₹) and currency words are ignored; `pct` and `percent` are `%`.
+  * An answer that is only a number in words up to ninety-nine (`five`, `twenty-one`) is that number.
+  * `\\mathbb{R}` is the interval (-oo, oo).
+  * Integer powers too large to compute become `BigPower(p, n)` (p no perfect power), compared structurally;
+    symbolic bases keep any exponent. Matrices can be added, scaled and multiplied inside an answer.
+  * `\\lfloor x \\rfloor` / `\\lceil x \\rceil` of a number beyond 1e300, and non-integer powers of integers beyond
+    4,000 bits, are refused (their exact values would take minutes).
   * `2\\frac{1}{2}` and `2 1/2` are mixed numbers (5/2); other juxtaposed numbers (`7 7`) do not parse.
   * `2^10` (no braces) reads as 2^{10}; `1.2e3` is scientific notation; `e` is Euler's number and `i` the
     imaginary unit; `\\log` without a base is the natural log; `\\sqrt[3]{-8}` is the real root -2.
@@ -35,6 +46,7 @@ import dataclasses
 import functools
 import re
 import unicodedata
+from fractions import Fraction
 from typing import Any
 
 import sympy
@@ -45,7 +57,10 @@ MAX_DEPTH = 60  # nesting of brackets / fractions / powers
 MAX_POW_BITS = 100_000  # largest exact power we compute (2^100000 takes microseconds; 9^(9^9) is refused)
 MAX_SYMBOLIC_EXP = 10_000
 MAX_LITERAL_DIGITS = 300
+MAX_CELLS = 256  # matrix cells
 MAX_FACTORIAL = 1000
+MAX_ROOT_BITS = 4000  # a non-integer power of a larger rational is refused (sympy factors it: minutes)
+MAX_MAGNITUDE = 1e300  # floor / ceiling of a larger number is refused (the integer would have too many digits)
 
 PM = sympy.Symbol("\\pm")  # placeholder for the sign in `a \pm b`, expanded by `expand_pm`
 
@@ -70,6 +85,7 @@ class Rel:
 class Seq:
     kind: str  # "list" | "tuple" | "paren" | "set"
     items: tuple[Any, ...]
+    only_or: bool = dataclasses.field(default=False, compare=False)  # a list joined by "or" only: `x<2 or x>3`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +109,8 @@ class Matrix:
 @dataclasses.dataclass(frozen=True)
 class Parsed:
     value: Any
-    has_decimal: bool  # a decimal or scientific literal was read: comparisons use the 1e-9 relative tolerance
+    has_decimal: bool  # a decimal or scientific literal was read
+    ulp: Fraction | None = None  # unit of the last written digit of the coarsest such literal (`2.50` -> 1/100)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +146,10 @@ def normalize_text(s: str) -> str:
 
 _NUM = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _SCI = re.compile(r"[eE][-+]?[0-9]+(?![0-9A-Za-z])")
-_THOUSANDS = re.compile(r",[0-9]{3}(?![0-9])")
+_THOUSANDS = re.compile(r",(?:\\!\s*)?[0-9]{3}(?![0-9])")
+_SPACE_THOUSANDS = re.compile(r" [0-9]{3}(?![0-9]|\s*/)")
+_DECIMAL_COMMA = re.compile(r"\s*[-+]?(?:0,[0-9]{3,}|[1-9][0-9]{3,},[0-9]{1,2})(?![0-9])")
+_CURRENCY = frozenset("\u20ac\u00a3\u00a5\u20b9")  # euro, pound, yen, rupee: ignored like `\$` and "dollars"
 _LATEX_THOUSANDS = re.compile(r"(?:\{,\}|\\,|\\ |~)[0-9]{3}(?![0-9])")
 _LETTERS = re.compile(r"[A-Za-z]+")
 _OVERLINE = re.compile(r"\\overline\s*\{([0-9]{1,50})\}")
@@ -147,7 +167,8 @@ UNIT_WORDS = {
     "mile": "mi", "miles": "mi", "hour": "h", "hours": "h", "minute": "min", "minutes": "min", "second": "s",
     "seconds": "s", "day": "day", "days": "day", "gram": "g", "grams": "g", "kilograms": "kg", "liter": "l",
     "liters": "l", "degree": "deg", "degrees": "deg", "deg": "deg", "percent": "%", "dollar": "", "dollars": "",
-    "cent": "cent", "cents": "cent", "unit": "", "units": "", "sq": "sq", "square": "sq", "cubic": "cu",
+    "cent": "cent", "cents": "cent", "unit": "", "units": "", "sq": "sq", "square": "sq", "cubic": "cu", "pct": "%",
+    "euro": "", "euros": "", "USD": "", "EUR": "",
 }  # fmt: skip
 _SKIP_CMDS = frozenset(
     "left right bigl bigr big Big bigg Bigg middle displaystyle textstyle limits nolimits quad qquad boxed fbox "
@@ -196,7 +217,7 @@ def tokenize(s: str) -> list[Tok]:
 
     while i < n:
         c = s[i]
-        if c.isspace() or c == "$":
+        if c.isspace() or c == "$" or c in _CURRENCY:
             space, i = True, i + 1
         elif "0" <= c <= "9" or (c == "." and i + 1 < n and "0" <= s[i + 1] <= "9"):
             m = _NUM.match(s, i)
@@ -204,12 +225,15 @@ def tokenize(s: str) -> list[Tok]:
             if "." not in text:
                 if depth == 0 and len(text) <= 3 and text[0] != "0":
                     while (t := _THOUSANDS.match(s, i)) is not None:
-                        text, i = text + t.group()[1:], t.end()
-                    if "," in s[m.start() : i] and (t := _NUM.match(s, i)) is not None and t.group()[0] == ".":
-                        text, i = text + t.group(), t.end()
+                        text, i = text + t.group()[-3:], t.end()
+                    if "," not in s[m.start() : i]:
+                        while (t := _SPACE_THOUSANDS.match(s, i)) is not None:
+                            text, i = text + t.group()[-3:], t.end()
                 while (t := _LATEX_THOUSANDS.match(s, i)) is not None:
                     text, i = text + t.group()[-3:], t.end()
-                if s.startswith("{,}", i) and i + 3 < n and "0" <= s[i + 3] <= "9":
+                if i > m.end() and (t := _NUM.match(s, i)) is not None and t.group()[0] == ".":
+                    text, i = text + t.group(), t.end()  # the decimals after grouped thousands: `1\\,000.99`
+                elif s.startswith("{,}", i) and i + 3 < n and "0" <= s[i + 3] <= "9":
                     m = _NUM.match(s, i + 3)
                     text, i = text + "." + m.group().replace(".", ""), m.end()
             if (m := _OVERLINE.match(s, i)) is not None and "e" not in text:
@@ -239,7 +263,10 @@ def tokenize(s: str) -> list[Tok]:
                     raise ParseError(f"unsupported control symbol \\{nxt}")
                 continue
             name, i = m.group(), m.end()
-            if name in _SKIP_CMDS or name in _TEXT_CMDS:
+            if name == "mathbb" and s.startswith("{R}", i):
+                add("const", "reals")  # \\mathbb{R}: the whole real line
+                i += 3
+            elif name in _SKIP_CMDS or name in _TEXT_CMDS:
                 if name in ("left", "right") and s.startswith(".", i):
                     i += 1
                 space = True
@@ -353,16 +380,55 @@ def _bits(r: sympy.Rational) -> int:
     return max(int(r.p).bit_length(), int(r.q).bit_length())
 
 
+class BigPower(sympy.Function):
+    """`p^n` kept unevaluated: p >= 2 an integer that is no perfect power, n a positive integer too large to compute.
+
+    `2^{2^{40}}` and `4^{2^{39}}` are both `BigPower(2, 2^40)`, so they compare equal structurally; sympy never
+    multiplies such powers out (it would combine `2^{2^{40}} * 2` into `2^{2^{40}+1}` and compute it if it were a
+    `Pow`). A `BigPower` has no numeric value for probing: it equals only the same power.
+    """
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, p: sympy.Integer, n: sympy.Integer) -> None:
+        return None
+
+
+def _big_power(base: sympy.Rational, exp: sympy.Rational) -> sympy.Expr:
+    if not (base.is_Integer and exp.is_Integer and exp > 0) or abs(base) > 2**64 or int(exp).bit_length() > 4096:
+        raise ParseError("power too large to evaluate")
+    p, k = abs(int(base)), 1
+    if (pp := sympy.perfect_power(p)) is not False:
+        p, k = pp
+    value = BigPower(sympy.Integer(p), sympy.Integer(k) * exp)
+    return -value if base < 0 and exp % 2 == 1 else value
+
+
+def _safe_symbolic_base(base: sympy.Expr) -> bool:
+    """Can `base^n` stay unevaluated for a huge integer n? Not when sympy would raise a number to it: `(2x)^n`."""
+    if not base.free_symbols:
+        return False
+    factors = base.args if base.is_Mul else (base,)
+    return all(f.free_symbols or f in (1, -1) for f in factors)
+
+
 def power(base: Any, exp: Any) -> sympy.Expr:
-    """`base ** exp`, refusing exact results above MAX_POW_BITS bits (so `9^{9^{9^9}}` is never computed)."""
+    """`base ** exp`, refusing exact results above MAX_POW_BITS bits (so `9^{9^{9^9}}` is never computed).
+
+    Integer powers too large to compute become `BigPower` (compared structurally); a symbolic base keeps any integer
+    exponent (`(x+1)^{100000}` is never expanded).
+    """
     base, exp = _expr(base), _expr(exp)
     if exp.is_Number:
         if exp.is_Rational and base.is_Rational:
             if base == 0 and exp < 0:
                 raise ParseError("division by zero")
             if base not in (0, 1, -1) and abs(exp) * _bits(base) > MAX_POW_BITS:
-                raise ParseError("power too large to evaluate")
-        elif abs(exp) > MAX_SYMBOLIC_EXP:
+                return _big_power(base, exp)
+            if not exp.is_Integer and _bits(base) > MAX_ROOT_BITS:
+                raise ParseError("root of a number too large to evaluate")
+        elif abs(exp) > MAX_SYMBOLIC_EXP and not (exp.is_Integer and _safe_symbolic_base(base)):
             raise ParseError("exponent too large")
     elif (
         base.is_Number
@@ -371,6 +437,45 @@ def power(base: Any, exp: Any) -> sympy.Expr:
     ):
         raise ParseError("exponent too large")
     return sympy.Pow(base, exp)
+
+
+def multiply(a: Any, b: Any) -> Any:
+    """`a * b` for expressions, a scalar times a matrix, or a matrix product."""
+    if isinstance(a, Matrix) and isinstance(b, Matrix):
+        if len(a.rows[0]) != len(b.rows) or len(a.rows) * len(b.rows[0]) > MAX_CELLS:
+            raise ParseError("matrix shapes do not match for a product")
+        cols = list(zip(*b.rows, strict=True))
+        return Matrix(
+            tuple(tuple(sympy.Add(*(x * y for x, y in zip(r, c, strict=True))) for c in cols) for r in a.rows)
+        )
+    if isinstance(a, Matrix) or isinstance(b, Matrix):
+        m, k = (a, _expr(b)) if isinstance(a, Matrix) else (b, _expr(a))
+        return Matrix(tuple(tuple(k * x for x in row) for row in m.rows))
+    return _expr(a) * _expr(b)
+
+
+def _matrix_add(a: Any, b: Any, op: str) -> Matrix:
+    if not (isinstance(a, Matrix) and isinstance(b, Matrix)) or op == "pm":
+        raise ParseError("a matrix can only be added to a matrix")
+    if len(a.rows) != len(b.rows) or len(a.rows[0]) != len(b.rows[0]):
+        raise ParseError("matrix shapes do not match for a sum")
+    sign = 1 if op == "+" else -1
+    return Matrix(
+        tuple(tuple(x + sign * y for x, y in zip(r, q, strict=True)) for r, q in zip(a.rows, b.rows, strict=True))
+    )
+
+
+def floor_ceil(v: Any, which: str) -> sympy.Expr:
+    """`floor(v)` / `ceiling(v)`; refused for a number too large to hold (`\\lfloor e^{9999} \\rfloor`)."""
+    v = _expr(v)
+    if not v.free_symbols:
+        try:
+            approx = complex(sympy.N(v, 15))
+        except (TypeError, ValueError, ArithmeticError) as e:
+            raise ParseError("floor of something we cannot evaluate") from e
+        if not abs(approx) <= MAX_MAGNITUDE:
+            raise ParseError("floor / ceiling of a number too large to evaluate")
+    return sympy.floor(v) if which == "floor" else sympy.ceiling(v)
 
 
 def divide(a: Any, b: Any) -> sympy.Expr:
@@ -412,6 +517,12 @@ _INVERSE = {"sin": "arcsin", "cos": "arccos", "tan": "arctan"}
 _CONSTS = {"pi": sympy.pi, "oo": sympy.oo, "e": sympy.E, "i": sympy.I}
 
 
+def _written_unit(text: str) -> Fraction:
+    """The value of one unit in the last written digit: `2.50` -> 1/100, `1.2e3` -> 100, `7.` -> 1."""
+    mant, _, exp = text.partition("e")
+    return Fraction(10) ** (int(exp or 0) - len(mant.partition(".")[2]))
+
+
 def _number(text: str) -> sympy.Rational:
     if "|" in text:  # 0.1\overline{6}: the digits after "|" repeat forever
         head, rep = text.split("|")
@@ -444,6 +555,7 @@ class _Parser:
         self.depth = 0
         self.abs_depth = 0
         self.has_decimal = False
+        self.ulp: Fraction | None = None
         self.units: list[str] = []
 
     def peek(self, k: int = 0) -> Tok:
@@ -476,13 +588,17 @@ class _Parser:
 
     # answer := item ((',' | ';' | 'or' | 'and') item)*
     def parse_answer(self) -> Any:
+        self.seps: list[str] = []
         items = self.parse_items(("eof", ""))
         self.expect("eof")
-        return items[0] if len(items) == 1 else Seq("list", tuple(items))
+        only_or = bool(self.seps) and all(s == "or" for s in self.seps)
+        return items[0] if len(items) == 1 else Seq("list", tuple(items), only_or)
 
     def parse_items(self, closer: tuple[str, str]) -> list[Any]:
         items = [self.parse_item()]
-        while self.accept("sep"):
+        while (sep := self.accept("sep")) is not None:
+            if closer == ("eof", ""):
+                self.seps.append(sep.text)
             tok = self.peek()
             if (tok.kind, tok.text) == closer or tok.kind == "eof" or tok.kind == "close":
                 break  # trailing separator
@@ -509,7 +625,11 @@ class _Parser:
         saved, self.units = self.units, []
         v = self.parse_term()
         while (tok := self.accept("op", "+", "-", "pm")) is not None:
-            r = _expr(self.parse_term())
+            r = self.parse_term()
+            if isinstance(v, Matrix) or isinstance(r, Matrix):
+                v = _matrix_add(v, r, tok.text)
+                continue
+            r = _expr(r)
             v = _expr(v) + (r if tok.text == "+" else -r if tok.text == "-" else PM * r)
         while True:  # trailing units: words, \%, ^\circ, with an optional ^2 after a word
             if self.peek().kind == "word" and isinstance(v, sympy.Expr) and v.free_symbols:
@@ -536,19 +656,22 @@ class _Parser:
             if tok.kind == "op" and tok.text in "*/":
                 self.i += 1
                 r = self.parse_unary()
-                v = _expr(v) * _expr(r) if tok.text == "*" else divide(v, r)
+                v = multiply(v, r) if tok.text == "*" else divide(v, r)
             elif tok.kind in _ATOM_START and tok.kind != "num" and not (tok.kind == "open" and tok.text == "{"):
-                v = _expr(v) * _expr(self.parse_power())
+                v = multiply(v, self.parse_power())
             elif tok.kind == "op" and tok.text == "|" and self.abs_depth == 0:
-                v = _expr(v) * _expr(self.parse_power())
+                v = multiply(v, self.parse_power())
             else:
                 return v
 
     def parse_unary(self) -> Any:
         if (tok := self.accept("op", "-", "+", "pm")) is not None:
             self.enter()
-            v = _expr(self.parse_unary())
+            v = self.parse_unary()
             self.depth -= 1
+            if isinstance(v, Matrix) and tok.text != "pm":
+                return multiply(sympy.Integer(-1 if tok.text == "-" else 1), v)
+            v = _expr(v)
             return -v if tok.text == "-" else PM * v if tok.text == "pm" else v
         return self.parse_power()
 
@@ -594,7 +717,9 @@ class _Parser:
         tok = self.next()
         kind, text = tok.kind, tok.text
         if kind == "num":
-            self.has_decimal |= not text.isdigit() and "|" not in text
+            if not text.isdigit() and "|" not in text:
+                self.has_decimal = True
+                self.ulp = max(self.ulp or Fraction(0), _written_unit(text))
             v = _number(text)
             if mixed and text.isdigit():
                 return v + self._mixed_fraction()
@@ -614,6 +739,8 @@ class _Parser:
                 return sympy.Symbol(name)
             return _CONSTS.get(text) if text in ("e", "i") else sympy.Symbol(text)
         if kind == "const":
+            if text == "reals":
+                return Interval(-sympy.oo, sympy.oo, False, False)
             return Seq("set", ()) if text == "empty" else _CONSTS[text]
         if kind == "func":
             return self._function(text)
@@ -642,6 +769,11 @@ class _Parser:
     def _mixed_fraction(self) -> sympy.Expr:
         """After a whole number: `\\frac{1}{2}` or ` 1/2` (integers only) makes a mixed number, else 0."""
         t0, t1, t2 = self.peek(), self.peek(1), self.peek(2)
+        if t0.kind == "cmd" and t0.text == "frac" and t1.kind == "num" and len(t1.text) == 2 and t1.text.isdigit():
+            if int(t1.text[1]) == 0:
+                raise ParseError("division by zero")
+            self.i += 2  # `2\\frac14`: the two digits are numerator and denominator
+            return sympy.Rational(int(t1.text[0]), int(t1.text[1]))
         if t0.kind == "cmd" and t0.text == "frac":
             j = self.i + 1
             parts = []
@@ -690,7 +822,7 @@ class _Parser:
         if opener in ("floor", "ceil"):
             v = _expr(self.parse_expr())
             self.expect("close", opener)
-            return sympy.floor(v) if opener == "floor" else sympy.ceiling(v)
+            return floor_ceil(v, opener)
         closer = {"(": ")", "[": "]", "{": "}", "\\{": "\\}"}[opener]
         if opener == "\\{" and self.accept("close", "\\}"):
             return Seq("set", ())
@@ -748,8 +880,26 @@ def expand_pm(value: Any) -> Any:
         for item in value.items:
             e = expand_pm(item)
             out.extend(e.items if isinstance(e, Seq) and e.kind == "list" and e is not item else [e])
-        return Seq("list", tuple(out))
+        return Seq("list", tuple(out), value.only_or)
     return value
+
+
+_UNITS_WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+_UNITS_WORDS += "seventeen eighteen nineteen"
+_NUMBER_WORDS = {w: k for k, w in enumerate(_UNITS_WORDS.split())}
+_TENS_WORDS = {w: 10 * k for k, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_NUMBER_WORD = re.compile(r"(?i)\s*(?:\\text\{\s*)?([a-z]+)(?:[- ]([a-z]+))?\s*\}?\s*")
+
+
+def number_word(text: str) -> int | None:
+    """`five`, `Twenty-one`, `\\text{ninety nine}` -> the integer; the whole answer must be the number in words."""
+    m = _NUMBER_WORD.fullmatch(text)
+    if m is None:
+        return None
+    a, b = m.group(1).lower(), (m.group(2) or "").lower()
+    if not b:
+        return _NUMBER_WORDS.get(a, _TENS_WORDS.get(a))
+    return _TENS_WORDS[a] + _NUMBER_WORDS[b] if a in _TENS_WORDS and 1 <= _NUMBER_WORDS.get(b, 0) <= 9 else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -757,6 +907,13 @@ def parse_answer(text: str) -> Parsed:
     """Parse one answer (already extracted from a response); raises ParseError. Cached: references repeat."""
     if len(text) > MAX_CHARS:
         raise ParseError(f"answer longer than {MAX_CHARS} characters")
-    p = _Parser(tokenize(normalize_text(text)))
+    if len(text) < 40 and (n := number_word(text)) is not None:
+        return Parsed(sympy.Integer(n), False)
+    s = normalize_text(text)
+    if (m := _DECIMAL_COMMA.match(s)) is not None and "," not in s[m.end() :]:
+        s = s[: m.end()].replace(",", ".") + s[m.end() :]  # `0,111`, `1000,99`: a decimal comma (module docstring)
+    p = _Parser(tokenize(s))
     value = expand_pm(p.parse_answer())
-    return Parsed(value, p.has_decimal)
+    if isinstance(value, Matrix) and sum(len(r) for r in value.rows) > MAX_CELLS:
+        raise ParseError("matrix too large")
+    return Parsed(value, p.has_decimal, p.ulp)

@@ -50,3 +50,11 @@ def test_bad_reference_is_error_not_model_fault():
 def test_hostile_inputs_never_raise_or_pass(junk):
     verdict = V.verify(junk, REF)
     assert verdict.status in ("unparsed", "incorrect")
+
+
+def test_answer_tags_are_found_in_linear_time_and_by_innermost_pair():
+    """`<answer>` x 16,000 without a close took 19 s with the regex; the scan reads each character a few times."""
+    assert V.verify("<answer>" * 16_000, REF).status == "unparsed"
+    assert V.verify("<answer>" * 16_000 + "1</answer>", REF).status == "correct"
+    assert V.verify("<answer>0 <answer>1</answer>", REF).status == "correct"  # the innermost pair is the tag
+    assert V.verify("<answer>0</answer>" * 5_000 + "<answer>1</answer>", REF).status == "incorrect"  # a hedge
