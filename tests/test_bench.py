@@ -50,7 +50,11 @@ def test_results_md_has_a_section_with_the_numbers_of_every_committed_file():
             assert render.ratio(ours / bare) in sec
         elif kind == "verifiers":
             for name, r in data["verifiers"].items():
-                assert f"| {name} | {r['items']} |" in sec
+                if name == "humaneval":  # programs, not labelled items
+                    assert render.num(r["programs_per_s_1_thread"]) in sec
+                    continue
+                label = {"math_external": "math (external corpus)"}.get(name, name)
+                assert f"| {label} | {r['items']} |" in sec
                 assert render.num(r["items_per_s_1_thread"]) in sec
             math = data["verifiers"]["math"]
             assert render.ratio(math["speedup_vs_math_verify_1_thread"]) in sec
@@ -65,6 +69,16 @@ def test_results_md_has_a_section_with_the_numbers_of_every_committed_file():
         elif kind == "parity":
             for cell in data["grid"]:
                 assert f"| {cell['n_bits']} | {render.num(cell['long_fraction'])} |" in sec
+        elif kind == "humaneval":
+            for r in [*data["human_eval"].values(), *data["ours"].values(), *data["pools"].values()]:
+                assert render.num(r["programs_per_s"]) in sec
+            for key, value in data["ratios"].items():
+                if key.startswith(("ours_", "pool_")):
+                    assert render.ratio(value) in sec
+        elif kind == "math_differential":
+            assert render.num(data["agreement"]) in sec and render.num(data["pairs"]) in sec
+            for category, v in data["categories"].items():
+                assert f"| {category} | {v['count']} |" in sec
         else:
             pytest.fail(f"{path.name}: kind {kind!r} has no section function in render.py")
     # fixed order: sandbox before verifiers before kernels
