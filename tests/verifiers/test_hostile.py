@@ -10,16 +10,13 @@ ran for minutes before the fix), not speed, which benchmarks/verifiers.py measur
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from rlvr.verifiers import get_verifier
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_fuzz_registry import PUZZLE_ENVS, REFERENCES, _reference  # noqa: E402 - the same references as the fuzz
+from .test_fuzz_registry import PUZZLE_ENVS, REFERENCES, _reference  # the same references as the fuzz tests
 
 PER_CALL_S = 10.0  # the math verifier stops itself at 2 s; the rest is slack for a loaded 2-core machine
 HUGE_CALL_S = 120.0  # a 100 MB response: a few linear passes
