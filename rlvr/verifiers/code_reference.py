@@ -33,6 +33,7 @@ import builtins
 import dataclasses
 import json
 import math
+import threading
 from typing import Any, Literal
 
 from rlvr.verifiers.code_script import Call, HostCheck, _bound_names, _convert, _program_names, inline_check
@@ -221,7 +222,21 @@ def _check_call(stmt: ast.stmt, defs: dict[str, ast.FunctionDef], bound: set[str
     return (call.func.id, arg.id) if isinstance(arg, ast.Name) and arg.id not in bound else None
 
 
+# CPython 3.11's `ast` keeps its AST-to-object recursion counter in module state shared by all threads: two threads
+# parsing at once can fail with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905), and the
+# code verifier checks a batch in threads. Every parse and conversion of a test script holds this lock.
+_AST_LOCK = threading.Lock()
+
+
 def split_script(
+    script: str,
+) -> tuple[tuple[HostCheck | None, ...], list[Call], tuple[Statement, ...], tuple[str, ...]]:
+    """See `_split_script`; one thread at a time (`_AST_LOCK`)."""
+    with _AST_LOCK:
+        return _split_script(script)
+
+
+def _split_script(
     script: str,
 ) -> tuple[tuple[HostCheck | None, ...], list[Call], tuple[Statement, ...], tuple[str, ...]]:
     """A (trusted) test script as tests: (checks, calls, residual statements, the program's names it uses);
