@@ -41,10 +41,15 @@ def make_venv(
     return make_grouped_vec(env_id, env_kwargs, prompts, group_size, verifier_backend or None, step_verdicts)
 
 
+def _finite(source) -> bool:
+    """A dataset-like source: `__len__` and `row(i)`."""
+    return hasattr(source, "__len__") and hasattr(source, "row")
+
+
 def dataset_source(venv):
-    """The env's problem source when it is finite (a dataset: `__len__` and `row(i)`), else None."""
+    """The env's problem source when it is finite (a dataset), else None."""
     source = getattr(getattr(venv, "env", None), "source", None)
-    return source if hasattr(source, "__len__") and hasattr(source, "row") else None
+    return source if _finite(source) else None
 
 
 def split_rows(venv, part: str, holdout: int, holdout_seed: int, order_seed: int) -> int | None:
@@ -55,7 +60,7 @@ def split_rows(venv, part: str, holdout: int, holdout_seed: int, order_seed: int
     mixture draws their rows at random positions, so a mixture's evaluation may score a held-out row twice)."""
     env = getattr(venv, "env", None)
     for component in getattr(getattr(env, "source", None), "envs", ()):  # a mixture (MixtureSource.envs)
-        if hasattr(component.source, "__len__") and hasattr(component.source, "row"):
+        if _finite(component.source):
             component.source = _split(component.source, part, holdout, holdout_seed, order_seed)
     source = dataset_source(venv)
     if source is None:
@@ -134,17 +139,18 @@ def evaluate(
     finally:
         venv.close()
     status = np.array([e.status for e in episodes]).reshape(prompts, n)
+    episode_rewards = [e.reward(turn_reward) for e in episodes]
     if samples_out is not None:
         envs = [names[i // n] for i in range(len(episodes))]
-        rewards_flat = [e.reward(turn_reward) for e in episodes]
-        rows = records(prompts_text, [e.text for e in episodes], rewards_flat, [str(x) for x in status.flatten()], envs)
+        statuses = [str(x) for x in status.flatten()]
+        rows = records(prompts_text, [e.text for e in episodes], episode_rewards, statuses, envs)
         for row, e in zip(rows, episodes, strict=True):
             v = e.verdicts[-1] if e.verdicts else None
             samples_out.append({**row, "extracted": (v or {}).get("extracted"), "detail": (v or {}).get("detail", "")})
     correct = (status == "correct").astype(float)
     ok = status != "error"
     lengths = np.array([e.model_tokens for e in episodes], dtype=float)
-    rewards = np.array([e.reward(turn_reward) for e in episodes]).reshape(prompts, n)
+    rewards = np.array(episode_rewards).reshape(prompts, n)
     out = {
         "accuracy": float(correct[ok].mean()) if ok.any() else 0.0,
         "mean_reward": float(rewards[ok].mean()) if ok.any() else 0.0,
