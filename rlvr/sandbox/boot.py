@@ -1,6 +1,6 @@
 """PID 1 of a bwrap sandbox: waits for one job on stdin, runs it, reaps everything, exits. Stdlib only.
 
-Runs inside the sandbox as `python3 -c <this source>` (bwrap --as-pid-1), so it is the init of the run's pid
+Runs inside the sandbox as `python3 -S -c <this source> ...` (bwrap --as-pid-1), so it is the init of the run's pid
 namespace: it reaps every orphan while the program runs, and when it exits the kernel kills whatever is left and
 only then lets bwrap reap it. So when bwrap exits, nothing of the run is alive and no zombie of the run's uid is
 left anywhere (host init never gets involved).
@@ -14,25 +14,41 @@ Then, before any output of the program: one byte, 0 = "the program starts now", 
 Programs run as `python3 main.py ...` or `python3 -c CODE ...` start in a forked child of this interpreter (already
 up, stdlib warm): no interpreter start per run, so a started spare answers in a few ms. argv[1], when given, is a
 JSON object {work-dir file name: Python source} to compile ahead: a program file with exactly that content runs
-from the compiled code (the code verifier's harness, ~500 lines, is not compiled again per program). The child is
-a fresh process with sys.argv, sys.path[0], `__main__` and the standard streams as a new `python3` would set them;
-what differs is the modules already imported here (a program that shadows one of them with a file in its work dir
-gets the stdlib one). Any other argv is exec'd.
+from the compiled code (the code verifier's harness, ~700 lines, is not compiled again per program). argv[2], when
+given, is the interpreter's bytecode magic (hex), followed by (name, base64 marshal of that file's code) pairs the
+host compiled once with this same interpreter (/usr is the host's): a spare then loads the code instead of compiling
+it (~15 ms a spare); a code object of another magic or file name is ignored and the source compiled here.
+The child is a fresh process with sys.argv, sys.path[0], `__main__` and the standard streams as a new `python3`
+would set them; what differs is the modules already imported here (a program that shadows one of them with a file
+in its work dir gets the stdlib one), and `site`: the interpreter starts with -S (2-3 ms less a spare), then adds
+what site would (the site-packages directories, exit/quit/help/copyright) without running .pth files
+(sys.flags.no_site is 1). Any other argv is exec'd.
 """
 
+import _frozen_importlib_external
 import atexit
+import binascii
 import json
+import marshal
 import os
 import signal
+import site
 import struct
 import sys
 import threading
 import types
 
-# Warm for the code verifier's harness (rlvr/verifiers/code_harness.py: base64 pulls in re; decimal and fractions
-# for its assert guard) and for what competition programs import most. Their import is paid once per spare, in
-# the background, instead of once per program (tens of ms here).
-WARM = "base64 bisect collections decimal fractions functools heapq itertools math select string time typing"
+# What site would add (the interpreter runs with -S, see above), without .pth files.
+sys.path += [p for p in site.getsitepackages() if os.path.isdir(p) and p not in sys.path]
+site.setquit()
+site.setcopyright()
+site.sethelper()
+
+# Warm for the code verifier's harness (rlvr/verifiers/code_harness.py: base64, ctypes, typing and what it
+# preloads) and for what competition programs import most. Their import is paid once per spare, in the
+# background, instead of once per program (tens of ms here). Not decimal or fractions: rarely used, and each
+# spare would pay them (~2 ms) whether its program imports them or not.
+WARM = "base64 bisect collections ctypes functools heapq itertools math select string time typing"
 for _name in WARM.split():
     __import__(_name)
 
@@ -86,19 +102,37 @@ def resolve(program):
     return None
 
 
-def precompile(sources):
-    """{work-dir name: source} the host asked to compile ahead (the code harness): {absolute path: (bytes, code)}."""
+def precompile(sources, compiled):
+    """{work-dir name: source} the host asked to compile ahead (the code harness), and {name: marshalled code} it
+    compiled already: {absolute path: (bytes, code)}."""
     out = {}
     for name, source in sources.items():
         data, path = source.encode("utf-8", "surrogatepass"), "/box/" + name
+        code = loaded(compiled.get(name), path)
         try:
-            out[path] = (data, compile(data, path, "exec", dont_inherit=True))
+            out[path] = (data, code or compile(data, path, "exec", dont_inherit=True))
         except (SyntaxError, ValueError):
             pass  # compiled again per run, which reports the error as python3 would
     return out
 
 
-PRECOMPILED = precompile(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
+def loaded(blob, path):
+    """The code object the host marshalled for `path`, or None (none given, or not one for this file)."""
+    try:
+        code = marshal.loads(binascii.a2b_base64(blob)) if blob else None
+    except (ValueError, EOFError, TypeError, binascii.Error):
+        return None
+    return code if isinstance(code, types.CodeType) and code.co_filename == path else None
+
+
+def compiled_args(args):
+    """argv[2:]: the host's magic, then (name, base64 marshal) pairs; nothing when the magic is not ours."""
+    if not args or args[0] != _frozen_importlib_external.MAGIC_NUMBER.hex():
+        return {}
+    return dict(zip(args[1::2], args[2::2], strict=False))
+
+
+PRECOMPILED = precompile(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}, compiled_args(sys.argv[2:]))
 
 
 def in_process(argv):

@@ -50,7 +50,7 @@ from rlvr.sandbox.base import (
     rlimit_prefix,
     sandbox_uid,
 )
-from rlvr.sandbox.bwrap_box import Box, boot_source, limits_key, start_box
+from rlvr.sandbox.bwrap_box import Box, boot_source, compile_ahead, limits_key, start_box
 
 WORK_DIR = "/box"
 _UIDS = 256  # sandbox uids per process (rlvr.sandbox.base.sandbox_uid): one per live sandbox, runs and spares
@@ -149,10 +149,12 @@ def _bwrap_args(
     return args + ["--remount-ro", "/", "--", *argv]
 
 
-def box_args(limits: Limits, precompiled: Mapping[str, str] | None = None) -> Callable[[int], list[str]]:
-    """bwrap's argv for a one-shot box (boot.py as the sandbox's init, compiling `precompiled` ahead), given the
-    status fd."""
-    boot = ["python3", "-c", boot_source(), json.dumps(dict(precompiled or {}))]
+def box_args(
+    limits: Limits, precompiled: Mapping[str, str] | None = None, compiled: Sequence[str] = ()
+) -> Callable[[int], list[str]]:
+    """bwrap's argv for a one-shot box (boot.py as the sandbox's init, loading `compiled` (see `compile_ahead`) or
+    else compiling the `precompiled` sources ahead), given the status fd."""
+    boot = ["python3", "-S", "-c", boot_source(), json.dumps(dict(precompiled or {})), *compiled]
     return lambda status_fd: _bwrap_args(boot, limits, status_fd, as_pid_1=True)
 
 
@@ -185,6 +187,7 @@ class BwrapSandbox(Sandbox):
         self._spare_limits: Limits | None = None
         self._inflight = 0
         self._precompiled: dict[str, str] = {}
+        self._compiled: tuple[str, ...] = ()  # boot.py's argv[2:] for them: magic, then (name, marshalled code)
         # Spares start from this one long-lived thread: bwrap's --die-with-parent fires when the *thread* that
         # started it exits.
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="rlvr-bwrap-spares") if n else None
@@ -274,16 +277,21 @@ class BwrapSandbox(Sandbox):
             self._uids.append(box.uid)
 
     def _box_args(self, limits: Limits) -> Callable[[int], list[str]]:
-        return box_args(limits, self._precompiled)  # replaced whole by precompile(), never changed in place
+        with self._lock:  # both replaced whole by precompile(), never changed in place
+            return box_args(limits, self._precompiled, self._compiled)
 
     def precompile(self, name: str, source: str) -> None:
-        """Have sandboxes started from now on compile `source` ahead, for a run of `python3 NAME` with exactly that
-        content (the code verifier's harness): the compile is then paid in the background, not per program."""
+        """Have sandboxes started from now on hold `source` compiled, for a run of `python3 NAME` with exactly that
+        content (the code verifier's harness): compiled once here by the sandbox's interpreter (see `compile_ahead`),
+        else by each spare in the background; never per program."""
         if len(source.encode("utf-8", "surrogatepass")) > 64 << 10:
             raise ValueError(f"precompile: {name!r} is over 64 KiB (it travels on the sandbox's command line)")
         check_files({name: source})
         with self._lock:
-            self._precompiled = {**self._precompiled, name: source}
+            sources = {**self._precompiled, name: source}
+        compiled = compile_ahead(sources)
+        with self._lock:
+            self._precompiled, self._compiled = sources, compiled
 
     def warm(self, limits: Limits | None = None, timeout_s: float = 120.0) -> int:
         """Have `spares` spares with `limits` (default Limits()) ready, as runs with them leave behind; returns once

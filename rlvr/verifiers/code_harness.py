@@ -51,7 +51,7 @@ _MAX_DEPTH = 100  # deeper values are not plain data (and would not survive json
 _MAX_INT_BITS = 12_000  # larger ints travel as hex: json refuses more than 4300 decimal digits
 _state = {"results": 1, "devnull": 0, "private": []}  # set by main(): the result fd and fds children close
 # Standard modules programs commonly import (HumanEval's `from typing import List` costs ~10 ms a process).
-_PRELOAD = ("typing", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "fractions")
+_PRELOAD = ("typing", "re", "collections", "itertools", "functools", "heapq", "bisect", "string")
 
 
 # --- the value codec: plain data as tagged JSON, shared by the host and the sandbox ------------------------------
