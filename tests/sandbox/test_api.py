@@ -240,3 +240,41 @@ def test_file_names_and_argv_follow_the_same_rules_on_every_backend(backend):
     for argv in (["echo", "a\0b"], ["echo", "x" * 200_000], ["echo", *["x" * 100_000] * 11]):
         with pytest.raises(ValueError, match="argv"):
             sb.run(argv)
+
+
+@pytest.mark.bwrap
+def test_a_spare_loads_the_code_compiled_on_the_host_and_ignores_a_foreign_one():
+    """precompile() compiles once, with the sandbox's interpreter, and every spare loads that code (no compile per
+    spare). Shown by handing the spares code compiled from another source: the run executes it. Code of another
+    bytecode magic is ignored: the spare compiles the file itself."""
+    from rlvr.sandbox.bwrap import BwrapSandbox
+    from rlvr.sandbox.bwrap_box import compile_ahead
+
+    source = "print('from the file')\n"
+    sb = BwrapSandbox(max_concurrency=1)
+    try:
+        sb.precompile("m.py", source)
+        magic, name, blob = sb._compiled
+        assert name == "m.py" and blob, "the host did not compile the source ahead"
+        assert sb.run(["python3", "m.py"], files={"m.py": source}).stdout == "from the file\n"
+        _, _, other = compile_ahead({"m.py": "print('from the marshalled code')\n"})
+        sb._compiled = (magic, "m.py", other)
+        sb.run(["true"])  # takes the spare started before: the next one has the new argv
+        assert sb.run(["python3", "m.py"], files={"m.py": source}).stdout == "from the marshalled code\n"
+        sb._compiled = ("00000000", "m.py", other)
+        sb.run(["true"])
+        assert sb.run(["python3", "m.py"], files={"m.py": source}).stdout == "from the file\n"
+    finally:
+        sb.close()
+
+
+@pytest.mark.bwrap
+def test_a_program_on_a_spare_sees_what_a_fresh_python3_sees():
+    """The spare's interpreter starts with -S; what site provides is there all the same: the site-packages
+    directories on sys.path (as a python3 started in the sandbox has them) and exit/quit."""
+    sb = get_sandbox("bwrap")
+    probe = "import sys; print(sys.path[1:]); exit(3)"
+    warm = sb.run(["python3", "-c", probe])
+    fresh = sb.run(["sh", "-c", f'exec python3 -c "{probe}"'])
+    assert (warm.exit_code, fresh.exit_code) == (3, 3), (warm, fresh)
+    assert warm.stdout == fresh.stdout and ("site-packages" in warm.stdout or "dist-packages" in warm.stdout)
