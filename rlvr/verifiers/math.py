@@ -300,6 +300,38 @@ def _function_definition(lhs: Any, rhs: Any) -> bool:
                for f, x in (lhs.args, lhs.args[::-1]))  # fmt: skip
 
 
+def _application(v: Any) -> bool:
+    """`f(x)` as parsed (f*x): a function name times one variable."""
+    return (
+        isinstance(v, sympy.Mul)
+        and len(v.args) == 2
+        and all(a.is_Symbol for a in v.args)
+        and any(a in _FUNCTION_NAMES for a in v.args)
+    )
+
+
+def _named_quantity(lhs: Any, rhs: Any) -> bool:
+    """`AB = 4`, `|AB| = 1`, `\\frac{NO}{BO} = \\frac{1}{\\sqrt6}`, `V_1 : V_2 = 11 : 21`: a quantity named by
+    upper-case points or subscripted symbols (products and quotients of them, their absolute value, a ratio of
+    them) equal to a value without variables. The value is the answer; `xy = 4` or `2x = 6` name nothing."""
+    if isinstance(lhs, Seq) and lhs.kind == "ratio":
+        return (
+            isinstance(rhs, Seq)
+            and rhs.kind == "ratio"
+            and len(lhs.items) == len(rhs.items)
+            and all(_named_quantity(a, b) for a, b in zip(lhs.items, rhs.items, strict=True))
+        )
+    if not (isinstance(lhs, sympy.Expr) and isinstance(_bare(rhs), sympy.Expr)) or _bare(rhs).free_symbols:
+        return False
+    name = lhs.args[0] if isinstance(lhs, sympy.Abs) else lhs
+    factors = sympy.Mul.make_args(name)
+    return bool(name.free_symbols) and all(
+        (f.is_Symbol or (f.is_Pow and f.base.is_Symbol and f.exp == -1))
+        and ((b := f if f.is_Symbol else f.base).name.isupper() or "_" in b.name)
+        for f in factors
+    )
+
+
 def _named_tuple(lhs: Any, rhs: Any) -> bool:
     """`(a, b) = (1, 2)`: a tuple of distinct variables named equal to a tuple of as many values without them."""
     if not all(isinstance(v, Seq) and v.kind in ("paren", "tuple") for v in (lhs, rhs)):
@@ -318,6 +350,8 @@ def _solved(rel: Rel) -> tuple[sympy.Expr, Any] | None:
     if rel.ops == ("=",) and _function_definition(lhs, rhs):
         return lhs, rhs
     if rel.ops == ("=",) and _named_tuple(lhs, rhs):  # `(a, b) = (1, 2)`: the tuple of values
+        return lhs, rhs
+    if rel.ops == ("=",) and _named_quantity(lhs, rhs):  # `AB = 4`: the length
         return lhs, rhs
     for sym, val in ((lhs, rhs), (rhs, lhs)):
         if _lone_symbol(sym) and not (isinstance(val, sympy.Expr) and val.has(sym)):
@@ -345,6 +379,17 @@ def _unit_key(unit: str) -> str:
             w = w + ("^2" if out.pop() == "sq" else "^3")
         out.append(w.rstrip("s") if len(w) > 3 else w)
     return " ".join(out)
+
+
+def _exact_part(v: Any) -> Any:
+    """`x = \\frac13 \\approx 0.333` -> `x = \\frac13`; `\\frac13 \\approx 0.333` -> 1/3: what comes after the
+    first `\\approx` is a rounding of the answer, not the answer. `x \\approx 0.333` alone is `x = 0.333`."""
+    if not (isinstance(v, Rel) and "~" in v.ops):
+        return v
+    k = v.ops.index("~")
+    if k == 0 and _lone_symbol(_bare(v.parts[0])):
+        return _exact_part(Rel(("=", *v.ops[1:]), v.parts))
+    return v.parts[0] if k == 0 else Rel(v.ops[:k], v.parts[: k + 1])
 
 
 def _collapse_chain(v: Any, ctx: _Ctx) -> Any:
@@ -417,6 +462,7 @@ def _points(ref: Any, resp: Any) -> tuple[Any, Any]:
 def equivalent(ref: Any, resp: Any, ctx: _Ctx) -> bool:
     """Is the parsed response value `resp` the reference value `ref` (policy in the module docstring)?"""
     ctx.tick()
+    ref, resp = _exact_part(ref), _exact_part(resp)
     ref, resp = _collapse_chain(ref, ctx), _collapse_chain(resp, ctx)
     ref, resp = _points(ref, resp)
     ref, resp = _as_union(ref), _as_union(resp)
@@ -498,6 +544,8 @@ def _list_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
 
 
 def _seq_eq(ref: Seq, resp: Seq, ctx: _Ctx) -> bool:
+    if "ratio" in (ref.kind, resp.kind) and ref.kind != resp.kind:
+        return False  # `7:32` is not the point (7, 32)
     if ref.kind == "set" or resp.kind == "set":
         return ref.kind == resp.kind and _match_unordered(_dedupe(ref.items, ctx), _dedupe(resp.items, ctx), ctx)
     return len(ref.items) == len(resp.items) and all(
@@ -531,7 +579,7 @@ def _interval_of(v: Any) -> Interval | None:
     if not isinstance(v, Rel) or not set(v.ops) <= {"<", "<=", ">", ">="} or len(v.ops) > 2:
         return None
     parts = [_bare(p) for p in v.parts]
-    syms = [k for k, p in enumerate(parts) if _lone_symbol(p)]
+    syms = [k for k, p in enumerate(parts) if _lone_symbol(p) or _application(p)]
     if len(syms) != 1 or any(
         not isinstance(p, sympy.Expr) or p.free_symbols for k, p in enumerate(parts) if k != syms[0]
     ):

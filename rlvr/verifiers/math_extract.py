@@ -31,7 +31,12 @@ class Extracted:
 MAX_GROUP = 64  # adjacent boxes read as one list; more than this is spam, and still a (wrong) list
 
 _BRACE_EVENTS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
-_CONNECTOR = re.compile(r"(?:\s|\$|,|;|\\quad|\\qquad|\\[()\[\],; ]|\\text\{\s*(?:or|and)\s*\}|\bor\b|\band\b)*")
+# Between the boxes (or math segments) of one answer: separators, "and" / "or", and the name of the next part
+# (`x = \\boxed{2}, y = \\boxed{3}`, `y_1 = \\boxed{..} and y_2 = \\boxed{..}`).
+_CONNECTOR = re.compile(
+    r"(?:\s|\$|,|;|\\quad|\\qquad|\\[()\[\],; ]|\\text\{\s*(?:or|and)\s*\}|\bor\b|\band\b"
+    r"|\b[A-Za-z](?:_\{?[A-Za-z0-9]{1,3}\}?)?\s*=)*"
+)
 _PHRASE = re.compile(
     r"(?i)\b(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)[ \t]*|\bfinal\s+answer\b[ \t]*|^####[ \t]*", re.M
 )
@@ -253,6 +258,8 @@ def _last_match(pattern: re.Pattern[str], text: str, end: int) -> int:
 
 
 _OPEN_TAG = re.compile(r"(?i)<answer>")
+# A chat template's end-of-turn or new-turn token: the response ends there (what follows is a made-up next turn).
+_END_OF_TURN = re.compile(r"<\|(?:im_end|im_start|endoftext|end_of_text|eot_id|eom_id|end)\|>")
 _CLOSE_TAG = re.compile(r"(?i)</answer>")
 
 
@@ -262,6 +269,8 @@ def extract_answer(text: str) -> Extracted | None:
     Tags are found case-insensitively by regex on the original text, never through `text.lower()`: lower-casing
     changes the length of some characters (`İ` becomes two), which would shift every index after them.
     """
+    if "<|" in text and (eot := _END_OF_TURN.search(text)) is not None:
+        text = text[: eot.start()]  # `... is 2/3. <|im_start|>user`: the answer is before the template token
     close = _last_match(_CLOSE_TAG, text, len(text)) if "<" in text else -1
     if close >= 0 and (open_ := _last_match(_OPEN_TAG, text, close)) >= 0:
         inner = text[open_ + 8 : close]
@@ -276,8 +285,11 @@ def extract_answer(text: str) -> Extracted | None:
 
 
 def extract_reference(reference: str) -> str:
-    """A reference answer as text: its last boxed group if it has one, else itself without math delimiters."""
+    """A reference answer as text: its last boxed group if it has one, else the answer its "the final answer is"
+    phrase gives (a whole solution, a GSM8K answer with `#### 18`), else itself without math delimiters."""
     if "\\boxed" in reference or "\\fbox" in reference:
         if (box := _boxed(reference)) is not None:
             return box.text
+    if (phrase := _phrase(reference)) is not None:
+        return phrase.text
     return strip_wrappers(reference)

@@ -168,6 +168,7 @@ UNIT_WORDS = {
     "seconds": "s", "day": "day", "days": "day", "gram": "g", "grams": "g", "kilograms": "kg", "liter": "l",
     "liters": "l", "degree": "deg", "degrees": "deg", "deg": "deg", "percent": "%", "dollar": "", "dollars": "",
     "cent": "cent", "cents": "cent", "unit": "", "units": "", "sq": "sq", "square": "sq", "cubic": "cu", "pct": "%",
+    "percentage": "%",
     "euro": "", "euros": "", "USD": "", "EUR": "",
 }  # fmt: skip
 _SKIP_CMDS = frozenset(
@@ -177,7 +178,7 @@ _SKIP_CMDS = frozenset(
 _TEXT_CMDS = frozenset("text textbf textit textrm textnormal textup texttt mbox".split())
 _OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "pm": "pm", "mp": "pm", "cup": "cup"}
 _RELS = {"le": "<=", "leq": "<=", "leqslant": "<=", "ge": ">=", "geq": ">=", "geqslant": ">=", "lt": "<", "gt": ">",
-         "ne": "!=", "neq": "!=", "approx": "=", "in": "in"}  # fmt: skip
+         "ne": "!=", "neq": "!=", "approx": "~", "in": "in"}  # fmt: skip
 _DELIMS = {"lbrace": ("open", "\\{"), "rbrace": ("close", "\\}"), "langle": ("open", "("), "rangle": ("close", ")"),
            "lvert": ("op", "|"), "rvert": ("op", "|"), "vert": ("op", "|"), "mid": ("op", "|"),
            "lfloor": ("open", "floor"), "rfloor": ("close", "floor"), "lceil": ("open", "ceil"),
@@ -355,6 +356,9 @@ def tokenize(s: str) -> list[Tok]:
             i += 1 + (c == "=" and s.startswith("=", i + 1))
         elif c in ",;":
             add("sep", c)
+            i += 1
+        elif c == ":":
+            add("op", ":")
             i += 1
         elif c == "&":
             add("amp", c)
@@ -599,19 +603,29 @@ class _Parser:
         while (sep := self.accept("sep")) is not None:
             if closer == ("eof", ""):
                 self.seps.append(sep.text)
+            if sep.text in ",;" and (word := self.accept("sep", "and", "or")) is not None:
+                if closer == ("eof", ""):
+                    self.seps[-1] = word.text  # `2, 3, and 5`: the comma and the word are one separator
             tok = self.peek()
             if (tok.kind, tok.text) == closer or tok.kind == "eof" or tok.kind == "close":
                 break  # trailing separator
             items.append(self.parse_item())
         return items
 
-    # item := union (rel union)*
+    # item := ratio (rel ratio)*
     def parse_item(self) -> Any:
-        parts, ops = [self.parse_union()], []
+        parts, ops = [self.parse_ratio()], []
         while (tok := self.accept("rel")) is not None:
             ops.append(tok.text)
-            parts.append(self.parse_union())
+            parts.append(self.parse_ratio())
         return parts[0] if not ops else Rel(tuple(ops), tuple(parts))
+
+    # ratio := union (':' union)*   (`7:32`, `V_1 : V_2`, `12:00`: compared part by part, never divided)
+    def parse_ratio(self) -> Any:
+        parts = [self.parse_union()]
+        while self.accept("op", ":"):
+            parts.append(self.parse_union())
+        return parts[0] if len(parts) == 1 else Seq("ratio", tuple(parts))
 
     def parse_union(self) -> Any:
         parts = [self.parse_expr()]
@@ -902,6 +916,10 @@ def number_word(text: str) -> int | None:
     return _TENS_WORDS[a] + _NUMBER_WORDS[b] if a in _TENS_WORDS and 1 <= _NUMBER_WORDS.get(b, 0) <= 9 else None
 
 
+_DOUBLED_COMMAND = re.compile(r"(?<!\\)\\\\(?=[A-Za-z])")
+_SINGLE_COMMAND = re.compile(r"(?<!\\)\\[A-Za-z]")
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_answer(text: str) -> Parsed:
     """Parse one answer (already extracted from a response); raises ParseError. Cached: references repeat."""
@@ -910,6 +928,8 @@ def parse_answer(text: str) -> Parsed:
     if len(text) < 40 and (n := number_word(text)) is not None:
         return Parsed(sympy.Integer(n), False)
     s = normalize_text(text)
+    if _DOUBLED_COMMAND.search(s) and not _SINGLE_COMMAND.search(s):
+        s = _DOUBLED_COMMAND.sub(r"\\", s)  # `\\frac{1}{2}`: text escaped twice (no single `\frac` anywhere)
     if (m := _DECIMAL_COMMA.match(s)) is not None and "," not in s[m.end() :]:
         s = s[: m.end()].replace(",", ".") + s[m.end() :]  # `0,111`, `1000,99`: a decimal comma (module docstring)
     p = _Parser(tokenize(s))
