@@ -1,0 +1,108 @@
+"""Notations found in other people's labelled grader tests (benchmarks/data/math_third_party.jsonl), each pinned on
+both sides: the form a careful grader accepts, and a near miss it rejects. The pairs are written here, not copied
+from the corpus; the corpus itself is checked for provenance and a stable dev / held-out split.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlvr.verifiers.math import MathVerifier
+
+ROOT = Path(__file__).resolve().parents[2]
+V = MathVerifier()
+
+
+def status(response: str, reference: str) -> str:
+    return V.verify(response, reference).status
+
+
+def boxed(answer: str) -> str:
+    return f"So the result follows. \\boxed{{{answer}}}"
+
+
+CASES = [
+    # `\approx` ends the exact answer: what follows is a rounding (even a wrong one), not the answer
+    (boxed(r"x = \frac13 \approx 0.333"), r"\frac13", "correct"),
+    (boxed(r"x = \frac13 \approx 1.3"), r"\frac13", "correct"),
+    (boxed(r"\frac{2}{3} \approx 0.667"), r"\frac23", "correct"),
+    (boxed(r"x = \frac12 \approx 0.333"), r"\frac13", "incorrect"),
+    (boxed(r"x \approx 0.333333"), r"\frac13", "correct"),  # an approximation alone is a decimal answer
+    (boxed(r"x \approx 0.33"), r"\frac13", "incorrect"),
+    # a quantity named by points or subscripted symbols: its value is the answer
+    (boxed("4"), "AB=4", "correct"),
+    (boxed("5"), "AB=4", "incorrect"),
+    (boxed("1"), "|AB|=1", "correct"),
+    (boxed(r"\frac{1}{\sqrt{6}}"), r"\frac{NO}{BO}=\frac{1}{\sqrt{6}}", "correct"),
+    (boxed(r"\frac{1}{\sqrt{5}}"), r"\frac{NO}{BO}=\frac{1}{\sqrt{6}}", "incorrect"),
+    (boxed("4, 5"), "AB=4,CD=5", "correct"),
+    (boxed("4, 6"), "AB=4,CD=5", "incorrect"),
+    (boxed("6"), "2x = 6", "incorrect"),  # a coefficient: the equation is not "the value of 2x"
+    (boxed("4"), "xy = 4", "incorrect"),  # a curve, not a named quantity
+    (boxed("3"), "x + y = 3", "incorrect"),
+    # ratios: compared part by part, never as a point or a quotient
+    (boxed("7:32"), "S_{MBCN}:S=7:32", "correct"),
+    (boxed("11:21"), "V_{1}:V_{2}=11:21", "correct"),
+    (boxed("11:20"), "V_{1}:V_{2}=11:21", "incorrect"),
+    (boxed("(7, 32)"), "7:32", "incorrect"),
+    (boxed("12:00"), "12:00", "correct"),
+    (boxed("1:00"), "12:00", "incorrect"),
+    # the range of a function written as an inequality is an interval
+    (boxed("(0,1)"), "0<f(x)<1", "correct"),
+    (boxed("[0,1)"), "0<f(x)<1", "incorrect"),
+    (boxed("(0, 2]"), r"0 < g(x) \le 2", "correct"),
+    # a list with an Oxford comma
+    (boxed(r"19, 46, \text{ and } 82"), "19, 46, and 82", "correct"),
+    (boxed("19, 46, 82"), "19, 46, and 82", "correct"),
+    (boxed("19, 46, 83"), "19, 46, and 82", "incorrect"),
+    (boxed("3, 5"), "2, 3, or 5", "incorrect"),
+    # "percentage" is a percent sign
+    (boxed("28 percentage"), r"28\%", "correct"),
+    (boxed("29 percentage"), r"28\%", "incorrect"),
+    # LaTeX escaped twice (`\\frac` everywhere, no single `\frac`)
+    (boxed(r"\left( \frac{1}{5}, \frac{1}{6} \right)"), r"\\left(\\frac{1}{5},\\frac{1}{6}\\right)", "correct"),
+    (boxed(r"\left( \frac{1}{5}, \frac{1}{7} \right)"), r"\\left(\\frac{1}{5},\\frac{1}{6}\\right)", "incorrect"),
+    (r"$-2 \\le x \\le 7$", r"x \in [-2,7]", "correct"),
+    (boxed(r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"), r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}", "correct"),
+    # a chat template's end-of-turn token ends the response: a made-up next turn is not the answer
+    ("Therefore, the probability is 2/3. <|im_start|>user\nWhat is 1+1? The answer is 2", "2/3", "correct"),
+    ("Therefore, the probability is 2/3. <|im_start|>user\nWhat is 1+1? The answer is 2", "2", "incorrect"),
+    ("The answer is 7.<|im_end|>\nThe answer is 8.", "7", "correct"),
+    # a reference that is a whole solution: its final-answer phrase, as for a response
+    ("The answer is 18.", "Natalia sold 48/2 = 24 clips in May.\n#### 18", "correct"),
+    ("The answer is 24.", "Natalia sold 48/2 = 24 clips in May.\n#### 18", "incorrect"),
+    (boxed(r"28\%"), "Loss: $10\\%$, $20\\%$.\nFinal Answer: The final answer is $28 \\%$. I hope so.", "correct"),
+    # boxes of one answer, each after the name of its part
+    (r"$y_1 = \boxed{-2(x - 1)^2 + 5}$ and $y_2 = \boxed{3(x + 2)^2 - 2}$", "y_1 = -2x^2+4x+3, y_2 = 3x^2+12x+10",
+     "correct"),
+    (r"$y_1 = \boxed{-2(x - 1)^2 + 5}$ and $y_2 = \boxed{3(x + 2)^2 - 1}$", "y_1 = -2x^2+4x+3, y_2 = 3x^2+12x+10",
+     "incorrect"),
+    (r"$x = \boxed{2}$ or $x = \boxed{3}$", "3", "incorrect"),  # two answers against one: a hedge
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("response", "reference", "expected"), CASES)
+def test_third_party_notations(response: str, reference: str, expected: str) -> None:
+    assert status(response, reference) == expected
+
+
+def test_corpus_rows_carry_provenance_options_and_a_stable_split() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks" / "data"))
+    from make_math_third_party import split_of
+
+    path = ROOT / "benchmarks" / "data" / "math_third_party.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 250
+    for n, row in enumerate(rows):
+        assert row["id"] == n
+        assert row["expected"] in ("correct", "incorrect")
+        src = row["source"]
+        assert src["repo"] == "huggingface/Math-Verify" and src["path"].startswith("tests/") and src["test"]
+        assert ("sha256" in src) != ("commit" in src)
+        assert set(row["options"]) == {"match_types", "precision", "strict", "allow_set_relation_comp"}
+        assert row["split"] == split_of(src, row["reference"], row["response"])
+    assert {r["split"] for r in rows} == {"dev", "heldout"}
