@@ -198,7 +198,15 @@ def verifiers(d: dict[str, Any]) -> list[str]:
         if "failed" in r:
             rows.append([name, r.get("items"), f"failed: {r['failed']}"] + [""] * (len(header) - 3))
             continue
-        label = "math (external corpus)" if name == "math_external" else name
+        label = {"math_external": "math (external corpus)", "math_third_party": "math (third-party labels)"}.get(
+            name, name
+        )
+        for split, by in r.get("splits", {}).items():
+            o, t = by["ours"], by["math_verify"]
+            notes.append(f"{label}, {split} half ({o['items']} cases): binary agreement ours "
+                         f"{num(o['binary_agreement'])} ({o['false_correct']} false correct), math-verify "
+                         f"{num(t['binary_agreement'])} "
+                         f"({t['false_correct']} false correct), same run.")  # fmt: skip
         rows.append([label, r["items"], r["status_agreement"], r["binary_agreement"], r.get("false_positives"),
                      r["precision_correct"], r["recall_correct"], r["items_per_s_1_thread"],
                      r.get(f"items_per_s_{t}_threads"), r["latency_ms_p50"], r["latency_ms_p99"],
