@@ -22,9 +22,14 @@ both sides of each rule):
   * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; `f(x) = 2x` = `2x`; two equations are equal when solved for the
     same variable or when their sides' differences are proportional. A chain of equalities is its last side
     (`x = 5+5+1 = 11` = 11) when it holds: a chain whose numeric sides differ (`x = 3 = 5`) matches nothing.
+    What follows the first `\\approx` is a rounding, not the answer: `x = \\frac13 \\approx 0.333` = 1/3 (even with a
+    wrong rounding); `x \\approx 0.333333` alone is the decimal answer. A quantity named by upper-case points or
+    subscripted symbols is its value: `AB = 4` = 4, `|AB| = 1`, `\\frac{NO}{BO} = c`, `V_1 : V_2 = 11 : 21` = `11:21`
+    (not `2x = 6` = 6, nor `xy = 4` = 4). Ratios `a:b` are compared part by part (`12:00` is not `1:00`, `7:32` is
+    not the point (7, 32)).
   * Relations and sets: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]` = `x \\in (-\\infty, 3]`, in both directions;
-    `x < 2 or x > 3` is the union of two intervals ("and" is not: an intersection is never read as a union);
-    `(a, b) = (1, 2)` is the point (1, 2).
+    `0 < f(x) < 1` (a range) = `(0, 1)`; `x < 2 or x > 3` is the union of two intervals ("and" is not: an
+    intersection is never read as a union); `(a, b) = (1, 2)` is the point (1, 2).
   * Several answers: a top-level list (`2, 3`, `x=2 or x=3`, `\\boxed{2}, \\boxed{3}`) matches a list or set with the
     same elements in any order; against a single reference a list is a hedge and is wrong (`3 or 5`, `\\boxed{3, 5}`).
   * `(a, b)` is a point or an open interval; `[a, b)` is an interval (closedness matters; ignored at infinity);
@@ -35,6 +40,13 @@ both sides of each rule):
   * An answer found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
     "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`),
     is `incorrect`.
+  * A reference that is a whole solution without a box (`... #### 18`, `... The final answer is $28\\%$.`) is the
+    answer its final-answer phrase gives. A chat template's end-of-turn token (`<|im_end|>`, `<|im_start|>`,
+    `<|endoftext|>`, `<|eot_id|>`) ends a response: a made-up next turn after it is not the answer.
+  * Where math-verify's own tests label otherwise, on purpose (benchmarks/data/README.md lists them): an answer whose
+    chain of equalities does not hold (`x = 5+5+1 = 7 = 11`) is wrong; `$ \\n 9 \\n $` is the answer 9 (math-verify
+    reads no inline math across lines); `0.33` is not 1/3 even when a caller would ask for 2-digit rounding;
+    `x \\in [-2, 7]` = `-2 \\le x \\le 7` in both directions (math-verify: only with `allow_set_relation_comp`).
   * A reference that is text (`\\text{yes}`, "No solution") is compared as normalised words; a reference our grammar
     does not read (`\\vec{a} - \\vec{b}`) as text without layout but with every operator and letter kept.
 """

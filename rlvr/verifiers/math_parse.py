@@ -10,8 +10,9 @@ What a parse returns (`parse_answer(text).value`):
   sympy `Expr`                        a number or expression (decimals become exact `Rational`s; `has_decimal` says so)
   `Quantity(value, unit)`             a value and its unit: `5\\text{ cm}`, `50\\%` (unit "%"), `30^\\circ` ("deg")
   `Rel(ops, parts)`                   `x = 5`, `y = 2x+1`, `1 < x \\le 3`, `x \\in \\{1, 2\\}` (op "in")
-  `Seq(kind, items)`                  kind "list" (top-level `2, 3` / `2 or 3`), "tuple" (3+ items in parentheses or
-                                      brackets), "paren" (`(a, b)`: a point or an open interval), "set" (`\\{...\\}`)
+  `Seq(kind, items)`                  kind "list" (top-level `2, 3` / `2 or 3` / `2, 3, and 5`), "tuple" (3+ items in
+                                      parentheses or brackets), "paren" (`(a, b)`: a point or an open interval),
+                                      "set" (`\\{...\\}`), "ratio" (`7:32`, `12:00`)
   `Interval(lo, hi, lo_closed, hi_closed)`, `Union(parts)` (`\\cup`), `Matrix(rows)` (pmatrix/bmatrix/matrix/array)
 
 Conventions (documented choices, not accidents):
@@ -25,7 +26,9 @@ Conventions (documented choices, not accidents):
   * Decimal comma, only where no list reading is plausible: the whole answer is one number written `0,` and 3+
     digits (`0,111` = 0.111) or with 4+ digits, a comma and 1-2 digits (`1000,99` = 1000.99). `0,1`, `0,5`, `1,5`,
     `12,5` and `1000,123` stay lists (`0,1` is as often the two solutions 0 and 1).
-  * Currency signs (`\\$`, €, £, ¥, ₹) and currency words are ignored; `pct` and `percent` are `%`.
+  * Currency signs (`\\$`, €, £, ¥, ₹) and currency words are ignored; `pct`, `percent` and `percentage` are `%`.
+  * `\\approx` is its own relation (`~`): math.py keeps only the exact part before it.
+  * Text escaped twice (`\\\\frac{1}{2}`, with no single-backslash command anywhere) is read once unescaped.
   * An answer that is only a number in words up to ninety-nine (`five`, `twenty-one`) is that number.
   * `\\mathbb{R}` is the interval (-oo, oo).
   * Integer powers too large to compute become `BigPower(p, n)` (p no perfect power), compared structurally;
