@@ -8,7 +8,9 @@ Priority (first that applies):
      followed later by prose and a new box is a correction, and only the new box counts;
   3. the last "the answer is ...", "final answer: ..." phrase (to the end of its sentence or its first `$...$`);
   4. the last non-empty line (its last `$...$` / `\\(...\\)` / `\\[...\\]` segment if it has one; after " is " if it
-     reads "... is X"). An answer found only this way that does not parse counts as "no answer" (unparsed).
+     reads "... is X"). When the line ends with a conclusion ("Therefore, there are 12 sequences. I hope it is
+     correct.") that has no math segment but exactly one number, that number (with its `%`) is the answer. An answer
+     found only this way that does not parse counts as "no answer" (unparsed).
 
 Everything runs on `str.find`/`rfind` and regexes without nested quantifiers, so hostile inputs (1 MB of braces,
 thousands of unclosed `<answer>` tags) stay linear. Nothing here interprets the answer; see math_parse.
@@ -218,6 +220,26 @@ def _phrase(text: str) -> Extracted | None:
     return Extracted(answer, "phrase", start + a, start + b) if answer else None
 
 
+_CONCLUSION = re.compile(r"(?:^|(?<=[.!?$\]]\s))(?:Therefore|Thus|Hence|So|In conclusion|Finally)\b")
+_CONCLUSION_WINDOW = 2000  # a conclusion is sought in this many last characters of the line
+_LONE_NUMBER = re.compile(r"(?<![\w.,])-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?(?:\s?%)?(?![\w])")
+
+
+def _conclusion(line: str) -> tuple[int, int] | None:
+    """The span of the one number in the line's last "Therefore, ..." sentence without math, or None."""
+    lo = max(0, len(line) - _CONCLUSION_WINDOW)
+    at = _last_match(_CONCLUSION, line[lo:], len(line) - lo)
+    if at < 0:
+        return None
+    at += lo
+    end = m.start() if (m := _SENTENCE_END.search(line, at)) is not None else len(line)
+    sentence = line[at:end]
+    if "$" in sentence or "\\" in sentence:
+        return None
+    numbers = list(_LONE_NUMBER.finditer(sentence))
+    return (at + numbers[0].start(), at + numbers[0].end()) if len(numbers) == 1 else None
+
+
 def _last_line(text: str) -> Extracted | None:
     end = len(text)
     while end > 0:
@@ -229,6 +251,8 @@ def _last_line(text: str) -> Extracted | None:
     else:
         return None
     a, b = 0, len(line)
+    if (num := _conclusion(line)) is not None:
+        return Extracted(line[num[0] : num[1]], "last_line", start + num[0], start + num[1])
     if (seg := _math_segment(line, last=True)) is not None:
         a, b = seg
         segments = [line[a:b]]

@@ -82,6 +82,15 @@ CASES = [
     (r"$y_1 = \boxed{-2(x - 1)^2 + 5}$ and $y_2 = \boxed{3(x + 2)^2 - 1}$", "y_1 = -2x^2+4x+3, y_2 = 3x^2+12x+10",
      "incorrect"),
     (r"$x = \boxed{2}$ or $x = \boxed{3}$", "3", "incorrect"),  # two answers against one: a hedge
+    # no marker at all: the one number of the closing "Therefore, ..." sentence, not an earlier formula
+    (r"So $d = \frac{90}{n}$ for each divisor. Therefore, there are 12 such sequences. I hope it is correct.", "12",
+     "correct"),
+    (r"So $d = \frac{90}{n}$ for each divisor. Therefore, there are 12 such sequences. I hope it is correct.", "13",
+     "incorrect"),
+    (r"We get $$x \geq 2.$$ Therefore, the minimum error increases by 100%.", r"100\%", "correct"),
+    (r"We get $$x \geq 2.$$ Therefore, the minimum error increases by 100%.", r"50\%", "incorrect"),
+    ("Therefore, with 3 cases the total is 10.", "3", "incorrect"),  # two numbers: the sentence's "is" decides
+    ("Therefore, with 3 cases the total is 10.", "10", "correct"),
 ]  # fmt: skip
 
 
