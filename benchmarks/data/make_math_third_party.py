@@ -13,8 +13,9 @@ comparison uses, recorded per row so a comparison with math-verify can be fair:
 
 Rows whose values are not Python literals (an f-string computing `sqrt(17)`) are left out and counted. Rows of
 math-verify's newer `test_mixed_number_extraction.py` (not in the 0.9.0 sdist) are transcribed by hand in
-`MIXED_NUMBERS` with the GitHub commit they were read at. Each row gets a `split` (`dev` or `heldout`) from a hash of
-its source and text, fixed before any verifier was run on the file:
+`MIXED_NUMBERS` with the GitHub commit they were read at, and 43 pairs of another project's tests (AReaL's
+math-verify reward tests, `AREAL`), transcribed by hand for the same reason. Each row gets a `split` (`dev` or
+`heldout`) from a hash of its source and text, fixed before any verifier was run on the file:
 
     pip download --no-deps --no-binary :all: math-verify==0.9.0 -d /tmp/mv && tar xzf /tmp/mv/*.tar.gz -C /tmp/mv
     python benchmarks/data/make_math_third_party.py /tmp/mv/math_verify-0.9.0   # rewrites math_third_party.jsonl
@@ -56,6 +57,59 @@ MIXED_NUMBERS = [
     ("test_mixed_number_percentage_applies_to_complete_value", "40/900", "4 4/9 percent", 1),
     ("test_parse_mixed_number_with_optional_positive_sign", "71/6", "11 5/6", 1),
     ("test_parse_negative_mixed_number_as_negative_complete_value", "-40/9", "-4 4/9", 1),
+]
+
+# areal/tests/test_math_verify_reward.py at leandermaben/AReaL@24f05fbf82f3e4fe7a6f7b67a9c51a550d88c367 (a fork of
+# inclusionAI/AReaL, Apache-2.0): every (answer, completion) whose reward the test asserts to be exactly 1.0 or 0.0,
+# for `gsm8k_reward_fn` and the math-verify worker's `verify(pred, gold)` (math-verify underneath, its defaults).
+# Left out: asserts that only check the reward is a float, and `geometry3k_reward_fn` (its own `[answer]` format).
+AREAL_REPO = "leandermaben/AReaL"
+AREAL_COMMIT = "24f05fbf82f3e4fe7a6f7b67a9c51a550d88c367"
+AREAL_PATH = "areal/tests/test_math_verify_reward.py"
+AREAL = [
+    ("test_gsm8k_exact_match", "4", "The answer is 4", 1),
+    ("test_gsm8k_symbolic_equivalence", "1/2", "The answer is 0.5", 1),
+    ("test_gsm8k_boxed_format", "4", "Step 1: 2+2=4. \\boxed{4}", 1),
+    ("test_gsm8k_incorrect_answer", "4", "The answer is 5", 0),
+    ("test_gsm8k_empty_answer", "4", "", 0),
+    ("test_gsm8k_latex_expression", "2", "$\\sqrt{4} = 2$", 1),
+    ("test_gsm8k_malformed_expression", "4", "The answer is !!!invalid!!!", 0),
+    ("test_gsm8k_exponents", "2^3", "The answer is 8", 1),
+    ("test_gsm8k_square_root", "4", "The answer is $\\sqrt{16}$", 1),
+    ("test_gsm8k_complex_fraction", "5/6", "The answer is $\\frac{5}{6}$", 1),
+    ("test_gsm8k_negative_numbers", "-15", "-15", 1),
+    ("test_gsm8k_equation_form", "3", "x = 3", 1),
+    ("test_gsm8k_multiline_solution", "42", "Step 1: Calculate\nStep 2: Simplify\nFinal answer: 42", 1),
+    ("test_gsm8k_scientific_notation", "1000", "$10^3$", 1),
+    ("test_gsm8k_unicode_math_symbols", "42", "42", 1),
+    ("test_gsm8k_very_large_number", "999999999999999", "999999999999999", 1),
+    ("test_gsm8k_very_small_decimal", "0.0000001", "0.0000001", 1),
+    ("test_gsm8k_division_order", "12/3", "4", 1),
+    ("test_gsm8k_division_order", "3/12", "4", 0),
+    ("test_gsm8k_commutativity", "5", "3+2", 1),
+    ("test_gsm8k_inequality_handling", "4", "x = 4", 1),
+    ("test_gsm8k_complex_exponent", "-1", "$e^{i\\pi} = -1$", 1),
+    ("test_gsm8k_power_notation", "1000", "$10^3 = 1000$", 1),
+    ("test_gsm8k_scientific_latex", "1000", "$1 \\times 10^3$", 1),
+    ("test_gsm8k_matrix_determinant", "3", "$\\begin{vmatrix} 2 & 1 \\\\ 1 & 2 \\end{vmatrix} = 3$", 1),
+    ("test_gsm8k_fraction_chain", "2/3", "$\\frac{\\frac{1}{2}}{\\frac{3}{4}} = \\frac{2}{3}$", 1),
+    ("test_gsm8k_binomial_coefficient", "10", "$\\binom{5}{2} = 10$", 1),
+    ("test_gsm8k_greek_letters_in_formula", "1", "$\\sin\\left(\\frac{\\pi}{2}\\right) = 1$", 1),
+    ("test_gsm8k_limit_notation", "1", "$\\lim_{x \\to 0} \\frac{\\sin x}{x} = 1$", 1),
+    ("test_gsm8k_partial_derivative", "3", "The result is $3$", 1),
+    ("test_gsm8k_absolute_value_complex", "2", "$\\left| 3 - 5 \\right| = 2$", 1),
+    ("test_gsm8k_modulo_operation", "2", "$17 \\bmod 5 = 2$", 1),
+    ("test_gsm8k_logarithm_change_base", "3", "$\\log_2(8) = 3$", 1),
+    ("test_worker_rounding_none_answer_fails", "None", "\\boxed{0.0667}", 0),
+    ("test_worker_rounding_matches_six_decimal_places", "\\boxed{0.066666793}", "\\boxed{0.0666668}", 1),
+    ("test_worker_rounding_matches_three_decimal_places", "\\boxed{0.066793}", "\\boxed{0.067}", 0),
+    ("test_worker_rounding_allows_extra_precision", "\\boxed{2.23}", "\\boxed{2.232}", 0),
+    ("test_worker_rounding_allows_less_precision", "\\boxed{2.232}", "\\boxed{2.23}", 0),
+    ("test_worker_text_embedded_fraction", "answer is 0.6666667", "The final answer is \\boxed{2/3}.", 1),
+    ("test_worker_text_embedded_sqrt", "the answer is sqrt(2)", "After simplification we get \\boxed{\\sqrt{2}}", 0),
+    ("test_worker_text_embedded_latex_power", "answer is 10000", "Area equals \\boxed{10^4} square units", 1),
+    ("test_worker_text_embedded_nested_expr", "answer is 0.25 + 3", "Result: \\boxed{(1/2)^{2} + \\sqrt{9}}", 1),
+    ("test_worker_verify_in_thread_uses_timeout_free_fallback", "12", "The final answer is \\boxed{12}.", 1),
 ]
 
 
@@ -142,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     for test, gold, pred, label in MIXED_NUMBERS:
         source = {"repo": REPO, "path": "tests/test_mixed_number_extraction.py", "commit": MIXED_COMMIT, "test": test}
         rows.append(make_row(source, gold, pred, label, {**DEFAULTS, "match_types": ["expr"]}))
+    for test, gold, pred, label in AREAL:
+        source = {"repo": AREAL_REPO, "path": AREAL_PATH, "commit": AREAL_COMMIT, "test": test}
+        rows.append(make_row(source, gold, pred, label, {**DEFAULTS, "match_types": "default"}))
     with args.out.open("w", encoding="utf-8") as f:
         for i, row in enumerate(rows):
             f.write(json.dumps({"id": i, **row}, ensure_ascii=False) + "\n")
