@@ -742,6 +742,36 @@ def _reference_text(reference: Any) -> str:
     return extract_reference(str(reference))
 
 
+def _last_side(text: str) -> str | None:
+    """The text after the last `=` outside braces and brackets (not part of `<=`, `>=`, `!=`), or None."""
+    depth = 0
+    for k in range(len(text) - 1, -1, -1):
+        c = text[k]
+        if c in ")]}":
+            depth += 1
+        elif c in "([{":
+            depth -= 1
+        elif c == "=" and depth == 0 and (k == 0 or text[k - 1] not in "<>!=") and text[k + 1 : k + 2] != "=":
+            return text[k + 1 :].strip() or None
+    return None
+
+
+def _parse_response(ans: str) -> Any:
+    """Parse the response's answer. `\\lim_{x \\to 0} \\frac{\\sin x}{x} = 1`, `17 \\bmod 5 = 2`: when the whole does
+    not parse but what follows its last `=` does, that last side is the answer (the left side is notation our
+    grammar does not read, so the chain cannot be checked; its stated result is what the response answers)."""
+    try:
+        return parse_answer(ans)
+    except ParseError:
+        if (tail := _last_side(ans)) is None:
+            raise
+        try:
+            return parse_answer(tail)
+        except ParseError:
+            pass
+        raise
+
+
 class MathVerifier(Verifier):
     """Final-answer verifier for math; see the module docstring for the grading policy."""
 
@@ -800,7 +830,7 @@ class MathVerifier(Verifier):
             ok = _math_text_key(ans) == _math_text_key(ref_text) and bool(_math_text_key(ans))
             return Verdict("correct" if ok else "incorrect", float(ok), ans, "reference compared as text")
         try:
-            got = parse_answer(ans)
+            got = _parse_response(ans)
         except ParseError as e:
             status = "unparsed" if found.source == "last_line" else "incorrect"
             return Verdict(status, 0.0, ans, f"answer does not parse: {e}"[:200])

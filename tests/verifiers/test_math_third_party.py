@@ -91,6 +91,13 @@ CASES = [
     (r"We get $$x \geq 2.$$ Therefore, the minimum error increases by 100%.", r"50\%", "incorrect"),
     ("Therefore, with 3 cases the total is 10.", "3", "incorrect"),  # two numbers: the sentence's "is" decides
     ("Therefore, with 3 cases the total is 10.", "10", "correct"),
+    # notation we do not read, then `= value`: the stated value is the answer
+    (r"$\lim_{n \to \infty} \frac{1}{n} = 0$", "0", "correct"),
+    (r"$\lim_{n \to \infty} \frac{1}{n} = 0$", "1", "incorrect"),
+    (r"$23 \bmod 7 = 2$", "2", "correct"),
+    (r"$23 \bmod 7 = 2$", "3", "incorrect"),
+    (r"\boxed{\det \begin{vmatrix} 1 & 2 \\ 3 & 4 \end{vmatrix} = -2}", "-2", "correct"),
+    (r"\boxed{\weird{x} \le 2}", "2", "incorrect"),  # no `=`: still an answer we cannot read
 ]  # fmt: skip
 
 
@@ -110,7 +117,8 @@ def test_corpus_rows_carry_provenance_options_and_a_stable_split() -> None:
         assert row["id"] == n
         assert row["expected"] in ("correct", "incorrect")
         src = row["source"]
-        assert src["repo"] == "huggingface/Math-Verify" and src["path"].startswith("tests/") and src["test"]
+        assert src["repo"] in ("huggingface/Math-Verify", "leandermaben/AReaL") and src["path"].endswith(".py")
+        assert src["test"].startswith("test_")
         assert ("sha256" in src) != ("commit" in src)
         assert set(row["options"]) == {"match_types", "precision", "strict", "allow_set_relation_comp"}
         assert row["split"] == split_of(src, row["reference"], row["response"])
