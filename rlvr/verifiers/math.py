@@ -54,6 +54,7 @@ both sides of each rule):
 from __future__ import annotations
 
 import cmath
+import contextlib
 import math
 import re
 import time
@@ -763,12 +764,9 @@ def _parse_response(ans: str) -> Any:
     try:
         return parse_answer(ans)
     except ParseError:
-        if (tail := _last_side(ans)) is None:
-            raise
-        try:
-            return parse_answer(tail)
-        except ParseError:
-            pass
+        if (tail := _last_side(ans)) is not None:
+            with contextlib.suppress(ParseError):
+                return parse_answer(tail)
         raise
 
 
