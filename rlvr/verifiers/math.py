@@ -123,6 +123,18 @@ def _plain_number(s: str) -> tuple[Fraction, Fraction | None] | None:
     return (sign * Fraction(int(num), int(den)), None) if int(den) else None
 
 
+_AMBIGUOUS_COMMA = re.compile(r"-?[0-9]+,(?![0-9]{3}$)[0-9]+")
+
+
+def _comma_decimal(s: str) -> str:
+    """`1,22` -> `1.22`: a comma not followed by exactly three digits, read as a decimal comma ("" otherwise).
+
+    Used only when the other side is a single number: there the list reading (`1,22` = 1 and 22) can never be
+    right, so the decimal reading is the only one a grader could mean. `1,220` stays ambiguous (thousands)."""
+    s = s.strip()
+    return s.replace(",", ".") if _AMBIGUOUS_COMMA.fullmatch(s) else ""
+
+
 def _terminating(x: Fraction) -> bool:
     """Can a decimal write `x` exactly (denominator 2^a 5^b)? Integers can."""
     q = x.denominator
@@ -304,12 +316,14 @@ _FUNCTION_NAMES = frozenset(sympy.Symbol(c) for c in "fghpqFGPQ")
 
 
 def _function_definition(lhs: Any, rhs: Any) -> bool:
-    """`f(x) = 2x` (parsed as f*x = 2x): a function name times its argument, the argument in the value, not the name."""
+    """`f(x) = 2x` (parsed as f*x = 2x): a function name times its argument, the argument in the value, not the name;
+    or a constant function `f(x) = 1`, whose value is the number."""
     if not (isinstance(lhs, sympy.Mul) and len(lhs.args) == 2 and all(a.is_Symbol for a in lhs.args)):
         return False
     if not isinstance(rhs, sympy.Expr):
         return False
-    return any(f in _FUNCTION_NAMES and x in rhs.free_symbols and f not in rhs.free_symbols
+    free = rhs.free_symbols
+    return any(f in _FUNCTION_NAMES and (x in free or not free) and f not in free
                for f, x in (lhs.args, lhs.args[::-1]))  # fmt: skip
 
 
@@ -326,8 +340,10 @@ def _application(v: Any) -> bool:
 def _named_quantity(lhs: Any, rhs: Any) -> bool:
     """`AB = 4`, `|AB| = 1`, `\\frac{NO}{BO} = \\frac{1}{\\sqrt6}`, `V_1 : V_2 = 11 : 21`: a quantity named by
     upper-case points or subscripted symbols (products and quotients of them, their absolute value, a ratio of
-    them) equal to a value without variables. The value is the answer; `xy = 4` or `2x = 6` name nothing."""
+    them, `A:B = 1`) equal to a value without variables. The value is the answer; `xy = 4` or `2x = 6` name nothing."""
     if isinstance(lhs, Seq) and lhs.kind == "ratio":
+        if isinstance(_bare(rhs), sympy.Expr):  # `A:B = 1`: the ratio's value
+            return not _bare(rhs).free_symbols and all(_named_quantity(a, rhs) for a in lhs.items)
         return (
             isinstance(rhs, Seq)
             and rhs.kind == "ratio"
@@ -408,17 +424,15 @@ def _exact_part(v: Any) -> Any:
 def _collapse_chain(v: Any, ctx: _Ctx) -> Any:
     """`x = 5+5+1 = 11` -> `x = 11`; `5+5+1 = 11` -> 11: the last side of a chain of equalities is the answer.
 
-    The chain must hold: its sides without variables must all equal the last one (`x = 3 = 5` stays a chain, which
-    matches nothing), so a false chain cannot smuggle in an answer."""
+    The last side is what the chain concludes, as a grader reading "the final answer" takes it (math-verify and the
+    labels of other people's grader tests agree): `x = 5+5+1 = 7 = 11` answers 11, `z = 3+3 = 2` answers 2. A wrong
+    intermediate step is a fault of the working, not a second answer; `verify_steps` scores the steps."""
+    del ctx  # the chain is not checked (kept in the signature: every normalisation step takes it)
     if not (isinstance(v, Rel) and set(v.ops) == {"="}):
         return v
     if len(v.ops) == 1 and any(not isinstance(_bare(p), sympy.Expr) or _bare(p).free_symbols for p in v.parts):
         return v  # `y = 2x + 3`, `x^2 + y^2 - 25 = 0`: an equation, not a computation `5+5+1 = 11`
     last = v.parts[-1]
-    for p in v.parts[:-1]:
-        b = _bare(p)
-        if isinstance(b, sympy.Expr) and not b.free_symbols and not equivalent(p, last, ctx):
-            return v
     first = v.parts[0]
     return Rel(("=",), (first, last)) if _lone_symbol(first) else last
 
@@ -547,13 +561,12 @@ def _dedupe(items: tuple, ctx: _Ctx) -> list:
 
 
 def _list_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
-    """Several answers: a list matches a list or a set with the same elements, in any order; never a single value."""
+    """Several answers: a list matches a list or a set with the same elements, in any order; never a single value.
+    An answer written twice is still one answer (`(3,17,3,7)` repeated in a list of solutions adds nothing)."""
     kinds = ("list", "set")
     if not (isinstance(ref, Seq) and ref.kind in kinds and isinstance(resp, Seq) and resp.kind in kinds):
         return False
-    if "set" in (ref.kind, resp.kind):
-        return _match_unordered(_dedupe(ref.items, ctx), _dedupe(resp.items, ctx), ctx)
-    return _match_unordered(list(ref.items), list(resp.items), ctx)
+    return _match_unordered(_dedupe(ref.items, ctx), _dedupe(resp.items, ctx), ctx)
 
 
 def _seq_eq(ref: Seq, resp: Seq, ctx: _Ctx) -> bool:
@@ -758,9 +771,9 @@ def _last_side(text: str) -> str | None:
 
 
 def _parse_response(ans: str) -> Any:
-    """Parse the response's answer. `\\lim_{x \\to 0} \\frac{\\sin x}{x} = 1`, `17 \\bmod 5 = 2`: when the whole does
-    not parse but what follows its last `=` does, that last side is the answer (the left side is notation our
-    grammar does not read, so the chain cannot be checked; its stated result is what the response answers)."""
+    """Parse an answer (a response's or a reference's): `\\lim_{x \\to 0} \\frac{\\sin x}{x} = 1`, `17 \\bmod 5 = 2`,
+    `1 = \\zzz = x = 0`: when the whole does not parse but what follows its last `=` does, that last side is the
+    answer (the left side is notation our grammar does not read; the chain's last side is what it concludes)."""
     try:
         return parse_answer(ans)
     except ParseError:
@@ -808,6 +821,8 @@ class MathVerifier(Verifier):
         if _canon(ans) == _canon(ref_text):
             return Verdict("correct", 1.0, ans, "same text as the reference")
         a, b = _plain_number(ref_text), _plain_number(ans)
+        if (a is None) != (b is None):  # `1,22` against 1.22: a decimal comma (see `_comma_decimal`)
+            a, b = a or _plain_number(_comma_decimal(ref_text)), b or _plain_number(_comma_decimal(ans))
         if a is not None and b is not None:
             ulps = [u for u in (a[1], b[1]) if u is not None]
             ok = a[0] == b[0] or (
@@ -823,7 +838,7 @@ class MathVerifier(Verifier):
             ok = _text_key(ans) == _text_key(ref_text)
             return Verdict("correct" if ok else "incorrect", float(ok), ans, "text answer")
         try:
-            ref = parse_answer(ref_text)
+            ref = _parse_response(ref_text)  # `1 = \\zzz = x = 0`: an unreadable chain's last side, as for a response
         except ParseError:
             ok = _math_text_key(ans) == _math_text_key(ref_text) and bool(_math_text_key(ans))
             return Verdict("correct" if ok else "incorrect", float(ok), ans, "reference compared as text")
