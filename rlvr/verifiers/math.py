@@ -21,30 +21,35 @@ both sides of each rule):
     unit: `30^\\circ` = `30`, but `\\pi/6` is not `30^\\circ`.
   * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; `f(x) = 2x` = `2x`; two equations are equal when solved for the
     same variable or when their sides' differences are proportional. A chain of equalities is its last side
-    (`x = 5+5+1 = 11` = 11) when it holds: a chain whose numeric sides differ (`x = 3 = 5`) matches nothing.
+    (`x = 5+5+1 = 11` = 11; `x = 5+5+1 = 7 = 11` = 11 too: a wrong step is the working's fault, the last side is
+    what the chain concludes, as math-verify and other graders' labels read it). `f(x) = 1` is 1.
     What follows the first `\\approx` is a rounding, not the answer: `x = \\frac13 \\approx 0.333` = 1/3 (even with a
     wrong rounding); `x \\approx 0.333333` alone is the decimal answer. A quantity named by upper-case points or
     subscripted symbols is its value: `AB = 4` = 4, `|AB| = 1`, `\\frac{NO}{BO} = c`, `V_1 : V_2 = 11 : 21` = `11:21`
     (not `2x = 6` = 6, nor `xy = 4` = 4). Ratios `a:b` are compared part by part (`12:00` is not `1:00`, `7:32` is
-    not the point (7, 32)).
+    not the point (7, 32)); a named ratio with one value (`A:B = 1`) is that value.
   * Relations and sets: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]` = `x \\in (-\\infty, 3]`, in both directions;
     `0 < f(x) < 1` (a range) = `(0, 1)`; `x < 2 or x > 3` is the union of two intervals ("and" is not: an
     intersection is never read as a union); `(a, b) = (1, 2)` is the point (1, 2).
   * Several answers: a top-level list (`2, 3`, `x=2 or x=3`, `\\boxed{2}, \\boxed{3}`) matches a list or set with the
-    same elements in any order; against a single reference a list is a hedge and is wrong (`3 or 5`, `\\boxed{3, 5}`).
+    same elements in any order (an element written twice counts once); against a single reference a list is a hedge
+    and is wrong (`3 or 5`, `\\boxed{3, 5}`). A decimal comma (`1,22`, `2,74`: a comma not before exactly three
+    digits) is read as a decimal against a single number, where the list reading could never be right.
   * `(a, b)` is a point or an open interval; `[a, b)` is an interval (closedness matters; ignored at infinity);
     `\\{...\\}` is a set (order and repeats ignored); tuples keep order; a column or row matrix equals a tuple;
     matrices may be added, scaled and multiplied inside an answer.
   * Powers too large to compute (`2^{2^{40}}`) are compared structurally after writing the base as a smallest power
     (`4^{2^{39}}` = `2^{2^{40}}`); a symbolic base keeps any exponent (`(x+1)^{100000}` = `(1+x)^{100000}`).
-  * An answer found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
+  * An answer sentence that does not parse (`Final Answer: Jane started 3 hours ago.`, a last line `not 10, it's
+    1,000.99€`) is the last number it states outside math, unless it hedges (`or`, `maybe`). Otherwise an answer
+    found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
     "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`),
     is `incorrect`.
   * A reference that is a whole solution without a box (`... #### 18`, `... The final answer is $28\\%$.`) is the
     answer its final-answer phrase gives. A chat template's end-of-turn token (`<|im_end|>`, `<|im_start|>`,
     `<|endoftext|>`, `<|eot_id|>`) ends a response: a made-up next turn after it is not the answer.
-  * Where math-verify's own tests label otherwise, on purpose (benchmarks/data/README.md lists them): an answer whose
-    chain of equalities does not hold (`x = 5+5+1 = 7 = 11`) is wrong; `$ \\n 9 \\n $` is the answer 9 (math-verify
+  * Where math-verify's own tests label otherwise, on purpose (benchmarks/data/README.md lists them):
+    `$ \\n 9 \\n $` is the answer 9 (math-verify
     reads no inline math across lines); `0.33` is not 1/3 even when a caller would ask for 2-digit rounding;
     `x \\in [-2, 7]` = `-2 \\le x \\le 7` in both directions (math-verify: only with `allow_set_relation_comp`).
   * A reference that is text (`\\text{yes}`, "No solution") is compared as normalised words; a reference our grammar
@@ -770,6 +775,26 @@ def _last_side(text: str) -> str | None:
     return None
 
 
+_PROSE_NUMBER = re.compile(r"(?<![\w.,^_])-?[0-9]+(?:[.,][0-9]+)*")
+_MATH_SPAN = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly)\b")
+
+
+def _prose_number(prose: str) -> str | None:
+    """`not 10, it's 1,000.99m²`, `Jane started growing Sphere 3 hours ago`, `... of $f(x)$ is 19`: an answer
+    written as a sentence that does not parse is the last number the sentence states outside math (the number a
+    grader reads off the sentence: GSM8K's and math-verify's convention), units and currency dropped later. A
+    sentence that hedges (`3 or 5`, `maybe 4`) states no answer."""
+    if not prose or len(prose) > 2000 or _HEDGE.search(prose):
+        return None
+    prose = _MATH_SPAN.sub(" ", prose)
+    if _WORD.search(prose) is None:
+        return None  # `4 4/9%`: no sentence, an answer that does not parse
+    numbers = _PROSE_NUMBER.findall(prose)
+    return numbers[-1] if numbers else None
+
+
 def _parse_response(ans: str) -> Any:
     """Parse an answer (a response's or a reference's): `\\lim_{x \\to 0} \\frac{\\sin x}{x} = 1`, `17 \\bmod 5 = 2`,
     `1 = \\zzz = x = 0`: when the whole does not parse but what follows its last `=` does, that last side is the
@@ -845,6 +870,8 @@ class MathVerifier(Verifier):
         try:
             got = _parse_response(ans)
         except ParseError as e:
+            if (num := _prose_number(found.prose)) is not None and num != ans:
+                return self._judge(num, ref_text)
             status = "unparsed" if found.source == "last_line" else "incorrect"
             return Verdict(status, 0.0, ans, f"answer does not parse: {e}"[:200])
         except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as e:

@@ -5,7 +5,8 @@ Priority (first that applies):
   2. the last top-level `\\boxed{...}` / `\\fbox{...}` (balanced braces, nested boxes allowed). Boxes written next to
      each other with only connectors between them (`\\boxed{2} and \\boxed{3}`, `\\boxed{3} or \\boxed{5}`) are read
      together as one list answer, so a hedge between boxes is a list and cannot match a single reference; a box
-     followed later by prose and a new box is a correction, and only the new box counts;
+     followed later by prose and a new box is a correction, and only the new box counts; so is a "final answer"
+     phrase after the last box (`\\boxed{255} ... Final Answer: The final answer is $10,455$.`);
   3. the last "the answer is ...", "final answer: ..." phrase (to the end of its sentence or its first `$...$`);
   4. the last non-empty line (its last `$...$` / `\\(...\\)` / `\\[...\\]` segment if it has one; after " is " if it
      reads "... is X"). When the line ends with a conclusion ("Therefore, there are 12 sequences. I hope it is
@@ -28,16 +29,18 @@ class Extracted:
     source: str  # "answer_tag" | "boxed" | "phrase" | "last_line"
     start: int  # span of the answer in the searched text
     end: int
+    prose: str = ""  # the sentence or line a prose answer came from (`_prose_number` reads its number)
 
 
 MAX_GROUP = 64  # adjacent boxes read as one list; more than this is spam, and still a (wrong) list
 
 _BRACE_EVENTS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
 # Between the boxes (or math segments) of one answer: separators, "and" / "or", and the name of the next part
-# (`x = \\boxed{2}, y = \\boxed{3}`, `y_1 = \\boxed{..} and y_2 = \\boxed{..}`).
+# (`x = \\boxed{2}, y = \\boxed{3}`, `y_1 = \\boxed{..} and y_2 = \\boxed{..}`), a label before "and"
+# (`\\boxed{1} papers and \\boxed{2} bins`, `\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}`).
 _CONNECTOR = re.compile(
-    r"(?:\s|\$|,|;|\\quad|\\qquad|\\[()\[\],; ]|\\text\{\s*(?:or|and)\s*\}|\bor\b|\band\b"
-    r"|\b[A-Za-z](?:_\{?[A-Za-z0-9]{1,3}\}?)?\s*=)*"
+    r"(?:\s|\$|,|;|\\quad|\\qquad|\\[()\[\],; ]|\\text\{[^{}]{0,30}?\b(?:or|and)\s*\}|\bor\b|\band\b"
+    r"|\b[A-Za-z]+\s+and\b|\b[A-Za-z](?:_\{?[A-Za-z0-9]{1,3}\}?)?\s*=)*"
 )
 _PHRASE = re.compile(
     r"(?i)\b(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)[ \t]*|\bfinal\s+answer\b[ \t]*|^####[ \t]*", re.M
@@ -195,6 +198,8 @@ def _phrase(text: str) -> Extracted | None:
     end = text.find("\n", start, start + _MAX_LINE)
     end = min(len(text), start + _MAX_LINE) if end < 0 else end
     rest = text[start:end]
+    if '"' in rest:  # `The final answer is \"$12$ and $13$\".`: quotes around the answer (same length: offsets hold)
+        rest = rest.replace('\\"', "  ").replace('"', " ")
     seg = _math_segment(rest, last=False) if rest.lstrip().startswith(("$", "\\(", "\\[")) else None
     if seg is not None and not _COPULA.match(rest, seg[1] + 1):
         segments = _following_segments(rest, seg)
@@ -217,7 +222,8 @@ def _phrase(text: str) -> Extracted | None:
             else:
                 a = rest.index(" ", k + 1) + 1
     answer = strip_wrappers(rest[a:b])
-    return Extracted(answer, "phrase", start + a, start + b) if answer else None
+    sentence = rest[: m.start()] if (m := _SENTENCE_END.search(rest)) is not None else rest
+    return Extracted(answer, "phrase", start + a, start + b, sentence) if answer else None
 
 
 _CONCLUSION = re.compile(r"(?:^|(?<=[.!?$\]]\s))(?:Therefore|Thus|Hence|So|In conclusion|Finally)\b")
@@ -270,7 +276,7 @@ def _last_line(text: str) -> Extracted | None:
     if k >= 0:
         a = line.index(" ", k + 1) + 1
     answer = strip_wrappers(line[a:b])
-    return Extracted(answer, "last_line", start + a, start + b) if answer else None
+    return Extracted(answer, "last_line", start + a, start + b, line) if answer else None
 
 
 def _last_match(pattern: re.Pattern[str], text: str, end: int) -> int:
@@ -304,8 +310,21 @@ def extract_answer(text: str) -> Extracted | None:
         return Extracted(answer, "answer_tag", open_ + 8, close) if answer else None
     if "\\boxed" in text or "\\fbox" in text:
         if (box := _boxed(text)) is not None:
+            if (late := _final_phrase_after(text, box.end)) is not None:
+                return late
             return box if box.text else None
     return _phrase(text) or _last_line(text)
+
+
+def _final_phrase_after(text: str, end: int) -> Extracted | None:
+    """`... = \\boxed{255}$ So ... $10,455. Final Answer: The final answer is $10,455$.`: a "final answer" phrase
+    written after the last box is the response's last word on the answer (as a later box would be)."""
+    if "inal" not in text[end:] and "INAL" not in text[end:]:
+        return None
+    m = _last_phrase(text)
+    if m is None or m.start() < end or "final" not in m.group().lower():
+        return None
+    return _phrase(text)
 
 
 def extract_reference(reference: str) -> str:

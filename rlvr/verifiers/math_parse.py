@@ -25,7 +25,8 @@ Conventions (documented choices, not accidents):
     `1\\,000` = 1000. Decimals may follow grouped thousands (`1\\,000.99`).
   * Decimal comma, only where no list reading is plausible: the whole answer is one number written `0,` and 3+
     digits (`0,111` = 0.111) or with 4+ digits, a comma and 1-2 digits (`1000,99` = 1000.99). `0,1`, `0,5`, `1,5`,
-    `12,5` and `1000,123` stay lists (`0,1` is as often the two solutions 0 and 1).
+    `12,5` and `1000,123` stay lists (`0,1` is as often the two solutions 0 and 1); math.py reads them as decimals
+    only against a single number (`1,22` = 1.22), where no list could be right.
   * Currency signs (`\\$`, €, £, ¥, ₹) and currency words are ignored; `pct`, `percent` and `percentage` are `%`.
   * `\\approx` is its own relation (`~`): math.py keeps only the exact part before it.
   * Text escaped twice (`\\\\frac{1}{2}`, with no single-backslash command anywhere) is read once unescaped.

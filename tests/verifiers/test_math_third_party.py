@@ -98,6 +98,51 @@ CASES = [
     (r"$23 \bmod 7 = 2$", "3", "incorrect"),
     (r"\boxed{\det \begin{vmatrix} 1 & 2 \\ 3 & 4 \end{vmatrix} = -2}", "-2", "correct"),
     (r"\boxed{\weird{x} \le 2}", "2", "incorrect"),  # no `=`: still an answer we cannot read
+    # a chain of equalities answers its last side, even after a wrong step (the working's fault, not an answer)
+    (boxed("x = 5+5+1 = 7 = 11"), "x = 11", "correct"),
+    (boxed("x = 5+5+1 = 11 = 7"), "x = 11", "incorrect"),
+    (boxed("z = 3+3 = 2"), "z = 1 + 1 = 2", "correct"),
+    (boxed("z = 3+3 = 6"), "z = 1 + 1 = 2", "incorrect"),
+    (boxed("0"), r"1 = \zzz = x = 0", "correct"),  # an unreadable reference chain: its last side
+    (boxed("1"), r"1 = \zzz = x = 0", "incorrect"),
+    # a decimal comma, where the other side is one number (a list can never equal one number)
+    ("The answer is 1.22", "1,22", "correct"),
+    ("The answer is 1.23", "1,22", "incorrect"),
+    (boxed("2,74"), "2.74", "correct"),
+    (boxed("2,75"), "2.74", "incorrect"),
+    # a constant function and a named ratio are their values
+    (boxed("1"), "f(x)=1", "correct"),
+    (boxed("2"), "f(x)=1", "incorrect"),
+    (boxed("1"), "A:B=1", "correct"),
+    (boxed("2"), "A:B=1", "incorrect"),
+    # an answer repeated in a list of answers is one answer; a missing or extra one still fails
+    (boxed("(3,17,3,7), (1,2,3,4), (3,17,3,7)"), "(1,2,3,4), (3,17,3,7)", "correct"),
+    (boxed("(3,17,3,7), (3,17,3,7)"), "(1,2,3,4), (3,17,3,7)", "incorrect"),
+    (boxed("2, 2, 3, 4"), "2, 3", "incorrect"),
+    # boxes after labels joined by "and" are one answer, in the reference as in the response
+    (boxed("1,2"), r"\boxed{1} papers and \boxed{2} bins", "correct"),
+    (boxed("2"), r"\boxed{1} papers and \boxed{2} bins", "incorrect"),
+    (boxed("1,2"), r"\boxed{1} no no no \boxed{2}", "incorrect"),  # no "and": the last box is the gold
+    (r"$\boxed{(3, 3)} \text{ for part (a) and } \boxed{(1, 1)}$", "(3, 3), (1, 1)", "correct"),
+    (r"$\boxed{(3, 3)} \text{ for part (a) and } \boxed{(1, 1)}$", "(1, 1)", "incorrect"),  # a list, not one
+    # a "final answer" phrase after the last box is the response's last word
+    (r"so $0.05 \cdot 10,200 / 2 = \boxed{255}$. In all, $10,455. Final Answer: The final answer is $10,455$.",
+     "10455", "correct"),
+    (r"so $0.05 \cdot 10,200 / 2 = \boxed{255}$. In all, $10,455. Final Answer: The final answer is $10,455$.",
+     "255", "incorrect"),
+    (r"so the sum is \boxed{255}. The answer is checked.", "255", "correct"),  # "the answer is", not "final"
+    ('Final Answer: The final answer is \\"$12 $ and $13 $\\". I hope it is correct.', r"12\text{ and }13",
+     "correct"),
+    # an answer sentence that does not parse: the last number it states outside math, unless it hedges
+    ("Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", "3", "correct"),
+    ("Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", "4", "incorrect"),
+    ("Final Answer: The number of points in the domain of $f(x)$ is 19. I hope so.", "19", "correct"),
+    ("Final Answer: The number of points in the domain of $f(x)$ is 19. I hope so.", "1", "incorrect"),
+    ("not it's not 10 it's 1,000.99m²", "1000.99", "correct"),
+    ("not it's not 10 it's 1,000.99m²", "10", "incorrect"),
+    ("Soucis : 2,74 $ a..", "2.74", "correct"),
+    ("Final Answer: it is 3 hours or 5 hours ago.", "5", "incorrect"),  # a hedge states no answer
+    ("it's 3 apples or maybe 5", "5", "unparsed"),
 ]  # fmt: skip
 
 
