@@ -36,7 +36,8 @@ Conventions (documented choices, not accidents):
     symbolic bases keep any exponent. Matrices can be added, scaled and multiplied inside an answer.
   * `\\lfloor x \\rfloor` / `\\lceil x \\rceil` of a number beyond 1e300, and non-integer powers of integers beyond
     4,000 bits, are refused (their exact values would take minutes).
-  * `2\\frac{1}{2}` and `2 1/2` are mixed numbers (5/2); other juxtaposed numbers (`7 7`) do not parse.
+  * `2\\frac{1}{2}` and `2 1/2` are mixed numbers (5/2); a plain `a b/c` only with a proper fraction (`11 7/6` is
+    not 73/6: a mixed number's fraction is below 1); other juxtaposed numbers (`7 7`) do not parse.
   * `2^10` (no braces) reads as 2^{10}; `1.2e3` is scientific notation; `e` is Euler's number and `i` the
     imaginary unit; `\\log` without a base is the natural log; `\\sqrt[3]{-8}` is the real root -2.
   * Letter runs: function and constant names are recognised, runs of two or three letters are products
@@ -138,9 +139,16 @@ _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f~]")
 
 
+_GLUED_SPACE = re.compile(r"\\(q?quad)(?=[A-Za-z])")
+
+
 def normalize_text(s: str) -> str:
-    """Control characters and `~` -> space; Unicode math symbols -> LaTeX; superscripts -> `^{..}`; then NFKC."""
+    """Control characters and `~` -> space; Unicode math symbols -> LaTeX; superscripts -> `^{..}`; then NFKC.
+    A spacing command glued to a letter (`,\\quadx_{2}=`, a typo LaTeX itself would reject) is the space and the
+    letter: no other command starts with `quad`."""
     s = _CONTROL.sub(" ", s)
+    if "quad" in s:
+        s = _GLUED_SPACE.sub(r"\\\1 ", s)
     s = _SUP_RUN.sub(lambda m: "^{" + m.group().translate(_SUPERSCRIPTS) + "}", s)
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], s)
     return unicodedata.normalize("NFKC", s)
@@ -809,10 +817,9 @@ class _Parser:
                 raise ParseError("division by zero")
             return sympy.Rational(parts[0], parts[1])
         if t0.kind == "num" and t0.space and t0.text.isdigit() and (t1.kind, t1.text) == ("op", "/"):
-            if t2.kind == "num" and t2.text.isdigit() and self.peek(3).kind in ("eof", "sep", "close", "rel", "word"):
-                self.i += 3
-                if int(t2.text) == 0:
-                    raise ParseError("division by zero")
+            after = self.peek(3).kind in ("eof", "sep", "close", "rel", "word", "unit")  # `4 4/9%`, `2 1/2 cm`
+            if t2.kind == "num" and t2.text.isdigit() and after and int(t0.text) < int(t2.text):
+                self.i += 3  # a proper fraction only: `11 7/6` is no mixed number (and does not parse)
                 return sympy.Rational(int(t0.text), int(t2.text))
         return sympy.Integer(0)
 

@@ -143,6 +143,16 @@ CASES = [
     ("Soucis : 2,74 $ a..", "2.74", "correct"),
     ("Final Answer: it is 3 hours or 5 hours ago.", "5", "incorrect"),  # a hedge states no answer
     ("it's 3 apples or maybe 5", "5", "unparsed"),
+    # a spacing command glued to the next letter in a gold (`\quadx_{2}`) is a space
+    (r"$\boxed{10^{\frac{\sqrt{13} - 5}{6}}} \quad \text{and} \quad \boxed{10^{-\frac{5 + \sqrt{13}}{6}}}$",
+     r"x_{1}=10^{\frac{-5+\sqrt{13}}{6}},\quadx_{2}=10^{\frac{-5-\sqrt{13}}{6}}", "correct"),
+    (r"$\boxed{10^{\frac{\sqrt{13} - 5}{6}}} \quad \text{and} \quad \boxed{10^{-\frac{5 - \sqrt{13}}{6}}}$",
+     r"x_{1}=10^{\frac{-5+\sqrt{13}}{6}},\quadx_{2}=10^{\frac{-5-\sqrt{13}}{6}}", "incorrect"),
+    # a mixed number: a proper fraction after the whole part, a percent after it applies to the whole value
+    ("The answer is 4 4/9%", "40/900", "correct"),
+    ("The answer is 4 4/9%", "40/901", "incorrect"),
+    ("The answer is 2 1/2", "5/2", "correct"),
+    ("The answer is 11 7/6", "73/6", "incorrect"),  # 7/6 is no fraction part of a mixed number
 ]  # fmt: skip
 
 
