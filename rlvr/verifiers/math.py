@@ -223,6 +223,10 @@ def _fnum_raw(e: sympy.Basic, env: dict) -> complex | None:
             return b ** int(x.real)
         if b == 0:
             return complex(0) if x.real > 0 else None
+        ex = e.args[1]
+        if ex.is_Rational and ex.q % 2 and b.imag == 0 and b.real < 0 and e.args[0].free_symbols:
+            # `x^{2/3}` = `\\sqrt[3]{x^2}` = `\\sqrt[3]{x}^2` at x < 0: an odd root of a variable is its real root
+            return complex((-1) ** (int(ex.p) % 2) * (-b.real) ** (int(ex.p) / int(ex.q)))
         return cmath.exp(x * cmath.log(b)) if b.imag or b.real < 0 else complex(b.real**x) if not x.imag else b**x
     f = _CFUNCS.get(e.func)
     if f is not None and len(args) == 1:
@@ -470,6 +474,23 @@ def _as_point(v: Any) -> Seq | None:
     return Seq("paren" if len(items) == 2 else "tuple", items)
 
 
+def _as_points(v: Any) -> Any:
+    """`p=5, q=2; p=7, q=2` -> the points (5, 2), (7, 2): a list of equations naming the same k >= 2 variables in
+    turn is a list of solutions, read k at a time (each group one point, as `_as_point` reads it)."""
+    if not (
+        _is_list(v) and all(isinstance(it, Rel) and it.ops == ("=",) and _lone_symbol(it.parts[0]) for it in v.items)
+    ):
+        return v
+    names = [it.parts[0] for it in v.items]
+    k = len(set(names))
+    if k < 2 or len(names) == k or len(names) % k:
+        return v
+    groups = [v.items[i : i + k] for i in range(0, len(names), k)]
+    if any({it.parts[0] for it in g} != set(names) for g in groups):
+        return v
+    return Seq("list", tuple(_as_point(Seq("list", g)) for g in groups))
+
+
 def _as_union(v: Any) -> Any:
     """`x < 2 or x > 3` -> the union of the two intervals (only for "or": `x > 1 and x < 3` is an intersection)."""
     if not (_is_list(v) and v.only_or and all(isinstance(it, Rel) for it in v.items)):
@@ -496,6 +517,7 @@ def equivalent(ref: Any, resp: Any, ctx: _Ctx) -> bool:
     ctx.tick()
     ref, resp = _exact_part(ref), _exact_part(resp)
     ref, resp = _collapse_chain(ref, ctx), _collapse_chain(resp, ctx)
+    ref, resp = _as_points(ref), _as_points(resp)
     ref, resp = _points(ref, resp)
     ref, resp = _as_union(ref), _as_union(resp)
     resp = _letter_units(resp, ref)

@@ -153,6 +153,19 @@ CASES = [
     ("The answer is 4 4/9%", "40/901", "incorrect"),
     ("The answer is 2 1/2", "5/2", "correct"),
     ("The answer is 11 7/6", "73/6", "incorrect"),  # 7/6 is no fraction part of a mixed number
+    # an odd root of a variable is its real root (`x^{2/3}` = `\sqrt[3]{x}^2` for x < 0 too); even roots stay |x|
+    (boxed("x^{2/3}"), r"\sqrt[3]{x}^2", "correct"),
+    (boxed(r"\begin{pmatrix}\frac{1}{3x^{2/3}}&0\\0&1\end{pmatrix}"),
+     r"\begin{pmatrix}\frac{1}{3\sqrt[3]{x}^2}&0\\0&1\\\end{pmatrix}", "correct"),
+    (boxed("x^{1/3}"), r"\sqrt[3]{x}^2", "incorrect"),
+    (boxed("x"), r"\sqrt{x^2}", "incorrect"),
+    (boxed("-x^{1/3}"), r"\sqrt[3]{x}", "incorrect"),
+    # equations naming the same variables in turn are a list of solutions, each a point
+    (boxed("(5,2),(7,2)"), "p=5,q=2;p=7,q=2", "correct"),
+    (boxed("(7,2),(5,2)"), "p=5,q=2;p=7,q=2", "correct"),
+    (boxed("(2,5),(2,7)"), "p=5,q=2;p=7,q=2", "incorrect"),
+    (boxed("(5,2),(7,3)"), "p=5,q=2;p=7,q=2", "incorrect"),
+    (boxed("(5,2)"), "p=5,q=2;p=7,q=2", "incorrect"),
 ]  # fmt: skip
 
 
