@@ -10,10 +10,12 @@ no SIGALRM). Model text yields only correct / incorrect / unparsed / timeout; `e
 
 Grading policy (what a careful human grader accepts; tests/verifiers/data/math.jsonl and test_math_conventions.py pin
 both sides of each rule):
-  * Decimals: two values a decimal writes exactly (integers, `0.125`) must be equal: no tolerance
-    (`1234567890.5` is not `1234567891`, `1.099511628 \\times 10^{12}` is not 2^40). A decimal standing for a value it
-    cannot write exactly (1/3, pi, sqrt 2) must be that value rounded or truncated to its written digits, with at least
-    6 decimal places or 7 significant digits: `0.333333`, `3.141593` pass; `0.333`, `3.14159`, `2.6667` for 8/3 fail.
+  * Decimals: two values a decimal writes exactly (integers, `0.125`) must be equal
+    (`1234567890.5` is not `1234567891`, `1.099511628 \\times 10^{12}` is not 2^40), unless one is written beyond 6
+    decimal places and they agree rounded to 6 (`0.0666668` = `0.066666793`: `same_to_six_places`). A decimal
+    standing for a value it cannot write exactly (1/3, pi, sqrt 2) must be that value rounded or truncated to its
+    written digits, with at least 6 decimal places or 7 significant digits: `0.333333`, `3.141593` pass; `0.333`,
+    `3.14159`, `2.6667` for 8/3 fail. Odd roots of variables are real roots (`x^{2/3}` = `\\sqrt[3]{x}^2`).
   * Percent: `50%` equals `50%`, `50` and `0.5`, in both directions (reference or response); `0.5%` is not `50%`.
   * Units and currency: ignored when only one side has one (`5\\text{ cm}` = `5`, `\\$16,386.20` = 16386.2, `12 m` = 12,
     `1,000.99€`); single-letter units (m, g, s, h, l, L, J, N, W, V) count as units only when the reference has no
@@ -149,6 +151,15 @@ def _terminating(x: Fraction) -> bool:
     return q == 1
 
 
+def same_to_six_places(a: Fraction, b: Fraction) -> bool:
+    """Two exactly written decimals, one written beyond 6 decimal places, that agree rounded to 6 places and within
+    DECIMAL_RTOL relative: `0.0666668` = `0.066666793` (a gold carried to more digits than the answer; math-verify's
+    default `float_rounding=6`). `0.50001` is still not `0.5`, nor `0.1234566` `0.1234564`, nor `1e-7` `2e-7`."""
+    if max(a.denominator, b.denominator) <= 10**6:
+        return False  # neither written beyond 6 decimal places: they must be equal
+    return round(a, 6) == round(b, 6) and abs(a - b) <= DECIMAL_RTOL * max(abs(a), abs(b))
+
+
 def decimal_match(diff: float | Fraction, magnitude: float | Fraction, ulp: Fraction | None) -> bool:
     """Is a written decimal within `diff` of a value it cannot write exactly close enough to stand for it?
 
@@ -273,7 +284,7 @@ def expr_equal(a: sympy.Expr, b: sympy.Expr, ctx: _Ctx) -> bool:
     if a.is_Rational and b.is_Rational:
         fa, fb = Fraction(int(a.p), int(a.q)), Fraction(int(b.p), int(b.q))
         if _terminating(fa) and _terminating(fb):
-            return False  # both exactly writable as decimals, and different
+            return same_to_six_places(fa, fb)  # both exactly writable as decimals, and different
         return decimal_match(fa - fb, max(abs(fa), abs(fb)), ctx.ulp)
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
     if not symbols:
@@ -872,9 +883,13 @@ class MathVerifier(Verifier):
             a, b = a or _plain_number(_comma_decimal(ref_text)), b or _plain_number(_comma_decimal(ans))
         if a is not None and b is not None:
             ulps = [u for u in (a[1], b[1]) if u is not None]
-            ok = a[0] == b[0] or (
-                not (_terminating(a[0]) and _terminating(b[0]))
-                and decimal_match(a[0] - b[0], max(abs(a[0]), abs(b[0])), max(ulps) if ulps else None)
+            ok = (
+                a[0] == b[0]
+                or same_to_six_places(a[0], b[0])
+                or (
+                    not (_terminating(a[0]) and _terminating(b[0]))
+                    and decimal_match(a[0] - b[0], max(abs(a[0]), abs(b[0])), max(ulps) if ulps else None)
+                )
             )
             return (
                 Verdict("correct", 1.0, ans, "equal numbers")

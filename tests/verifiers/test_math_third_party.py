@@ -166,6 +166,13 @@ CASES = [
     (boxed("(2,5),(2,7)"), "p=5,q=2;p=7,q=2", "incorrect"),
     (boxed("(5,2),(7,3)"), "p=5,q=2;p=7,q=2", "incorrect"),
     (boxed("(5,2)"), "p=5,q=2;p=7,q=2", "incorrect"),
+    # exactly written decimals: equal when one goes beyond 6 places and they agree rounded to 6 (a gold carried to
+    # more digits); otherwise exact
+    (boxed("0.0666668"), "0.066666793", "correct"),
+    (boxed("0.0666658"), "0.066666793", "incorrect"),
+    (boxed("0.1234566"), "0.1234564", "incorrect"),  # 0.123457 vs 0.123456
+    (boxed("0.0000002"), "0.0000001", "incorrect"),  # tiny values: a factor of two, not a rounding
+    (boxed("0.50001"), "0.5", "incorrect"),
 ]  # fmt: skip
 
 
