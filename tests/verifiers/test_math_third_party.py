@@ -173,6 +173,9 @@ CASES = [
     (boxed("0.1234566"), "0.1234564", "incorrect"),  # 0.123457 vs 0.123456
     (boxed("0.0000002"), "0.0000001", "incorrect"),  # tiny values: a factor of two, not a rounding
     (boxed("0.50001"), "0.5", "incorrect"),
+    # LaTeX's `{,}` thousands separator with stray spaces
+    ("the smallest possible value is $N = 14 {, }916$.", "14{,}916", "correct"),
+    ("the smallest possible value is $N = 14 {, }917$.", "14{,}916", "incorrect"),
 ]  # fmt: skip
 
 
