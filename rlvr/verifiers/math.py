@@ -53,7 +53,8 @@ both sides of each rule):
   * Where math-verify's own tests label otherwise, on purpose (benchmarks/data/README.md lists them):
     `$ \\n 9 \\n $` is the answer 9 (math-verify
     reads no inline math across lines); `0.33` is not 1/3 even when a caller would ask for 2-digit rounding;
-    `x \\in [-2, 7]` = `-2 \\le x \\le 7` in both directions (math-verify: only with `allow_set_relation_comp`).
+    `x \\in [-2, 7]` = `-2 \\le x \\le 7` in both directions (math-verify: only with `allow_set_relation_comp`);
+    `4 4/9%` = 40/9 (a percent on one side only is ignored); `{1,3}` (a list) is not `(1,3)` (maybe an interval).
   * A reference that is text (`\\text{yes}`, "No solution") is compared as normalised words; a reference our grammar
     does not read (`\\vec{a} - \\vec{b}`) as text without layout but with every operator and letter kept.
 """
