@@ -193,7 +193,14 @@ def verifiers(d: dict[str, Any]) -> list[str]:
         if "failed" in r:
             rows.append([name, r.get("items"), f"failed: {r['failed']}"] + [""] * (len(header) - 3))
             continue
-        label = "math (external corpus)" if name == "math_external" else name
+        label = {"math_external": "math (external corpus)", "math_third_party": "math (third-party labels)"}.get(
+            name, name
+        )
+        for split, by in r.get("splits", {}).items():
+            ours, mv = by["ours"], by["math_verify"]
+            notes.append(f"{label}, {split} half ({ours['items']} cases): binary agreement ours "
+                         f"{num(ours['binary_agreement'])} ({ours['false_correct']} false correct), math-verify "
+                         f"{num(mv['binary_agreement'])} ({mv['false_correct']} false correct), same run.")  # fmt: skip
         rows.append([label, r["items"], r["status_agreement"], r["binary_agreement"], r.get("false_positives"),
                      r["precision_correct"], r["recall_correct"], r["items_per_s_1_thread"],
                      r.get(f"items_per_s_{t}_threads"), r["latency_ms_p50"], r["latency_ms_p99"],
@@ -205,7 +212,8 @@ def verifiers(d: dict[str, Any]) -> list[str]:
                          mv["recall_correct"], mv["items_per_s_1_thread"], None, mv["latency_ms_p50"],
                          mv["latency_ms_p99"], mv.get("latency_ms_max")])  # fmt: skip
             speed = r.get("speedup_vs_math_verify_1_thread")
-            notes.append(f"{label}: {ratio(speed)} math-verify's single-thread throughput, same cases, same run.")
+            notes.append(f"{label}: {ratio(speed)} math-verify's single-thread throughput, same cases, same run"
+                         + (f" ({machine_line(r['machine']).rstrip('.')})." if r.get("machine") else "."))  # fmt: skip
         pool = r.get("pool")
         if pool and "failed" in pool:
             notes.append(f"{name} through the verifier pool: failed ({pool['failed']}).")

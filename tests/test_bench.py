@@ -50,9 +50,13 @@ def test_results_md_has_a_section_with_the_numbers_of_every_committed_file():
             assert render.ratio(ours / bare) in sec
         elif kind == "verifiers":
             for name, r in data["verifiers"].items():
-                label = {"math_external": "math (external corpus)"}.get(name, name)
+                labels = {"math_external": "math (external corpus)", "math_third_party": "math (third-party labels)"}
+                label = labels.get(name, name)
                 assert f"| {label} | {r['items']} |" in sec
                 assert render.num(r["items_per_s_1_thread"]) in sec
+                for split, by in r.get("splits", {}).items():  # dev / held-out agreement of both verifiers
+                    assert f"{label}, {split} half ({by['ours']['items']} cases)" in sec
+                    assert render.num(by["math_verify"]["binary_agreement"]) in sec
             math = data["verifiers"]["math"]
             assert render.ratio(math["speedup_vs_math_verify_1_thread"]) in sec
         elif kind == "kernels":

@@ -10,10 +10,12 @@ no SIGALRM). Model text yields only correct / incorrect / unparsed / timeout; `e
 
 Grading policy (what a careful human grader accepts; tests/verifiers/data/math.jsonl and test_math_conventions.py pin
 both sides of each rule):
-  * Decimals: two values a decimal writes exactly (integers, `0.125`) must be equal: no tolerance
-    (`1234567890.5` is not `1234567891`, `1.099511628 \\times 10^{12}` is not 2^40). A decimal standing for a value it
-    cannot write exactly (1/3, pi, sqrt 2) must be that value rounded or truncated to its written digits, with at least
-    6 decimal places or 7 significant digits: `0.333333`, `3.141593` pass; `0.333`, `3.14159`, `2.6667` for 8/3 fail.
+  * Decimals: two values a decimal writes exactly (integers, `0.125`) must be equal
+    (`1234567890.5` is not `1234567891`, `1.099511628 \\times 10^{12}` is not 2^40), unless one is written beyond 6
+    decimal places and they agree rounded to 6 (`0.0666668` = `0.066666793`: `same_to_six_places`). A decimal
+    standing for a value it cannot write exactly (1/3, pi, sqrt 2) must be that value rounded or truncated to its
+    written digits, with at least 6 decimal places or 7 significant digits: `0.333333`, `3.141593` pass; `0.333`,
+    `3.14159`, `2.6667` for 8/3 fail. Odd roots of variables are real roots (`x^{2/3}` = `\\sqrt[3]{x}^2`).
   * Percent: `50%` equals `50%`, `50` and `0.5`, in both directions (reference or response); `0.5%` is not `50%`.
   * Units and currency: ignored when only one side has one (`5\\text{ cm}` = `5`, `\\$16,386.20` = 16386.2, `12 m` = 12,
     `1,000.99€`); single-letter units (m, g, s, h, l, L, J, N, W, V) count as units only when the reference has no
@@ -21,20 +23,38 @@ both sides of each rule):
     unit: `30^\\circ` = `30`, but `\\pi/6` is not `30^\\circ`.
   * Equations: `x = 5` = `5`; `y = 2x+1` = `2x+1`; `f(x) = 2x` = `2x`; two equations are equal when solved for the
     same variable or when their sides' differences are proportional. A chain of equalities is its last side
-    (`x = 5+5+1 = 11` = 11) when it holds: a chain whose numeric sides differ (`x = 3 = 5`) matches nothing.
+    (`x = 5+5+1 = 11` = 11; `x = 5+5+1 = 7 = 11` = 11 too: a wrong step is the working's fault, the last side is
+    what the chain concludes, as math-verify and other graders' labels read it). `f(x) = 1` is 1.
+    What follows the first `\\approx` is a rounding, not the answer: `x = \\frac13 \\approx 0.333` = 1/3 (even with a
+    wrong rounding); `x \\approx 0.333333` alone is the decimal answer. A quantity named by upper-case points or
+    subscripted symbols is its value: `AB = 4` = 4, `|AB| = 1`, `\\frac{NO}{BO} = c`, `V_1 : V_2 = 11 : 21` = `11:21`
+    (not `2x = 6` = 6, nor `xy = 4` = 4). Ratios `a:b` are compared part by part (`12:00` is not `1:00`, `7:32` is
+    not the point (7, 32)); a named ratio with one value (`A:B = 1`) is that value.
   * Relations and sets: `x \\le 3` = `3 \\ge x` = `(-\\infty, 3]` = `x \\in (-\\infty, 3]`, in both directions;
-    `x < 2 or x > 3` is the union of two intervals ("and" is not: an intersection is never read as a union);
-    `(a, b) = (1, 2)` is the point (1, 2).
+    `0 < f(x) < 1` (a range) = `(0, 1)`; `x < 2 or x > 3` is the union of two intervals ("and" is not: an
+    intersection is never read as a union); `(a, b) = (1, 2)` is the point (1, 2).
   * Several answers: a top-level list (`2, 3`, `x=2 or x=3`, `\\boxed{2}, \\boxed{3}`) matches a list or set with the
-    same elements in any order; against a single reference a list is a hedge and is wrong (`3 or 5`, `\\boxed{3, 5}`).
+    same elements in any order (an element written twice counts once); against a single reference a list is a hedge
+    and is wrong (`3 or 5`, `\\boxed{3, 5}`). A decimal comma (`1,22`, `2,74`: a comma not before exactly three
+    digits) is read as a decimal against a single number, where the list reading could never be right.
   * `(a, b)` is a point or an open interval; `[a, b)` is an interval (closedness matters; ignored at infinity);
     `\\{...\\}` is a set (order and repeats ignored); tuples keep order; a column or row matrix equals a tuple;
     matrices may be added, scaled and multiplied inside an answer.
   * Powers too large to compute (`2^{2^{40}}`) are compared structurally after writing the base as a smallest power
     (`4^{2^{39}}` = `2^{2^{40}}`); a symbolic base keeps any exponent (`(x+1)^{100000}` = `(1+x)^{100000}`).
-  * An answer found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
+  * An answer sentence that does not parse (`Final Answer: Jane started 3 hours ago.`, a last line `not 10, it's
+    1,000.99€`) is the last number it states outside math, unless it hedges (`or`, `maybe`). Otherwise an answer
+    found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
     "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`),
     is `incorrect`.
+  * A reference that is a whole solution without a box (`... #### 18`, `... The final answer is $28\\%$.`) is the
+    answer its final-answer phrase gives. A chat template's end-of-turn token (`<|im_end|>`, `<|im_start|>`,
+    `<|endoftext|>`, `<|eot_id|>`) ends a response: a made-up next turn after it is not the answer.
+  * Where math-verify's own tests label otherwise, on purpose (benchmarks/data/README.md lists them):
+    `$ \\n 9 \\n $` is the answer 9 (math-verify
+    reads no inline math across lines); `0.33` is not 1/3 even when a caller would ask for 2-digit rounding;
+    `x \\in [-2, 7]` = `-2 \\le x \\le 7` in both directions (math-verify: only with `allow_set_relation_comp`);
+    `4 4/9%` = 40/9 (a percent on one side only is ignored); `{1,3}` (a list) is not `(1,3)` (maybe an interval).
   * A reference that is text (`\\text{yes}`, "No solution") is compared as normalised words; a reference our grammar
     does not read (`\\vec{a} - \\vec{b}`) as text without layout but with every operator and letter kept.
 """
@@ -42,6 +62,7 @@ both sides of each rule):
 from __future__ import annotations
 
 import cmath
+import contextlib
 import math
 import re
 import time
@@ -110,6 +131,18 @@ def _plain_number(s: str) -> tuple[Fraction, Fraction | None] | None:
     return (sign * Fraction(int(num), int(den)), None) if int(den) else None
 
 
+_AMBIGUOUS_COMMA = re.compile(r"-?[0-9]+,(?![0-9]{3}$)[0-9]+")
+
+
+def _comma_decimal(s: str) -> str:
+    """`1,22` -> `1.22`: a comma not followed by exactly three digits, read as a decimal comma ("" otherwise).
+
+    Used only when the other side is a single number: there the list reading (`1,22` = 1 and 22) can never be
+    right, so the decimal reading is the only one a grader could mean. `1,220` stays ambiguous (thousands)."""
+    s = s.strip()
+    return s.replace(",", ".") if _AMBIGUOUS_COMMA.fullmatch(s) else ""
+
+
 def _terminating(x: Fraction) -> bool:
     """Can a decimal write `x` exactly (denominator 2^a 5^b)? Integers can."""
     q = x.denominator
@@ -117,6 +150,15 @@ def _terminating(x: Fraction) -> bool:
         while q % p == 0:
             q //= p
     return q == 1
+
+
+def same_to_six_places(a: Fraction, b: Fraction) -> bool:
+    """Two exactly written decimals, one written beyond 6 decimal places, that agree rounded to 6 places and within
+    DECIMAL_RTOL relative: `0.0666668` = `0.066666793` (a gold carried to more digits than the answer; math-verify's
+    default `float_rounding=6`). `0.50001` is still not `0.5`, nor `0.1234566` `0.1234564`, nor `1e-7` `2e-7`."""
+    if max(a.denominator, b.denominator) <= 10**6:
+        return False  # neither written beyond 6 decimal places: they must be equal
+    return round(a, 6) == round(b, 6) and abs(a - b) <= DECIMAL_RTOL * max(abs(a), abs(b))
 
 
 def decimal_match(diff: float | Fraction, magnitude: float | Fraction, ulp: Fraction | None) -> bool:
@@ -193,6 +235,10 @@ def _fnum_raw(e: sympy.Basic, env: dict) -> complex | None:
             return b ** int(x.real)
         if b == 0:
             return complex(0) if x.real > 0 else None
+        ex = e.args[1]
+        if ex.is_Rational and ex.q % 2 and b.imag == 0 and b.real < 0 and e.args[0].free_symbols:
+            # `x^{2/3}` = `\\sqrt[3]{x^2}` = `\\sqrt[3]{x}^2` at x < 0: an odd root of a variable is its real root
+            return complex((-1) ** (int(ex.p) % 2) * (-b.real) ** (int(ex.p) / int(ex.q)))
         return cmath.exp(x * cmath.log(b)) if b.imag or b.real < 0 else complex(b.real**x) if not x.imag else b**x
     f = _CFUNCS.get(e.func)
     if f is not None and len(args) == 1:
@@ -239,7 +285,7 @@ def expr_equal(a: sympy.Expr, b: sympy.Expr, ctx: _Ctx) -> bool:
     if a.is_Rational and b.is_Rational:
         fa, fb = Fraction(int(a.p), int(a.q)), Fraction(int(b.p), int(b.q))
         if _terminating(fa) and _terminating(fb):
-            return False  # both exactly writable as decimals, and different
+            return same_to_six_places(fa, fb)  # both exactly writable as decimals, and different
         return decimal_match(fa - fb, max(abs(fa), abs(fb)), ctx.ulp)
     symbols = sorted(a.free_symbols | b.free_symbols, key=lambda s: s.name)
     if not symbols:
@@ -291,13 +337,49 @@ _FUNCTION_NAMES = frozenset(sympy.Symbol(c) for c in "fghpqFGPQ")
 
 
 def _function_definition(lhs: Any, rhs: Any) -> bool:
-    """`f(x) = 2x` (parsed as f*x = 2x): a function name times its argument, the argument in the value, not the name."""
+    """`f(x) = 2x` (parsed as f*x = 2x): a function name times its argument, the argument in the value, not the name;
+    or a constant function `f(x) = 1`, whose value is the number."""
     if not (isinstance(lhs, sympy.Mul) and len(lhs.args) == 2 and all(a.is_Symbol for a in lhs.args)):
         return False
     if not isinstance(rhs, sympy.Expr):
         return False
-    return any(f in _FUNCTION_NAMES and x in rhs.free_symbols and f not in rhs.free_symbols
+    free = rhs.free_symbols
+    return any(f in _FUNCTION_NAMES and (x in free or not free) and f not in free
                for f, x in (lhs.args, lhs.args[::-1]))  # fmt: skip
+
+
+def _application(v: Any) -> bool:
+    """`f(x)` as parsed (f*x): a function name times one variable."""
+    return (
+        isinstance(v, sympy.Mul)
+        and len(v.args) == 2
+        and all(a.is_Symbol for a in v.args)
+        and any(a in _FUNCTION_NAMES for a in v.args)
+    )
+
+
+def _named_quantity(lhs: Any, rhs: Any) -> bool:
+    """`AB = 4`, `|AB| = 1`, `\\frac{NO}{BO} = \\frac{1}{\\sqrt6}`, `V_1 : V_2 = 11 : 21`: a quantity named by
+    upper-case points or subscripted symbols (products and quotients of them, their absolute value, a ratio of
+    them, `A:B = 1`) equal to a value without variables. The value is the answer; `xy = 4` or `2x = 6` name nothing."""
+    if isinstance(lhs, Seq) and lhs.kind == "ratio":
+        if isinstance(_bare(rhs), sympy.Expr):  # `A:B = 1`: the ratio's value
+            return not _bare(rhs).free_symbols and all(_named_quantity(a, rhs) for a in lhs.items)
+        return (
+            isinstance(rhs, Seq)
+            and rhs.kind == "ratio"
+            and len(lhs.items) == len(rhs.items)
+            and all(_named_quantity(a, b) for a, b in zip(lhs.items, rhs.items, strict=True))
+        )
+    if not (isinstance(lhs, sympy.Expr) and isinstance(_bare(rhs), sympy.Expr)) or _bare(rhs).free_symbols:
+        return False
+    name = lhs.args[0] if isinstance(lhs, sympy.Abs) else lhs
+    factors = sympy.Mul.make_args(name)
+    return bool(name.free_symbols) and all(
+        (f.is_Symbol or (f.is_Pow and f.base.is_Symbol and f.exp == -1))
+        and ((b := f if f.is_Symbol else f.base).name.isupper() or "_" in b.name)
+        for f in factors
+    )
 
 
 def _named_tuple(lhs: Any, rhs: Any) -> bool:
@@ -318,6 +400,8 @@ def _solved(rel: Rel) -> tuple[sympy.Expr, Any] | None:
     if rel.ops == ("=",) and _function_definition(lhs, rhs):
         return lhs, rhs
     if rel.ops == ("=",) and _named_tuple(lhs, rhs):  # `(a, b) = (1, 2)`: the tuple of values
+        return lhs, rhs
+    if rel.ops == ("=",) and _named_quantity(lhs, rhs):  # `AB = 4`: the length
         return lhs, rhs
     for sym, val in ((lhs, rhs), (rhs, lhs)):
         if _lone_symbol(sym) and not (isinstance(val, sympy.Expr) and val.has(sym)):
@@ -347,20 +431,29 @@ def _unit_key(unit: str) -> str:
     return " ".join(out)
 
 
+def _exact_part(v: Any) -> Any:
+    """`x = \\frac13 \\approx 0.333` -> `x = \\frac13`; `\\frac13 \\approx 0.333` -> 1/3: what comes after the
+    first `\\approx` is a rounding of the answer, not the answer. `x \\approx 0.333` alone is `x = 0.333`."""
+    if not (isinstance(v, Rel) and "~" in v.ops):
+        return v
+    k = v.ops.index("~")
+    if k == 0 and _lone_symbol(_bare(v.parts[0])):
+        return _exact_part(Rel(("=", *v.ops[1:]), v.parts))
+    return v.parts[0] if k == 0 else Rel(v.ops[:k], v.parts[: k + 1])
+
+
 def _collapse_chain(v: Any, ctx: _Ctx) -> Any:
     """`x = 5+5+1 = 11` -> `x = 11`; `5+5+1 = 11` -> 11: the last side of a chain of equalities is the answer.
 
-    The chain must hold: its sides without variables must all equal the last one (`x = 3 = 5` stays a chain, which
-    matches nothing), so a false chain cannot smuggle in an answer."""
+    The last side is what the chain concludes, as a grader reading "the final answer" takes it (math-verify and the
+    labels of other people's grader tests agree): `x = 5+5+1 = 7 = 11` answers 11, `z = 3+3 = 2` answers 2. A wrong
+    intermediate step is a fault of the working, not a second answer; `verify_steps` scores the steps."""
+    del ctx  # the chain is not checked (kept in the signature: every normalisation step takes it)
     if not (isinstance(v, Rel) and set(v.ops) == {"="}):
         return v
     if len(v.ops) == 1 and any(not isinstance(_bare(p), sympy.Expr) or _bare(p).free_symbols for p in v.parts):
         return v  # `y = 2x + 3`, `x^2 + y^2 - 25 = 0`: an equation, not a computation `5+5+1 = 11`
     last = v.parts[-1]
-    for p in v.parts[:-1]:
-        b = _bare(p)
-        if isinstance(b, sympy.Expr) and not b.free_symbols and not equivalent(p, last, ctx):
-            return v
     first = v.parts[0]
     return Rel(("=",), (first, last)) if _lone_symbol(first) else last
 
@@ -393,6 +486,23 @@ def _as_point(v: Any) -> Seq | None:
     return Seq("paren" if len(items) == 2 else "tuple", items)
 
 
+def _as_points(v: Any) -> Any:
+    """`p=5, q=2; p=7, q=2` -> the points (5, 2), (7, 2): a list of equations naming the same k >= 2 variables in
+    turn is a list of solutions, read k at a time (each group one point, as `_as_point` reads it)."""
+    if not (
+        _is_list(v) and all(isinstance(it, Rel) and it.ops == ("=",) and _lone_symbol(it.parts[0]) for it in v.items)
+    ):
+        return v
+    names = [it.parts[0] for it in v.items]
+    k = len(set(names))
+    if k < 2 or len(names) == k or len(names) % k:
+        return v
+    groups = [v.items[i : i + k] for i in range(0, len(names), k)]
+    if any({it.parts[0] for it in g} != set(names) for g in groups):
+        return v
+    return Seq("list", tuple(_as_point(Seq("list", g)) for g in groups))
+
+
 def _as_union(v: Any) -> Any:
     """`x < 2 or x > 3` -> the union of the two intervals (only for "or": `x > 1 and x < 3` is an intersection)."""
     if not (_is_list(v) and v.only_or and all(isinstance(it, Rel) for it in v.items)):
@@ -417,7 +527,9 @@ def _points(ref: Any, resp: Any) -> tuple[Any, Any]:
 def equivalent(ref: Any, resp: Any, ctx: _Ctx) -> bool:
     """Is the parsed response value `resp` the reference value `ref` (policy in the module docstring)?"""
     ctx.tick()
+    ref, resp = _exact_part(ref), _exact_part(resp)
     ref, resp = _collapse_chain(ref, ctx), _collapse_chain(resp, ctx)
+    ref, resp = _as_points(ref), _as_points(resp)
     ref, resp = _points(ref, resp)
     ref, resp = _as_union(ref), _as_union(resp)
     resp = _letter_units(resp, ref)
@@ -488,16 +600,17 @@ def _dedupe(items: tuple, ctx: _Ctx) -> list:
 
 
 def _list_eq(ref: Any, resp: Any, ctx: _Ctx) -> bool:
-    """Several answers: a list matches a list or a set with the same elements, in any order; never a single value."""
+    """Several answers: a list matches a list or a set with the same elements, in any order; never a single value.
+    An answer written twice is still one answer (`(3,17,3,7)` repeated in a list of solutions adds nothing)."""
     kinds = ("list", "set")
     if not (isinstance(ref, Seq) and ref.kind in kinds and isinstance(resp, Seq) and resp.kind in kinds):
         return False
-    if "set" in (ref.kind, resp.kind):
-        return _match_unordered(_dedupe(ref.items, ctx), _dedupe(resp.items, ctx), ctx)
-    return _match_unordered(list(ref.items), list(resp.items), ctx)
+    return _match_unordered(_dedupe(ref.items, ctx), _dedupe(resp.items, ctx), ctx)
 
 
 def _seq_eq(ref: Seq, resp: Seq, ctx: _Ctx) -> bool:
+    if "ratio" in (ref.kind, resp.kind) and ref.kind != resp.kind:
+        return False  # `7:32` is not the point (7, 32)
     if ref.kind == "set" or resp.kind == "set":
         return ref.kind == resp.kind and _match_unordered(_dedupe(ref.items, ctx), _dedupe(resp.items, ctx), ctx)
     return len(ref.items) == len(resp.items) and all(
@@ -531,7 +644,7 @@ def _interval_of(v: Any) -> Interval | None:
     if not isinstance(v, Rel) or not set(v.ops) <= {"<", "<=", ">", ">="} or len(v.ops) > 2:
         return None
     parts = [_bare(p) for p in v.parts]
-    syms = [k for k, p in enumerate(parts) if _lone_symbol(p)]
+    syms = [k for k, p in enumerate(parts) if _lone_symbol(p) or _application(p)]
     if len(syms) != 1 or any(
         not isinstance(p, sympy.Expr) or p.free_symbols for k, p in enumerate(parts) if k != syms[0]
     ):
@@ -682,6 +795,53 @@ def _reference_text(reference: Any) -> str:
     return extract_reference(str(reference))
 
 
+def _last_side(text: str) -> str | None:
+    """The text after the last `=` outside braces and brackets (not part of `<=`, `>=`, `!=`), or None."""
+    depth = 0
+    for k in range(len(text) - 1, -1, -1):
+        c = text[k]
+        if c in ")]}":
+            depth += 1
+        elif c in "([{":
+            depth -= 1
+        elif c == "=" and depth == 0 and (k == 0 or text[k - 1] not in "<>!=") and text[k + 1 : k + 2] != "=":
+            return text[k + 1 :].strip() or None
+    return None
+
+
+_PROSE_NUMBER = re.compile(r"(?<![\w.,^_])-?[0-9]+(?:[.,][0-9]+)*")
+_MATH_SPAN = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly)\b")
+
+
+def _prose_number(prose: str) -> str | None:
+    """`not 10, it's 1,000.99m²`, `Jane started growing Sphere 3 hours ago`, `... of $f(x)$ is 19`: an answer
+    written as a sentence that does not parse is the last number the sentence states outside math (the number a
+    grader reads off the sentence: GSM8K's and math-verify's convention), units and currency dropped later. A
+    sentence that hedges (`3 or 5`, `maybe 4`) states no answer."""
+    if not prose or len(prose) > 2000 or _HEDGE.search(prose):
+        return None
+    prose = _MATH_SPAN.sub(" ", prose)
+    if _WORD.search(prose) is None:
+        return None  # `4 4/9%`: no sentence, an answer that does not parse
+    numbers = _PROSE_NUMBER.findall(prose)
+    return numbers[-1] if numbers else None
+
+
+def _parse_response(ans: str) -> Any:
+    """Parse an answer (a response's or a reference's): `\\lim_{x \\to 0} \\frac{\\sin x}{x} = 1`, `17 \\bmod 5 = 2`,
+    `1 = \\zzz = x = 0`: when the whole does not parse but what follows its last `=` does, that last side is the
+    answer (the left side is notation our grammar does not read; the chain's last side is what it concludes)."""
+    try:
+        return parse_answer(ans)
+    except ParseError:
+        if (tail := _last_side(ans)) is not None:
+            with contextlib.suppress(ParseError):
+                return parse_answer(tail)
+        raise
+
+
 class MathVerifier(Verifier):
     """Final-answer verifier for math; see the module docstring for the grading policy."""
 
@@ -720,11 +880,17 @@ class MathVerifier(Verifier):
         if _canon(ans) == _canon(ref_text):
             return Verdict("correct", 1.0, ans, "same text as the reference")
         a, b = _plain_number(ref_text), _plain_number(ans)
+        if (a is None) != (b is None):  # `1,22` against 1.22: a decimal comma (see `_comma_decimal`)
+            a, b = a or _plain_number(_comma_decimal(ref_text)), b or _plain_number(_comma_decimal(ans))
         if a is not None and b is not None:
             ulps = [u for u in (a[1], b[1]) if u is not None]
-            ok = a[0] == b[0] or (
-                not (_terminating(a[0]) and _terminating(b[0]))
-                and decimal_match(a[0] - b[0], max(abs(a[0]), abs(b[0])), max(ulps) if ulps else None)
+            ok = (
+                a[0] == b[0]
+                or same_to_six_places(a[0], b[0])
+                or (
+                    not (_terminating(a[0]) and _terminating(b[0]))
+                    and decimal_match(a[0] - b[0], max(abs(a[0]), abs(b[0])), max(ulps) if ulps else None)
+                )
             )
             return (
                 Verdict("correct", 1.0, ans, "equal numbers")
@@ -735,13 +901,15 @@ class MathVerifier(Verifier):
             ok = _text_key(ans) == _text_key(ref_text)
             return Verdict("correct" if ok else "incorrect", float(ok), ans, "text answer")
         try:
-            ref = parse_answer(ref_text)
+            ref = _parse_response(ref_text)  # `1 = \\zzz = x = 0`: an unreadable chain's last side, as for a response
         except ParseError:
             ok = _math_text_key(ans) == _math_text_key(ref_text) and bool(_math_text_key(ans))
             return Verdict("correct" if ok else "incorrect", float(ok), ans, "reference compared as text")
         try:
-            got = parse_answer(ans)
+            got = _parse_response(ans)
         except ParseError as e:
+            if (num := _prose_number(found.prose)) is not None and num != ans:
+                return self._judge(num, ref_text)
             status = "unparsed" if found.source == "last_line" else "incorrect"
             return Verdict(status, 0.0, ans, f"answer does not parse: {e}"[:200])
         except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as e:

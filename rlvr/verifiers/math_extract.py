@@ -5,10 +5,13 @@ Priority (first that applies):
   2. the last top-level `\\boxed{...}` / `\\fbox{...}` (balanced braces, nested boxes allowed). Boxes written next to
      each other with only connectors between them (`\\boxed{2} and \\boxed{3}`, `\\boxed{3} or \\boxed{5}`) are read
      together as one list answer, so a hedge between boxes is a list and cannot match a single reference; a box
-     followed later by prose and a new box is a correction, and only the new box counts;
+     followed later by prose and a new box is a correction, and only the new box counts; so is a "final answer"
+     phrase after the last box (`\\boxed{255} ... Final Answer: The final answer is $10,455$.`);
   3. the last "the answer is ...", "final answer: ..." phrase (to the end of its sentence or its first `$...$`);
   4. the last non-empty line (its last `$...$` / `\\(...\\)` / `\\[...\\]` segment if it has one; after " is " if it
-     reads "... is X"). An answer found only this way that does not parse counts as "no answer" (unparsed).
+     reads "... is X"). When the line ends with a conclusion ("Therefore, there are 12 sequences. I hope it is
+     correct.") that has no math segment but exactly one number, that number (with its `%`) is the answer. An answer
+     found only this way that does not parse counts as "no answer" (unparsed).
 
 Everything runs on `str.find`/`rfind` and regexes without nested quantifiers, so hostile inputs (1 MB of braces,
 thousands of unclosed `<answer>` tags) stay linear. Nothing here interprets the answer; see math_parse.
@@ -26,12 +29,19 @@ class Extracted:
     source: str  # "answer_tag" | "boxed" | "phrase" | "last_line"
     start: int  # span of the answer in the searched text
     end: int
+    prose: str = ""  # the sentence or line a prose answer came from (`_prose_number` reads its number)
 
 
 MAX_GROUP = 64  # adjacent boxes read as one list; more than this is spam, and still a (wrong) list
 
 _BRACE_EVENTS = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
-_CONNECTOR = re.compile(r"(?:\s|\$|,|;|\\quad|\\qquad|\\[()\[\],; ]|\\text\{\s*(?:or|and)\s*\}|\bor\b|\band\b)*")
+# Between the boxes (or math segments) of one answer: separators, "and" / "or", and the name of the next part
+# (`x = \\boxed{2}, y = \\boxed{3}`, `y_1 = \\boxed{..} and y_2 = \\boxed{..}`), a label before "and"
+# (`\\boxed{1} papers and \\boxed{2} bins`, `\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}`).
+_CONNECTOR = re.compile(
+    r"(?:\s|\$|,|;|\\quad|\\qquad|\\[()\[\],; ]|\\text\{[^{}]{0,30}?\b(?:or|and)\s*\}|\bor\b|\band\b"
+    r"|\b[A-Za-z]+\s+and\b|\b[A-Za-z](?:_\{?[A-Za-z0-9]{1,3}\}?)?\s*=)*"
+)
 _PHRASE = re.compile(
     r"(?i)\b(?:final\s+answer|answer)\s*(?:is\s*:?|:|=)[ \t]*|\bfinal\s+answer\b[ \t]*|^####[ \t]*", re.M
 )
@@ -188,6 +198,8 @@ def _phrase(text: str) -> Extracted | None:
     end = text.find("\n", start, start + _MAX_LINE)
     end = min(len(text), start + _MAX_LINE) if end < 0 else end
     rest = text[start:end]
+    if '"' in rest:  # `The final answer is \"$12$ and $13$\".`: quotes around the answer (same length: offsets hold)
+        rest = rest.replace('\\"', "  ").replace('"', " ")
     seg = _math_segment(rest, last=False) if rest.lstrip().startswith(("$", "\\(", "\\[")) else None
     if seg is not None and not _COPULA.match(rest, seg[1] + 1):
         segments = _following_segments(rest, seg)
@@ -210,7 +222,28 @@ def _phrase(text: str) -> Extracted | None:
             else:
                 a = rest.index(" ", k + 1) + 1
     answer = strip_wrappers(rest[a:b])
-    return Extracted(answer, "phrase", start + a, start + b) if answer else None
+    sentence = rest[: m.start()] if (m := _SENTENCE_END.search(rest)) is not None else rest
+    return Extracted(answer, "phrase", start + a, start + b, sentence) if answer else None
+
+
+_CONCLUSION = re.compile(r"(?:^|(?<=[.!?$\]]\s))(?:Therefore|Thus|Hence|So|In conclusion|Finally)\b")
+_CONCLUSION_WINDOW = 2000  # a conclusion is sought in this many last characters of the line
+_LONE_NUMBER = re.compile(r"(?<![\w.,])-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?(?:\s?%)?(?![\w])")
+
+
+def _conclusion(line: str) -> tuple[int, int] | None:
+    """The span of the one number in the line's last "Therefore, ..." sentence without math, or None."""
+    lo = max(0, len(line) - _CONCLUSION_WINDOW)
+    at = _last_match(_CONCLUSION, line[lo:], len(line) - lo)
+    if at < 0:
+        return None
+    at += lo
+    end = m.start() if (m := _SENTENCE_END.search(line, at)) is not None else len(line)
+    sentence = line[at:end]
+    if "$" in sentence or "\\" in sentence:
+        return None
+    numbers = list(_LONE_NUMBER.finditer(sentence))
+    return (at + numbers[0].start(), at + numbers[0].end()) if len(numbers) == 1 else None
 
 
 def _last_line(text: str) -> Extracted | None:
@@ -224,6 +257,8 @@ def _last_line(text: str) -> Extracted | None:
     else:
         return None
     a, b = 0, len(line)
+    if (num := _conclusion(line)) is not None:
+        return Extracted(line[num[0] : num[1]], "last_line", start + num[0], start + num[1])
     if (seg := _math_segment(line, last=True)) is not None:
         a, b = seg
         segments = [line[a:b]]
@@ -241,7 +276,7 @@ def _last_line(text: str) -> Extracted | None:
     if k >= 0:
         a = line.index(" ", k + 1) + 1
     answer = strip_wrappers(line[a:b])
-    return Extracted(answer, "last_line", start + a, start + b) if answer else None
+    return Extracted(answer, "last_line", start + a, start + b, line) if answer else None
 
 
 def _last_match(pattern: re.Pattern[str], text: str, end: int) -> int:
@@ -253,6 +288,8 @@ def _last_match(pattern: re.Pattern[str], text: str, end: int) -> int:
 
 
 _OPEN_TAG = re.compile(r"(?i)<answer>")
+# A chat template's end-of-turn or new-turn token: the response ends there (what follows is a made-up next turn).
+_END_OF_TURN = re.compile(r"<\|(?:im_end|im_start|endoftext|end_of_text|eot_id|eom_id|end)\|>")
 _CLOSE_TAG = re.compile(r"(?i)</answer>")
 
 
@@ -262,6 +299,8 @@ def extract_answer(text: str) -> Extracted | None:
     Tags are found case-insensitively by regex on the original text, never through `text.lower()`: lower-casing
     changes the length of some characters (`İ` becomes two), which would shift every index after them.
     """
+    if "<|" in text and (eot := _END_OF_TURN.search(text)) is not None:
+        text = text[: eot.start()]  # `... is 2/3. <|im_start|>user`: the answer is before the template token
     close = _last_match(_CLOSE_TAG, text, len(text)) if "<" in text else -1
     if close >= 0 and (open_ := _last_match(_OPEN_TAG, text, close)) >= 0:
         inner = text[open_ + 8 : close]
@@ -271,13 +310,29 @@ def extract_answer(text: str) -> Extracted | None:
         return Extracted(answer, "answer_tag", open_ + 8, close) if answer else None
     if "\\boxed" in text or "\\fbox" in text:
         if (box := _boxed(text)) is not None:
+            if (late := _final_phrase_after(text, box.end)) is not None:
+                return late
             return box if box.text else None
     return _phrase(text) or _last_line(text)
 
 
+def _final_phrase_after(text: str, end: int) -> Extracted | None:
+    """`... = \\boxed{255}$ So ... $10,455. Final Answer: The final answer is $10,455$.`: a "final answer" phrase
+    written after the last box is the response's last word on the answer (as a later box would be)."""
+    if "inal" not in text[end:] and "INAL" not in text[end:]:
+        return None
+    m = _last_phrase(text)
+    if m is None or m.start() < end or "final" not in m.group().lower():
+        return None
+    return _phrase(text)
+
+
 def extract_reference(reference: str) -> str:
-    """A reference answer as text: its last boxed group if it has one, else itself without math delimiters."""
+    """A reference answer as text: its last boxed group if it has one, else the answer its "the final answer is"
+    phrase gives (a whole solution, a GSM8K answer with `#### 18`), else itself without math delimiters."""
     if "\\boxed" in reference or "\\fbox" in reference:
         if (box := _boxed(reference)) is not None:
             return box.text
+    if (phrase := _phrase(reference)) is not None:
+        return phrase.text
     return strip_wrappers(reference)

@@ -10,8 +10,9 @@ What a parse returns (`parse_answer(text).value`):
   sympy `Expr`                        a number or expression (decimals become exact `Rational`s; `has_decimal` says so)
   `Quantity(value, unit)`             a value and its unit: `5\\text{ cm}`, `50\\%` (unit "%"), `30^\\circ` ("deg")
   `Rel(ops, parts)`                   `x = 5`, `y = 2x+1`, `1 < x \\le 3`, `x \\in \\{1, 2\\}` (op "in")
-  `Seq(kind, items)`                  kind "list" (top-level `2, 3` / `2 or 3`), "tuple" (3+ items in parentheses or
-                                      brackets), "paren" (`(a, b)`: a point or an open interval), "set" (`\\{...\\}`)
+  `Seq(kind, items)`                  kind "list" (top-level `2, 3` / `2 or 3` / `2, 3, and 5`), "tuple" (3+ items in
+                                      parentheses or brackets), "paren" (`(a, b)`: a point or an open interval),
+                                      "set" (`\\{...\\}`), "ratio" (`7:32`, `12:00`)
   `Interval(lo, hi, lo_closed, hi_closed)`, `Union(parts)` (`\\cup`), `Matrix(rows)` (pmatrix/bmatrix/matrix/array)
 
 Conventions (documented choices, not accidents):
@@ -24,15 +25,19 @@ Conventions (documented choices, not accidents):
     `1\\,000` = 1000. Decimals may follow grouped thousands (`1\\,000.99`).
   * Decimal comma, only where no list reading is plausible: the whole answer is one number written `0,` and 3+
     digits (`0,111` = 0.111) or with 4+ digits, a comma and 1-2 digits (`1000,99` = 1000.99). `0,1`, `0,5`, `1,5`,
-    `12,5` and `1000,123` stay lists (`0,1` is as often the two solutions 0 and 1).
-  * Currency signs (`\\$`, €, £, ¥, ₹) and currency words are ignored; `pct` and `percent` are `%`.
+    `12,5` and `1000,123` stay lists (`0,1` is as often the two solutions 0 and 1); math.py reads them as decimals
+    only against a single number (`1,22` = 1.22), where no list could be right.
+  * Currency signs (`\\$`, €, £, ¥, ₹) and currency words are ignored; `pct`, `percent` and `percentage` are `%`.
+  * `\\approx` is its own relation (`~`): math.py keeps only the exact part before it.
+  * Text escaped twice (`\\\\frac{1}{2}`, with no single-backslash command anywhere) is read once unescaped.
   * An answer that is only a number in words up to ninety-nine (`five`, `twenty-one`) is that number.
   * `\\mathbb{R}` is the interval (-oo, oo).
   * Integer powers too large to compute become `BigPower(p, n)` (p no perfect power), compared structurally;
     symbolic bases keep any exponent. Matrices can be added, scaled and multiplied inside an answer.
   * `\\lfloor x \\rfloor` / `\\lceil x \\rceil` of a number beyond 1e300, and non-integer powers of integers beyond
     4,000 bits, are refused (their exact values would take minutes).
-  * `2\\frac{1}{2}` and `2 1/2` are mixed numbers (5/2); other juxtaposed numbers (`7 7`) do not parse.
+  * `2\\frac{1}{2}` and `2 1/2` are mixed numbers (5/2); a plain `a b/c` only with a proper fraction (`11 7/6` is
+    not 73/6: a mixed number's fraction is below 1); other juxtaposed numbers (`7 7`) do not parse.
   * `2^10` (no braces) reads as 2^{10}; `1.2e3` is scientific notation; `e` is Euler's number and `i` the
     imaginary unit; `\\log` without a base is the natural log; `\\sqrt[3]{-8}` is the real root -2.
   * Letter runs: function and constant names are recognised, runs of two or three letters are products
@@ -134,9 +139,16 @@ _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f~]")
 
 
+_GLUED_SPACE = re.compile(r"\\(q?quad)(?=[A-Za-z])")
+
+
 def normalize_text(s: str) -> str:
-    """Control characters and `~` -> space; Unicode math symbols -> LaTeX; superscripts -> `^{..}`; then NFKC."""
+    """Control characters and `~` -> space; Unicode math symbols -> LaTeX; superscripts -> `^{..}`; then NFKC.
+    A spacing command glued to a letter (`,\\quadx_{2}=`, a typo LaTeX itself would reject) is the space and the
+    letter: no other command starts with `quad`."""
     s = _CONTROL.sub(" ", s)
+    if "quad" in s:
+        s = _GLUED_SPACE.sub(r"\\\1 ", s)
     s = _SUP_RUN.sub(lambda m: "^{" + m.group().translate(_SUPERSCRIPTS) + "}", s)
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], s)
     return unicodedata.normalize("NFKC", s)
@@ -150,7 +162,7 @@ _THOUSANDS = re.compile(r",(?:\\!\s*)?[0-9]{3}(?![0-9])")
 _SPACE_THOUSANDS = re.compile(r" [0-9]{3}(?![0-9]|\s*/)")
 _DECIMAL_COMMA = re.compile(r"\s*[-+]?(?:0,[0-9]{3,}|[1-9][0-9]{3,},[0-9]{1,2})(?![0-9])")
 _CURRENCY = frozenset("\u20ac\u00a3\u00a5\u20b9")  # euro, pound, yen, rupee: ignored like `\$` and "dollars"
-_LATEX_THOUSANDS = re.compile(r"(?:\{,\}|\\,|\\ |~)[0-9]{3}(?![0-9])")
+_LATEX_THOUSANDS = re.compile(r"(?: ?\{ ?, ?\}|\\,|\\ |~)[0-9]{3}(?![0-9])")  # `14 {, }916` too
 _LETTERS = re.compile(r"[A-Za-z]+")
 _OVERLINE = re.compile(r"\\overline\s*\{([0-9]{1,50})\}")
 _ENV = re.compile(r"\s*\{([A-Za-z*]+)\}")
@@ -168,6 +180,7 @@ UNIT_WORDS = {
     "seconds": "s", "day": "day", "days": "day", "gram": "g", "grams": "g", "kilograms": "kg", "liter": "l",
     "liters": "l", "degree": "deg", "degrees": "deg", "deg": "deg", "percent": "%", "dollar": "", "dollars": "",
     "cent": "cent", "cents": "cent", "unit": "", "units": "", "sq": "sq", "square": "sq", "cubic": "cu", "pct": "%",
+    "percentage": "%",
     "euro": "", "euros": "", "USD": "", "EUR": "",
 }  # fmt: skip
 _SKIP_CMDS = frozenset(
@@ -177,7 +190,7 @@ _SKIP_CMDS = frozenset(
 _TEXT_CMDS = frozenset("text textbf textit textrm textnormal textup texttt mbox".split())
 _OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "pm": "pm", "mp": "pm", "cup": "cup"}
 _RELS = {"le": "<=", "leq": "<=", "leqslant": "<=", "ge": ">=", "geq": ">=", "geqslant": ">=", "lt": "<", "gt": ">",
-         "ne": "!=", "neq": "!=", "approx": "=", "in": "in"}  # fmt: skip
+         "ne": "!=", "neq": "!=", "approx": "~", "in": "in"}  # fmt: skip
 _DELIMS = {"lbrace": ("open", "\\{"), "rbrace": ("close", "\\}"), "langle": ("open", "("), "rangle": ("close", ")"),
            "lvert": ("op", "|"), "rvert": ("op", "|"), "vert": ("op", "|"), "mid": ("op", "|"),
            "lfloor": ("open", "floor"), "rfloor": ("close", "floor"), "lceil": ("open", "ceil"),
@@ -355,6 +368,9 @@ def tokenize(s: str) -> list[Tok]:
             i += 1 + (c == "=" and s.startswith("=", i + 1))
         elif c in ",;":
             add("sep", c)
+            i += 1
+        elif c == ":":
+            add("op", ":")
             i += 1
         elif c == "&":
             add("amp", c)
@@ -599,19 +615,29 @@ class _Parser:
         while (sep := self.accept("sep")) is not None:
             if closer == ("eof", ""):
                 self.seps.append(sep.text)
+            if sep.text in ",;" and (word := self.accept("sep", "and", "or")) is not None:
+                if closer == ("eof", ""):
+                    self.seps[-1] = word.text  # `2, 3, and 5`: the comma and the word are one separator
             tok = self.peek()
             if (tok.kind, tok.text) == closer or tok.kind == "eof" or tok.kind == "close":
                 break  # trailing separator
             items.append(self.parse_item())
         return items
 
-    # item := union (rel union)*
+    # item := ratio (rel ratio)*
     def parse_item(self) -> Any:
-        parts, ops = [self.parse_union()], []
+        parts, ops = [self.parse_ratio()], []
         while (tok := self.accept("rel")) is not None:
             ops.append(tok.text)
-            parts.append(self.parse_union())
+            parts.append(self.parse_ratio())
         return parts[0] if not ops else Rel(tuple(ops), tuple(parts))
+
+    # ratio := union (':' union)*   (`7:32`, `V_1 : V_2`, `12:00`: compared part by part, never divided)
+    def parse_ratio(self) -> Any:
+        parts = [self.parse_union()]
+        while self.accept("op", ":"):
+            parts.append(self.parse_union())
+        return parts[0] if len(parts) == 1 else Seq("ratio", tuple(parts))
 
     def parse_union(self) -> Any:
         parts = [self.parse_expr()]
@@ -791,10 +817,9 @@ class _Parser:
                 raise ParseError("division by zero")
             return sympy.Rational(parts[0], parts[1])
         if t0.kind == "num" and t0.space and t0.text.isdigit() and (t1.kind, t1.text) == ("op", "/"):
-            if t2.kind == "num" and t2.text.isdigit() and self.peek(3).kind in ("eof", "sep", "close", "rel", "word"):
-                self.i += 3
-                if int(t2.text) == 0:
-                    raise ParseError("division by zero")
+            after = self.peek(3).kind in ("eof", "sep", "close", "rel", "word", "unit")  # `4 4/9%`, `2 1/2 cm`
+            if t2.kind == "num" and t2.text.isdigit() and after and int(t0.text) < int(t2.text):
+                self.i += 3  # a proper fraction only: `11 7/6` is no mixed number (and does not parse)
                 return sympy.Rational(int(t0.text), int(t2.text))
         return sympy.Integer(0)
 
@@ -902,6 +927,10 @@ def number_word(text: str) -> int | None:
     return _TENS_WORDS[a] + _NUMBER_WORDS[b] if a in _TENS_WORDS and 1 <= _NUMBER_WORDS.get(b, 0) <= 9 else None
 
 
+_DOUBLED_COMMAND = re.compile(r"(?<!\\)\\\\(?=[A-Za-z])")
+_SINGLE_COMMAND = re.compile(r"(?<!\\)\\[A-Za-z]")
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_answer(text: str) -> Parsed:
     """Parse one answer (already extracted from a response); raises ParseError. Cached: references repeat."""
@@ -910,6 +939,8 @@ def parse_answer(text: str) -> Parsed:
     if len(text) < 40 and (n := number_word(text)) is not None:
         return Parsed(sympy.Integer(n), False)
     s = normalize_text(text)
+    if _DOUBLED_COMMAND.search(s) and not _SINGLE_COMMAND.search(s):
+        s = _DOUBLED_COMMAND.sub(r"\\", s)  # `\\frac{1}{2}`: text escaped twice (no single `\frac` anywhere)
     if (m := _DECIMAL_COMMA.match(s)) is not None and "," not in s[m.end() :]:
         s = s[: m.end()].replace(",", ".") + s[m.end() :]  # `0,111`, `1000,99`: a decimal comma (module docstring)
     p = _Parser(tokenize(s))

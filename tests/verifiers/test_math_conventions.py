@@ -27,15 +27,18 @@ CORRECT = [
     # thousands separators (outside brackets, groups of exactly three digits)
     ("1,000", "1000"), (r"11,\! 111,\! 100", "11111100"), (r"\$16,\!386.20", "16386.2"), ("1 000", "1000"),
     (r"1\,000.99", "1000.99"), ("1{,}000", "1000"),
-    # decimal comma: `0,` and 3+ digits, or 4+ digits then 1-2 digits, the whole answer one number
+    # decimal comma: `0,` and 3+ digits, or 4+ digits then 1-2 digits, the whole answer one number; against a single
+    # number any comma not before exactly three digits (a list never equals one number)
     ("0,111", "0.111"), ("1000,99", "1000.99"), ("-0,125", "-0.125"), ("0,1", "0, 1"),
+    ("1,5", "1.5"), ("0,5", "0.5"), ("1.22", "1,22"), ("12,5", "12.5"),
     # percent both ways
     (r"50\%", "0.5"), ("0.5", r"50\%"), ("50", r"50\%"), ("28 pct", r"28\%"), ("28 percent", r"28\%"),
     (r"\frac{3}{4}", r"75\%"),
     # currency and units after the number (ignored when only one side has one)
     ("1,000.99€", "1000.99"), ("1,000.99m²", "1000.99"), ("12 m", "12"), (r"\$5", "5"), ("5 USD", "5"),
-    # chained equalities: the last side, when the chain holds
-    ("x = 5+5+1 = 11", "11"), ("5+5+1 = 11", "11"), ("y = 2 \\cdot 3 = 6", "y = 6"),
+    # chained equalities: the last side is the answer (a wrong intermediate step is the working's fault)
+    ("x = 5+5+1 = 11", "11"), ("5+5+1 = 11", "11"), ("y = 2 \\cdot 3 = 6", "y = 6"), ("x = 5+5+2 = 11", "11"),
+    ("3 = 5", "5"),
     # intervals and inequalities, both directions; decimals vs fractions at endpoints
     (r"x \in [-2,7]", r"-2 \le x \le 7"), (r"-2 \le x \le 7", r"x \in [-2,7]"),
     (r"(0.6, \frac83]", r"(\frac35, \frac83]"),
@@ -66,12 +69,12 @@ INCORRECT = [
     ("3.14159", r"\pi"), ("0.333", r"\frac13"), ("2.6667", r"\frac83"), ("(0.6, 2.6667]", r"(\frac35, \frac83]"),
     # a reference the grammar does not read is compared as text with its operators
     (r"\vec{a} + \vec{b}", r"\vec{a} - \vec{b}"), (r"\sum_{k=1}^{n} k^2 + 1", r"\sum_{k=1}^{n} k^2 - 1"),
-    # ambiguous commas stay lists: `1,5` is two answers, `1000,123` too
-    ("1,5", "1.5"), ("1000,123", "1000.123"), ("1, 000", "1000"), ("0,5", "0.5"), ("0,1", "0.1"),
+    # ambiguous commas: `1000,123` is no decimal, `1, 000` no number; `1,5` against one number is 1.5, not 1 or 5
+    ("1000,123", "1000.123"), ("1, 000", "1000"), ("1,5", "1"), ("1,5", "5"), ("1,23", "1.22"), ("1,220", "1.22"),
     # percent: a different number is still different
     (r"0.5\%", r"50\%"), ("5", r"50\%"),
-    # a false chain carries no answer
-    ("x = 5+5+2 = 11", "11"), ("3 = 5", "5"),
+    # a chain answers its last side only: an earlier side is not the answer
+    ("x = 5+5+2 = 12 = 11", "12"), ("3 = 5", "3"),
     # single-letter units only when the reference has no variables; other letters are variables
     ("12x", "12"), ("12 m", "12 x"),
     # intervals: closedness and endpoints matter in both forms
