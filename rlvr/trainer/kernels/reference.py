@@ -12,15 +12,15 @@ gradient. Targets outside [0, V) other than ignore_index give NaN logprobs (as t
 `reference_logprobs` is the obvious version: it holds [N, V] logits and lets autograd differentiate
 it. It is what every kernel test compares against (in float64).
 
-`chunked_logprobs` runs the same math on chunks of `chunk_tokens` rows inside a
-torch.autograd.Function that saves only (hidden, weight, targets, lse, entropy) and recomputes each
-chunk's logits in backward, so neither pass holds more than [chunk_tokens, V] logits. Its gradient
-w.r.t. z is written out by hand:
+`chunked_logprobs` runs the same math on [chunk_tokens, vocab_chunk] tiles of the logits inside a
+torch.autograd.Function that saves only (hidden, weight, targets, lse, entropy): the forward folds the
+tiles into a running log-sum-exp and entropy per row, the backward recomputes each tile's logits, so
+neither pass holds more than a tile or two of logits. Its gradient w.r.t. z is written out by hand:
 
     dL/dz_j = a (onehot(t)_j - p_j) - b p_j (log p_j + entropy),   a = dL/dlogp, b = dL/dentropy
 
 and dL/dlogits = dL/dz / T. For bf16/fp16 inputs it computes in fp32 (the weight is upcast once per
-forward and once per backward call, and grad_weight is accumulated in fp32): one or two extra [V, H]
+forward and once per backward call, and both gradients are accumulated in fp32): one or two extra [V, H]
 fp32 buffers, which is the right trade on a CPU (fp32 matmuls are faster there than bf16 ones, and
 bf16-rounded logits would cost ~|z| * 2^-9 nats per token). This is the path the trainer uses where
 Triton cannot run; on a GPU the Triton path is much faster and uses less memory.
@@ -107,9 +107,11 @@ def autocast_off(fn):
     return wrapper
 
 
-# Tile shape of the chunked path, chosen by measurement on the 2-core Xeon this project benchmarks on (L2 2 MiB per
-# core): benchmarks/kernels.py --sweep-tiles at Qwen2.5-0.5B's head, N = 2,048, fp32 (numbers in RESULTS.md).
-CHUNK_TOKENS = 1024
+# Tile shape of the chunked path, chosen by measurement on the 2-core Xeon (2 MiB L2 per core, 260 MiB L3) this project
+# benchmarks on: `benchmarks/kernels.py --sweep-tiles` (Qwen2.5-0.5B's head, N = 2,048, fp32, fwd+bwd, 2 threads) timed
+# chunk_tokens in {256, 1024, 2048} x vocab_chunk in {512, 2048, 8192}: 2048 x 2048 (16 MiB of fp32 logits) and
+# 2048 x 8192 were fastest (7.4 s), 1024-token tiles 8.4-9.1 s, 256-token tiles 12.8-26 s (table in RESULTS.md).
+CHUNK_TOKENS = 2048
 VOCAB_CHUNK = 2048
 
 
