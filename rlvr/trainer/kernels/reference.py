@@ -120,6 +120,13 @@ def _tile(buf: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     return buf.view(-1)[: rows * cols].view(rows, cols)
 
 
+def _scaled(h: torch.Tensor, dtype: torch.dtype, inv_temp: float) -> torch.Tensor:
+    """Hidden rows in the compute dtype, times 1/T: (h / T) @ W.T gives the tempered logits with the temperature
+    applied to [rows, H] instead of to every [rows, V] logit (and to no tensor at T = 1)."""
+    h = h.to(dtype)
+    return h if inv_temp == 1.0 else h * inv_temp
+
+
 def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Σ_j a[i, j] b[i, j] per row, in one pass (a batched matrix-vector product, no [rows, cols] temporary)."""
     return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1)
@@ -131,10 +138,12 @@ class ChunkedLogprobs(torch.autograd.Function):
     Both passes walk [chunk_tokens, vocab_chunk] tiles of the logits, one matmul into a reused buffer per tile, so the
     elementwise work stays in cache and each grad_weight tile is written by one matmul per token block. The forward
     keeps per row the running max m, S = Σ_j e_j and A = Σ_j e_j (z_j - m) with e_j = exp(z_j - m), rescaled when m
-    grows, and ends with lse = m + log S, entropy = log S - A / S. The temperature multiply is skipped at T = 1 and
-    the backward skips the entropy-gradient terms when entropy is not in the loss (its upstream gradient is None or
-    zero): dz = -a p there, 2 elementwise passes over a tile. The floor of this design is the extra logits matmul
-    (4 [N, V, H] matmuls against autograd's 3)."""
+    grows, and ends with lse = m + log S, entropy = log S - A / S. The temperature scales the [rows, H] hidden rows
+    (z = (h / T) W^T; the gradients take the 1/T through the same scaled rows and addmm's alpha), so no logit tile is
+    ever multiplied by it, and nothing is at T = 1. The backward skips the entropy-gradient terms when entropy is not
+    in the loss (its upstream gradient is None or zero): after log p = z - lse, dz = -a p is 2 elementwise passes
+    over a tile (4 with entropy in the loss). The floor of this design is the extra logits matmul (4 [N, V, H]
+    matmuls against autograd's 3)."""
 
     @staticmethod
     @autocast_off
@@ -148,14 +157,12 @@ class ChunkedLogprobs(torch.autograd.Function):
         ebuf = torch.empty_like(buf)
         for r0 in range(0, n, chunk_tokens):
             sl = slice(r0, r0 + chunk_tokens)
-            h, t = hidden[sl].to(dt), targets[sl]
+            h, t = _scaled(hidden[sl], dt, inv_temp), targets[sl]
             m = torch.full((h.shape[0],), float("-inf"), dtype=dt, device=h.device)
             s, a, zt = torch.zeros_like(m), torch.zeros_like(m), torch.zeros_like(m)
             for c0 in range(0, v, vocab_chunk):
                 cols = min(vocab_chunk, v - c0)
-                z = torch.mm(h, w[c0 : c0 + cols].t(), out=_tile(buf, h.shape[0], cols))
-                if inv_temp != 1.0:
-                    z.mul_(inv_temp)
+                z = torch.mm(h, w[c0 : c0 + cols].t(), out=_tile(buf, h.shape[0], cols))  # logits / T
                 local = t - c0
                 here = z.gather(1, local.clamp(0, cols - 1).long()[:, None])[:, 0]
                 zt = torch.where((local >= 0) & (local < cols), here, zt)
@@ -199,28 +206,26 @@ class ChunkedLogprobs(torch.autograd.Function):
         pbuf = torch.empty_like(buf) if with_entropy else None
         for r0 in range(0, n, chunk_tokens):
             sl = slice(r0, r0 + chunk_tokens)
-            h, t = hidden[sl].to(dt), targets[sl]
-            a, b, lse_b, ent_b = glp[sl, None], gent[sl, None], lse[sl, None], ent[sl, None]
+            h, t = _scaled(hidden[sl], dt, inv_temp), targets[sl]
+            a, lse_b = glp[sl, None], lse[sl, None]
+            neg_a, neg_b = -a, -gent[sl, None]
+            neg_c = -(a + gent[sl, None] * ent[sl, None])
             for c0 in range(0, v, vocab_chunk):
                 cols = min(vocab_chunk, v - c0)
                 wc = w[c0 : c0 + cols]
-                dz = torch.mm(h, wc.t(), out=_tile(buf, h.shape[0], cols))  # logits -> log p -> dL/dz -> dL/dlogits
-                if inv_temp != 1.0:
-                    dz.mul_(inv_temp)
+                dz = torch.mm(h, wc.t(), out=_tile(buf, h.shape[0], cols))  # z -> log p -> dL/dz
                 dz.sub_(lse_b)
-                if with_entropy:  # dz = -p (a + b (log p + H))
+                if with_entropy:  # dz = -p (a + b (log p + H)) = p (-b log p - (a + b H))
                     p = torch.exp(dz, out=_tile(pbuf, h.shape[0], cols))
-                    dz.add_(ent_b).mul_(b).add_(a).mul_(p).neg_()
+                    dz.mul_(neg_b).add_(neg_c).mul_(p)
                 else:  # dz = -p a
-                    dz.exp_().mul_(-a)
+                    dz.exp_().mul_(neg_a)
                 local = t - c0
                 hit = ((local >= 0) & (local < cols)).to(dt)[:, None]
                 dz.scatter_add_(1, local.clamp(0, cols - 1).long()[:, None], a * hit)  # + a onehot(t)
-                if inv_temp != 1.0:
-                    dz.mul_(inv_temp)
-                if need_h:
-                    grad_h[sl].addmm_(dz, wc)
-                if need_w:
+                if need_h:  # dL/dhidden = dL/dz W / T
+                    grad_h[sl].addmm_(dz, wc, alpha=inv_temp)
+                if need_w:  # dL/dW = dL/dz^T hidden / T, and h is hidden / T
                     grad_w[c0 : c0 + cols].addmm_(dz.t(), h)
         grad_h = grad_h.to(hidden.dtype) if need_h else None
         grad_w = grad_w.to(weight.dtype) if need_w else None

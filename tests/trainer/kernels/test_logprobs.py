@@ -262,32 +262,37 @@ class _OpLog(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _tile_ops(temperature, with_entropy, ct=32, vc=256, n=64, h=16, v=1000):
-    """Names and float arguments of the ops on [ct, vc]-tile-sized tensors in the chunked forward and backward."""
+def _tile_ops(temperature, with_entropy, rows_too=False, ct=32, vc=256, n=64, h=16, v=1000):
+    """Names and float arguments of the ops on [ct, vc]-tile-sized tensors in the chunked forward and backward (with
+    rows_too: the float-argument ops on [ct, h] hidden blocks in the forward instead)."""
     hidden, weight, targets, grads = make_inputs(n, h, v, FP32, "cpu", seed=4)
     hh = hidden.clone().requires_grad_()
     tiles = {ct * vc, ct * (v % vc)}
     with _OpLog() as fwd:
         logp, ent = chunked_logprobs(hh, weight, targets, temperature, IGNORE, chunk_tokens=ct, vocab_chunk=vc)
+    if rows_too:
+        return [[(name, f) for name, size, f in fwd.ops if size == ct * h and f]]
     loss = (grads[0] * logp).sum() + ((grads[1] * ent).sum() if with_entropy else 0.0)
     with _OpLog() as bwd:
         loss.backward()
     return [[(name, f) for name, size, f in log.ops if size in tiles] for log in (fwd, bwd)]
 
 
-def test_chunked_skips_the_temperature_pass_at_t1_and_the_entropy_gradient_when_entropy_is_not_in_the_loss():
-    """At T = 1 no tile is multiplied by 1/T; with entropy logged but not in the loss the backward does 3 elementwise
-    passes per tile (log p, exp, times -a) and none of the entropy-gradient terms. The T = 0.7 and entropy-in-loss
-    runs show the spy sees those passes when they are due."""
+def test_chunked_never_multiplies_a_logit_tile_by_1_over_t_and_skips_the_entropy_gradient_when_unused():
+    """The temperature scales the [rows, H] hidden rows (at T != 1 only), never a logit tile; with entropy logged but
+    not in the loss the backward does 3 elementwise passes per tile (log p, exp, times -a) and none of the
+    entropy-gradient terms. The T = 0.7 and entropy-in-loss runs show the spy sees those ops when they are due."""
     n_tiles_bwd = 2 * 4  # 64 tokens / 32 x 1000 columns / 256
-    fwd, bwd = _tile_ops(1.0, with_entropy=False)
-    assert not [op for op in fwd + bwd if op[1]], "a tile op with a float argument (the 1/T multiply) at T = 1"
     math = {f"{op}{suffix}" for op in ("add", "sub", "mul", "div", "exp", "neg", "log") for suffix in ("", "_")}
-    elementwise = [name for name, _ in bwd if name in math]
-    assert sorted(set(elementwise)) == ["exp_", "mul_", "sub_"] and len(elementwise) == 3 * n_tiles_bwd, elementwise
-    fwd, bwd = _tile_ops(0.7, with_entropy=True)
-    assert any(f == [1 / 0.7] for _, f in fwd) and any(f == [1 / 0.7] for _, f in bwd)
-    assert {"add_", "neg_"} <= {name for name, _ in bwd}
+    for temperature in (1.0, 0.7):
+        fwd, bwd = _tile_ops(temperature, with_entropy=False)
+        assert not [op for op in fwd + bwd if op[1]], f"a tile multiplied by a float at T = {temperature}"
+        elementwise = [name for name, _ in bwd if name in math]
+        assert sorted(set(elementwise)) == ["exp_", "mul_", "sub_"] and len(elementwise) == 3 * n_tiles_bwd
+    assert not _tile_ops(1.0, False, rows_too=True)[0], "no 1/T multiply of hidden rows at T = 1"
+    assert _tile_ops(0.7, False, rows_too=True)[0] == [("mul", [1 / 0.7])] * 2  # once per token block
+    _, bwd = _tile_ops(0.7, with_entropy=True)
+    assert len([name for name, _ in bwd if name in math]) == 5 * n_tiles_bwd  # log p, exp, times -b, + c, times p
 
 
 def test_entropy_left_out_of_the_loss_gives_the_general_paths_gradients():
