@@ -68,9 +68,9 @@ def plan(gpu: bool, quick: bool, shapes: list[str] | None, passes: list[str] | N
     rows = []
     for model, n in groups:
         h, v = MODELS[model]
-        passes = PASSES if (gpu or (model, n) == TARGET) else PASSES[:1]  # CPU: entropy in the loss at the target
+        shape_passes = PASSES if (gpu or (model, n) == TARGET) else PASSES[:1]  # CPU: entropy in the loss: target
         for impl in impls:
-            for p in passes:
+            for p in shape_passes:
                 if (impl == "liger" and p == "fwd+bwd+ent") or (passes and p not in passes):
                     continue
                 row = dict(model=model, h=h, v=v, n=n, impl=impl, **{"pass": p})

@@ -294,10 +294,11 @@ def kernels(d: dict[str, Any]) -> list[str]:
         "weight [V, H]. `fwd+bwd`: loss = Σ a·logp, entropy returned for logging but not in the loss; "
         "`fwd+bwd+ent`: loss = Σ a·logp + b·entropy. Impls: `reference` = naive PyTorch ([N, V] logits, autograd), "
         "`chunked` / `triton` = ours, `trl` = trl.kernels.ChunkedLogProbFunction (entropy requested), `liger` = "
-        "Liger's chunked selective log-probs (log-probs only: no entropy). ms: median of the timed calls after one "
-        "warm-up, [min, max]. Peak MiB: CPU, RSS high-water mark above the start of a fresh subprocess after its "
-        "inputs are allocated (/proc/self/clear_refs, VmHWM - VmRSS; includes the [V, H] fp32 weight gradient); "
-        "CUDA, max_memory_allocated above the start. Ratios are against the naive and TRL rows of the same run; "
+        "Liger's chunked selective log-probs (log-probs only: no entropy). ms: median of the timed calls, "
+        "[min, max] (a first call under 2 s is a discarded warm-up; a longer one counts). Peak MiB: CPU, RSS "
+        "high-water mark above the start of a fresh subprocess after its inputs are allocated "
+        "(/proc/self/clear_refs, VmHWM - VmRSS; includes the [V, H] fp32 weight gradient); CUDA, "
+        "max_memory_allocated above the start. Ratios are against the naive and TRL rows of the same run; "
         "(noise): the two [min, max] ranges overlap.",
         "",
     ]
