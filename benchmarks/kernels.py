@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import subprocess
@@ -288,7 +289,7 @@ def main(argv=None):
         for r in rows:
             print(_fmt(dict(r, status=r.get("status", "planned"))))
         return
-    done = []
+    done, load_start = [], [round(x, 2) for x in os.getloadavg()]
     for r in rows:
         if r.get("status") != "limited":
             r = dict(r, device="cuda" if gpu else "cpu")
@@ -302,8 +303,8 @@ def main(argv=None):
     for r in done:
         print(_fmt(r))
     machine = dict(**machine_info(("torch", "trl", "liger-kernel")), device=name, torch_threads=args.threads)
-    run = dict(machine=machine, quick=args.quick, reps=reps, command="python benchmarks/kernels.py "
-               + " ".join(a for a in (argv if argv is not None else sys.argv[1:])), rows=done)  # fmt: skip
+    command = "python benchmarks/kernels.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    run = dict(machine=machine, load_avg_at_start=load_start, quick=args.quick, reps=reps, command=command, rows=done)
     data = merge(out, run, args.append)
     data["machine"] = machine  # the latest run's, for the section header
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -281,8 +281,11 @@ def _kernel_verdicts(run: dict[str, Any]) -> list[str]:
         ok = t <= limit and (r["pass"] != "fwd+bwd" or (m is not None and m <= 0.25 and trl is not None and trl < 1))
         out.append(
             f"- Target, {r['pass']}: chunked {ratio(t)} the naive time (limit {limit}x), {ratio(m)} its peak"
+            + (" (limit 0.25x)" if r["pass"] == "fwd+bwd" else "")
             + (f", {ratio(trl)} TRL's time" if trl is not None else "")
-            + f": {'met' if ok else 'not met'}."
+            + f": {'met' if ok else 'not met'}"
+            + (" (medians; the time ranges overlap: inside the noise)" if r.get("time_vs_reference_in_noise") else "")
+            + "."
         )
     return out
 
@@ -306,8 +309,11 @@ def kernels(d: dict[str, Any]) -> list[str]:
               "peak vs naive", "time vs TRL"]  # fmt: skip
     for i, run in enumerate(d["runs"], 1):  # KeyError for a file of the old format (rows at the top)
         m = run.get("machine", {})
-        out += [f"Run {i}: `{run.get('command', '?')}`, {m.get('date', '?')}, load average "
-                f"{' / '.join(str(x) for x in m.get('load_avg_1_5_15', []))}, {m.get('torch_threads', '?')} torch "
+        start = run.get("load_avg_at_start")
+        load = " / ".join(str(x) for x in m.get("load_avg_1_5_15", []))
+        out += [f"Run {i}: `{run.get('command', '?')}`, {m.get('date', '?')}, load average (1 / 5 / 15 min) "
+                + (f"{' / '.join(str(x) for x in start)} at the start, " if start else "")
+                + f"{load} at the end, {m.get('torch_threads', '?')} torch "
                 f"threads, {run.get('reps', '?')} timed calls per row" + (" (quick run)" if run.get("quick") else "")
                 + ".", ""]  # fmt: skip
         rows = []
