@@ -280,7 +280,7 @@ def main(argv=None):
         data = json.loads(out.read_text()) if out.is_file() else {}
         data = data if data.get("benchmark") == "kernels" else dict(benchmark="kernels", runs=[])
         data["tile_sweep"] = dict(sweep_tiles(reps, args.threads), machine=machine_info(("torch",)),
-                                  command="python benchmarks/kernels.py --sweep-tiles")  # fmt: skip
+                                  command=f"python benchmarks/kernels.py --sweep-tiles --reps {reps}")  # fmt: skip
         out.write_text(json.dumps(data, indent=2) + "\n")
         print(f"wrote {out}")
         return

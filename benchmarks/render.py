@@ -336,6 +336,7 @@ def kernels(d: dict[str, Any]) -> list[str]:
         out += table(["tiles", "ms", "[min, max] ms"], [
             [f"{t['tiles'][0]} x {t['tiles'][1]}", t.get("ms"), f"[{num(t.get('ms_min'))}, {num(t.get('ms_max'))}]"]
             for t in sweep["rows"]])  # fmt: skip
+        out += [f"- {sweep['note']}", ""] if sweep.get("note") else []
     return out
 
 
