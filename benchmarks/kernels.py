@@ -1,8 +1,9 @@
 """Time and peak memory of per-token log-probs at the output-layer shapes of real models: ours against naive PyTorch,
 TRL's chunked log-probs and Liger's chunked selective log-probs, same run.
 
-    python benchmarks/kernels.py                               # every shape of the plan (CPU: ~30 min on 2 cores)
-    python benchmarks/kernels.py --shape qwen2.5-0.5b:2048     # one shape; results merge into the JSON
+    python benchmarks/kernels.py                               # the plan (2-core CPU: ~25 min; N = 4,096 limited)
+    python benchmarks/kernels.py --shape qwen2.5-0.5b:2048 --pass fwd+bwd   # one shape and pass, ~5 min on a CPU;
+                                                               # results merge into the JSON (--append: keep older)
     python benchmarks/kernels.py --dry-run                     # print the plan, run nothing
     python benchmarks/kernels.py --quick                       # smoke run: one tiny shape, chunked and naive
 
@@ -50,8 +51,9 @@ QUICK_MODELS = {"tiny": (256, 8192)}
 PASSES = ("fwd+bwd", "fwd+bwd+ent")
 TARGET = ("qwen2.5-0.5b", 2048)
 WARMUP_BELOW_S = 2.0  # a first call shorter than this is discarded as a warm-up; a longer one counts (see run_row)
-# CPU shapes not run by default: naive needs ~4 [N, V] fp32 buffers (>8 GB) and each impl ~10 min on 2 cores
-CPU_LIMITED = {("qwen2.5-1.5b", 4096), ("llama3.2-1b", 4096)}
+# CPU shapes not run by default: the four impls of one N = 4,096 shape take ~10 min (Qwen2.5-0.5B) to ~20 min
+# (Llama-3.2-1B) on 2 cores, more than a run may hold the shared machine, and the naive path alone needs 7-10 GB
+CPU_LIMITED = {(model, 4096) for model in MODELS}
 
 
 def plan(gpu: bool, quick: bool, shapes: list[str] | None, passes: list[str] | None = None) -> list[dict]:
@@ -76,8 +78,8 @@ def plan(gpu: bool, quick: bool, shapes: list[str] | None, passes: list[str] | N
                     continue
                 row = dict(model=model, h=h, v=v, n=n, impl=impl, **{"pass": p})
                 if not gpu and (model, n) in CPU_LIMITED and not (wanted and (model, n) in wanted):
-                    row.update(status="limited", why="not run by default on a CPU (naive > 8 GB, ~10 min per impl "
-                               f"on 2 cores); run it with --shape {model}:{n}")  # fmt: skip
+                    row.update(status="limited", why="not run by default on a CPU: ~10-20 min for the four impls "
+                               f"on 2 cores, naive > 7 GB; run it with --shape {model}:{n}")  # fmt: skip
                 rows.append(row)
     return rows
 
@@ -307,6 +309,9 @@ def main(argv=None):
     run = dict(machine=machine, load_avg_at_start=load_start, quick=args.quick, reps=reps, command=command, rows=done)
     data = merge(out, run, args.append)
     data["machine"] = machine  # the latest run's, for the section header
+    measured = {(r["model"], r["n"]) for run in data["runs"] for r in run["rows"] if r.get("status") == "ok"}
+    limited = {(r["model"], r["n"]): r["why"] for r in plan(gpu, False, None) if r.get("status") == "limited"}
+    data["not_run"] = [f"{m} N={n}: {why}" for (m, n), why in limited.items() if (m, n) not in measured]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {out}")

@@ -328,6 +328,7 @@ def kernels(d: dict[str, Any]) -> list[str]:
             rows.append([r["impl"], shape, r["n"], r["pass"], r["ms"], spread, r["peak_mib"], _vs(r, "reference"),
                          "-" if pk is None else ratio(pk), _vs(r, "trl")])  # fmt: skip
         out += table(header, rows) + _kernel_verdicts(run) + [""]
+    out += [f"- Not run: {x}" for x in d.get("not_run", [])] + ([""] if d.get("not_run") else [])
     sweep = d.get("tile_sweep")
     if sweep:
         out += [f"Tile sweep of the chunked path (`{sweep.get('command')}`, {sweep['model']}, N = {sweep['n']}, "
