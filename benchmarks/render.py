@@ -327,6 +327,7 @@ def kernels(d: dict[str, Any]) -> list[str]:
             spread = f"[{num(r['ms_min'])}, {num(r['ms_max'])}]"
             rows.append([r["impl"], shape, r["n"], r["pass"], r["ms"], spread, r["peak_mib"], _vs(r, "reference"),
                          "-" if pk is None else ratio(pk), _vs(r, "trl")])  # fmt: skip
+        out += [f"- {run['note']}", ""] if run.get("note") else []
         out += table(header, rows) + _kernel_verdicts(run) + [""]
     out += [f"- Not run: {x}" for x in d.get("not_run", [])] + ([""] if d.get("not_run") else [])
     sweep = d.get("tile_sweep")
