@@ -110,7 +110,8 @@ def autocast_off(fn):
 # Tile shape of the chunked path, chosen by measurement on the 2-core Xeon (2 MiB L2 per core, 260 MiB L3) this project
 # benchmarks on: `benchmarks/kernels.py --sweep-tiles` (Qwen2.5-0.5B's head, N = 2,048, fp32, fwd+bwd, 2 threads) timed
 # chunk_tokens in {256, 1024, 2048} x vocab_chunk in {512, 2048, 8192}: 2048 x 2048 (16 MiB of fp32 logits) and
-# 2048 x 8192 were fastest (7.4 s), 1024-token tiles 8.4-9.1 s, 256-token tiles 12.8-26 s (table in RESULTS.md).
+# 2048 x 8192 were fastest (7.4 s), 1024-token tiles 8.4-9.1 s, 256-token tiles 12.8-26 s (those three ran beside a job
+# outside the CPU lock; their fastest calls, 10.1-12.2 s, are still the slowest; table in RESULTS.md).
 CHUNK_TOKENS = 2048
 VOCAB_CHUNK = 2048
 
