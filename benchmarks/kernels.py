@@ -310,7 +310,8 @@ def main(argv=None):
     data = merge(out, run, args.append)
     data["machine"] = machine  # the latest run's, for the section header
     measured = {(r["model"], r["n"]) for run in data["runs"] for r in run["rows"] if r.get("status") == "ok"}
-    planned = {(r["model"], r["n"]): r.get("why", "not measured yet") for r in plan(gpu, False, None)}
+    planned = {(r["model"], r["n"]): r.get("why", f"not measured yet; run it with --shape {r['model']}:{r['n']}")
+               for r in plan(gpu, False, None)}  # fmt: skip
     data["not_run"] = [f"{m} N={n}: {why}" for (m, n), why in planned.items() if (m, n) not in measured]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2) + "\n")
