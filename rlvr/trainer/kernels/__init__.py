@@ -9,7 +9,7 @@ Rows with targets == ignore_index give 0 for both and get zero gradient. The [N,
 held in memory at once (except by `reference_logprobs`, the plain PyTorch version).
 
 Implementations (`impl=`): "triton" (triton_logprobs.py: fused tiles, online log-sum-exp; CUDA, or
-CPU under TRITON_INTERPRET=1), "chunked" (reference.py: chunks of tokens with recomputation in
+CPU under TRITON_INTERPRET=1), "chunked" (reference.py: [tokens x vocab] tiles, recomputed in
 backward), "reference" (reference.py: plain PyTorch). None picks Triton for CUDA tensors and for CPU
 tensors when TRITON_INTERPRET=1, else "chunked"; float64 always goes to "chunked".
 

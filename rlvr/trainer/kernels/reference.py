@@ -12,15 +12,15 @@ gradient. Targets outside [0, V) other than ignore_index give NaN logprobs (as t
 `reference_logprobs` is the obvious version: it holds [N, V] logits and lets autograd differentiate
 it. It is what every kernel test compares against (in float64).
 
-`chunked_logprobs` runs the same math on chunks of `chunk_tokens` rows inside a
-torch.autograd.Function that saves only (hidden, weight, targets, lse, entropy) and recomputes each
-chunk's logits in backward, so neither pass holds more than [chunk_tokens, V] logits. Its gradient
-w.r.t. z is written out by hand:
+`chunked_logprobs` runs the same math on [chunk_tokens, vocab_chunk] tiles of the logits inside a
+torch.autograd.Function that saves only (hidden, weight, targets, lse, entropy): the forward folds the
+tiles into a running log-sum-exp and entropy per row, the backward recomputes each tile's logits, so
+neither pass holds more than a tile or two of logits. Its gradient w.r.t. z is written out by hand:
 
     dL/dz_j = a (onehot(t)_j - p_j) - b p_j (log p_j + entropy),   a = dL/dlogp, b = dL/dentropy
 
 and dL/dlogits = dL/dz / T. For bf16/fp16 inputs it computes in fp32 (the weight is upcast once per
-forward and once per backward call, and grad_weight is accumulated in fp32): one or two extra [V, H]
+forward and once per backward call, and both gradients are accumulated in fp32): one or two extra [V, H]
 fp32 buffers, which is the right trade on a CPU (fp32 matmuls are faster there than bf16 ones, and
 bf16-rounded logits would cost ~|z| * 2^-9 nats per token). This is the path the trainer uses where
 Triton cannot run; on a GPU the Triton path is much faster and uses less memory.
@@ -107,47 +107,84 @@ def autocast_off(fn):
     return wrapper
 
 
-def default_chunk_tokens(n: int, v: int) -> int:
-    """Rows per chunk so that a chunk's few [rows, V] fp32 temporaries stay near 256 MiB."""
-    return max(16, min(n, (256 << 20) // (3 * 4 * max(v, 1))))
+# Tile shape of the chunked path, chosen by measurement on the 2-core Xeon (2 MiB L2 per core, 260 MiB L3) this project
+# benchmarks on: `benchmarks/kernels.py --sweep-tiles` (Qwen2.5-0.5B's head, N = 2,048, fp32, fwd+bwd, 2 threads) timed
+# chunk_tokens in {256, 1024, 2048} x vocab_chunk in {512, 2048, 8192}: 2048 x 2048 (16 MiB of fp32 logits) and
+# 2048 x 8192 were fastest (7.4 s), 1024-token tiles 8.4-9.1 s, 256-token tiles 12.8-26 s (those three ran beside a job
+# outside the CPU lock; their fastest calls, 10.1-12.2 s, are still the slowest; table in RESULTS.md).
+CHUNK_TOKENS = 2048
+VOCAB_CHUNK = 2048
+
+
+def _tile(buf: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """A contiguous [rows, cols] view of the start of a reused tile buffer (matmuls write into it with out=)."""
+    return buf.view(-1)[: rows * cols].view(rows, cols)
+
+
+def _scaled(h: torch.Tensor, dtype: torch.dtype, inv_temp: float) -> torch.Tensor:
+    """Hidden rows in the compute dtype, times 1/T: (h / T) @ W.T gives the tempered logits with the temperature
+    applied to [rows, H] instead of to every [rows, V] logit (and to no tensor at T = 1)."""
+    h = h.to(dtype)
+    return h if inv_temp == 1.0 else h * inv_temp
+
+
+def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Σ_j a[i, j] b[i, j] per row, in one pass (a batched matrix-vector product, no [rows, cols] temporary)."""
+    return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1)
 
 
 class ChunkedLogprobs(torch.autograd.Function):
-    """Chunked forward; backward recomputes each chunk's logits (see the module docstring).
+    """Tiled forward (online log-sum-exp over vocabulary tiles); backward recomputes each tile's logits.
 
-    Both passes work in place on one [chunk, V] buffer per chunk (the matmul's output) wherever the math allows, skip
-    the temperature multiply at T = 1, and the backward skips the entropy-gradient terms when entropy is not in the
-    loss (its upstream gradient is None or zero): the floor of this design is the extra logits matmul (4 [N, V, H]
-    matmuls against autograd's 3), not elementwise passes over [N, V]."""
+    Both passes walk [chunk_tokens, vocab_chunk] tiles of the logits, one matmul into a reused buffer per tile, so the
+    elementwise work stays in cache and each grad_weight tile is written by one matmul per token block. The forward
+    keeps per row the running max m, S = Σ_j e_j and A = Σ_j e_j (z_j - m) with e_j = exp(z_j - m), rescaled when m
+    grows, and ends with lse = m + log S, entropy = log S - A / S. The temperature scales the [rows, H] hidden rows
+    (z = (h / T) W^T; the gradients take the 1/T through the same scaled rows and addmm's alpha), so no logit tile is
+    ever multiplied by it, and nothing is at T = 1. The backward skips the entropy-gradient terms when entropy is not
+    in the loss (its upstream gradient is None or zero): after log p = z - lse, dz = -a p is 2 elementwise passes
+    over a tile (4 with entropy in the loss). The floor of this design is the extra logits matmul (4 [N, V, H]
+    matmuls against autograd's 3)."""
 
     @staticmethod
     @autocast_off
-    def forward(ctx, hidden, weight, targets, temperature, ignore_index, chunk_tokens):
+    def forward(ctx, hidden, weight, targets, temperature, ignore_index, chunk_tokens, vocab_chunk):
         n, v = hidden.shape[0], weight.shape[0]
-        out_dtype = _out_dtype(hidden.dtype)
+        dt = _out_dtype(hidden.dtype)
         inv_temp = 1.0 / temperature
-        logp = torch.empty(n, dtype=out_dtype, device=hidden.device)
-        ent = torch.empty(n, dtype=out_dtype, device=hidden.device)
-        lse = torch.empty(n, dtype=out_dtype, device=hidden.device)
-        ignored = targets == ignore_index
-        w = weight.to(out_dtype)
+        lse, ent, logp = (torch.empty(n, dtype=dt, device=hidden.device) for _ in range(3))
+        w = weight.to(dt)
+        buf = torch.empty(min(n, chunk_tokens) * min(v, vocab_chunk), dtype=dt, device=hidden.device)
+        ebuf = torch.empty_like(buf)
         for r0 in range(0, n, chunk_tokens):
             sl = slice(r0, r0 + chunk_tokens)
-            t = targets[sl]
-            z = hidden[sl].to(out_dtype) @ w.t()
-            if inv_temp != 1.0:
-                z.mul_(inv_temp)
-            lse[sl] = torch.logsumexp(z, dim=-1)
-            logsm = z.sub_(lse[sl, None])  # in place: z is now log p
-            picked = logsm.gather(1, t.clamp(0, v - 1).long()[:, None])[:, 0]
-            logp[sl] = torch.where((t >= 0) & (t < v), picked, float("nan"))
-            ent[sl] = -(logsm.exp().mul_(logsm)).sum(dim=-1)
-            del z, logsm
-        del w
+            h, t = _scaled(hidden[sl], dt, inv_temp), targets[sl]
+            m = torch.full((h.shape[0],), float("-inf"), dtype=dt, device=h.device)
+            s, a, zt = torch.zeros_like(m), torch.zeros_like(m), torch.zeros_like(m)
+            for c0 in range(0, v, vocab_chunk):
+                cols = min(vocab_chunk, v - c0)
+                z = torch.mm(h, w[c0 : c0 + cols].t(), out=_tile(buf, h.shape[0], cols))  # logits / T
+                local = t - c0
+                here = z.gather(1, local.clamp(0, cols - 1).long()[:, None])[:, 0]
+                zt = torch.where((local >= 0) & (local < cols), here, zt)
+                m_new = torch.maximum(m, z.amax(dim=1))
+                u = z.sub_(m_new[:, None])  # in place: z - m_new <= 0
+                e = torch.exp(u, out=_tile(ebuf, h.shape[0], cols))
+                delta = (m - m_new).clamp_(min=torch.finfo(dt).min)  # -inf on the first tile, where s = a = 0
+                r = delta.exp()
+                a = r * (a + delta * s) + _rowdot(e, u)
+                s = r * s + e.sum(dim=1)
+                m = m_new
+            log_s = s.log()
+            lse[sl] = m + log_s
+            ent[sl] = log_s - a / s
+            logp[sl] = torch.where((t >= 0) & (t < v), zt - lse[sl], float("nan"))
+        del w, buf, ebuf
+        ignored = targets == ignore_index
         logp = torch.where(ignored, 0.0, logp)
         ent = torch.where(ignored, 0.0, ent)
         ctx.save_for_backward(hidden, weight, targets, lse, ent)
-        ctx.inv_temp, ctx.ignore_index, ctx.chunk_tokens = inv_temp, ignore_index, chunk_tokens
+        ctx.inv_temp, ctx.ignore_index, ctx.tiles = inv_temp, ignore_index, (chunk_tokens, vocab_chunk)
         ctx.set_materialize_grads(False)  # an output left out of the loss comes back as None, not zeros
         return logp, ent
 
@@ -157,44 +194,55 @@ class ChunkedLogprobs(torch.autograd.Function):
         hidden, weight, targets, lse, ent = ctx.saved_tensors
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if not (need_h or need_w) or (grad_logp is None and grad_ent is None):
-            return (None,) * 6
+            return (None,) * 7
         n, v = hidden.shape[0], weight.shape[0]
+        chunk_tokens, vocab_chunk = ctx.tiles
+        dt, inv_temp = lse.dtype, ctx.inv_temp
         with_entropy = grad_ent is not None and bool(grad_ent.any())
-        glp, gent = masked_upstream(targets, ctx.ignore_index, grad_logp, grad_ent, lse.dtype)
-        grad_h = torch.empty_like(hidden) if need_h else None
-        grad_w = torch.zeros(weight.shape, dtype=lse.dtype, device=weight.device) if need_w else None
-        w = weight.to(lse.dtype)
-        for r0 in range(0, n, ctx.chunk_tokens):
-            sl = slice(r0, r0 + ctx.chunk_tokens)
-            h = hidden[sl].to(lse.dtype)
-            dz = h @ w.t()  # one [chunk, V] buffer: logits -> log p -> dL/dz -> dL/dlogits
-            if ctx.inv_temp != 1.0:
-                dz.mul_(ctx.inv_temp)
-            dz.sub_(lse[sl, None])
-            if with_entropy:  # dz = -p (a + b (log p + H))
-                p = dz.exp()
-                dz.add_(ent[sl, None]).mul_(gent[sl, None]).add_(glp[sl, None]).mul_(p).neg_()
-                del p
-            else:  # dz = -p a
-                dz.exp_().mul_(-glp[sl, None])
-            dz.scatter_add_(1, targets[sl].clamp(0, v - 1).long()[:, None], glp[sl, None])
-            if ctx.inv_temp != 1.0:
-                dz.mul_(ctx.inv_temp)  # now dL/dlogits
-            if need_h:
-                grad_h[sl] = dz @ w
-            if need_w:
-                grad_w.addmm_(dz.t(), h)
-            del dz
-        return grad_h, grad_w.to(weight.dtype) if need_w else None, None, None, None, None
+        glp, gent = masked_upstream(targets, ctx.ignore_index, grad_logp, grad_ent, dt)
+        grad_h = torch.zeros(hidden.shape, dtype=dt, device=hidden.device) if need_h else None
+        grad_w = torch.zeros(weight.shape, dtype=dt, device=weight.device) if need_w else None
+        w = weight.to(dt)
+        buf = torch.empty(min(n, chunk_tokens) * min(v, vocab_chunk), dtype=dt, device=hidden.device)
+        pbuf = torch.empty_like(buf) if with_entropy else None
+        for r0 in range(0, n, chunk_tokens):
+            sl = slice(r0, r0 + chunk_tokens)
+            h, t = _scaled(hidden[sl], dt, inv_temp), targets[sl]
+            a, lse_b = glp[sl, None], lse[sl, None]
+            neg_a, neg_b = -a, -gent[sl, None]
+            neg_c = -(a + gent[sl, None] * ent[sl, None])
+            for c0 in range(0, v, vocab_chunk):
+                cols = min(vocab_chunk, v - c0)
+                wc = w[c0 : c0 + cols]
+                dz = torch.mm(h, wc.t(), out=_tile(buf, h.shape[0], cols))  # z -> log p -> dL/dz
+                dz.sub_(lse_b)
+                if with_entropy:  # dz = -p (a + b (log p + H)) = p (-b log p - (a + b H))
+                    p = torch.exp(dz, out=_tile(pbuf, h.shape[0], cols))
+                    dz.mul_(neg_b).add_(neg_c).mul_(p)
+                else:  # dz = -p a
+                    dz.exp_().mul_(neg_a)
+                local = t - c0
+                hit = ((local >= 0) & (local < cols)).to(dt)[:, None]
+                dz.scatter_add_(1, local.clamp(0, cols - 1).long()[:, None], a * hit)  # + a onehot(t)
+                if need_h:  # dL/dhidden = dL/dz W / T
+                    grad_h[sl].addmm_(dz, wc, alpha=inv_temp)
+                if need_w:  # dL/dW = dL/dz^T hidden / T, and h is hidden / T
+                    grad_w[c0 : c0 + cols].addmm_(dz.t(), h)
+        grad_h = grad_h.to(hidden.dtype) if need_h else None
+        grad_w = grad_w.to(weight.dtype) if need_w else None
+        return grad_h, grad_w, None, None, None, None, None
 
 
-def chunked_logprobs(hidden, lm_head_weight, targets, temperature=1.0, ignore_index=-100, *, chunk_tokens=None):
-    """Chunked PyTorch path: same outputs and gradients as `reference_logprobs`, at most
-    [chunk_tokens, V] logits alive at a time (default `default_chunk_tokens`)."""
+def chunked_logprobs(
+    hidden, lm_head_weight, targets, temperature=1.0, ignore_index=-100, *, chunk_tokens=None, vocab_chunk=None
+):
+    """Tiled PyTorch path: same outputs and gradients as `reference_logprobs`, at most one or two
+    [chunk_tokens, vocab_chunk] logit tiles alive at a time (defaults `CHUNK_TOKENS`, `VOCAB_CHUNK`)."""
     validate(hidden, lm_head_weight, targets, temperature, ignore_index)
-    n, v = hidden.shape[0], lm_head_weight.shape[0]
-    if chunk_tokens is None:
-        chunk_tokens = default_chunk_tokens(n, v)
-    if not (isinstance(chunk_tokens, int) and chunk_tokens > 0):
-        raise ValueError(f"chunk_tokens must be a positive int, got {chunk_tokens!r}")
-    return ChunkedLogprobs.apply(hidden, lm_head_weight, targets, float(temperature), ignore_index, chunk_tokens)
+    chunk_tokens = CHUNK_TOKENS if chunk_tokens is None else chunk_tokens
+    vocab_chunk = VOCAB_CHUNK if vocab_chunk is None else vocab_chunk
+    for name, value in (("chunk_tokens", chunk_tokens), ("vocab_chunk", vocab_chunk)):
+        if not (isinstance(value, int) and value > 0):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return ChunkedLogprobs.apply(hidden, lm_head_weight, targets, float(temperature), ignore_index, chunk_tokens,
+                                 vocab_chunk)  # fmt: skip

@@ -89,14 +89,17 @@ def assert_close(got, want, impl, dtype):
     assert e_h <= grad_tol and e_w <= grad_tol, f"grad_hidden err {e_h:.3g}, grad_weight err {e_w:.3g} > {grad_tol}"
 
 
-# (N, H, V, temperature, Triton knobs, chunked knobs): odd sizes, several token/vocabulary tiles, several
-# forward splits (one of them empty in the V=130 case) and backward slabs, K loop with a partial last step.
+# (N, H, V, temperature, Triton knobs, chunked knobs): odd sizes, several token/vocabulary tiles (partial last ones),
+# several forward splits (one of them empty in the V=130 case) and backward slabs, K loop with a partial last step.
 CASES = {
     "37x48x1000": (37, 48, 1000, 1.0, {}, {}),
-    "37x48x1531-T0.7-split3-slab512": (37, 48, 1531, 0.7, dict(num_splits=3, vocab_slab=512), dict(chunk_tokens=16)),
-    "5x16x130-T2-split2": (5, 16, 130, 2.0, dict(num_splits=2), dict(chunk_tokens=2)),
-    "70x80x700-T1.3-split4-slab256": (70, 80, 700, 1.3, dict(num_splits=4, vocab_slab=256), dict(chunk_tokens=32)),
-}
+    "37x48x1531-T0.7-split3-slab512": (37, 48, 1531, 0.7, dict(num_splits=3, vocab_slab=512),
+                                       dict(chunk_tokens=16, vocab_chunk=500)),
+    "5x16x130-T2-split2": (5, 16, 130, 2.0, dict(num_splits=2), dict(chunk_tokens=2, vocab_chunk=64)),
+    "70x80x700-T1.3-split4-slab256": (70, 80, 700, 1.3, dict(num_splits=4, vocab_slab=256),
+                                      dict(chunk_tokens=32, vocab_chunk=128)),
+    "40x24x900-T1-tiles": (40, 24, 900, 1.0, dict(num_splits=2), dict(chunk_tokens=16, vocab_chunk=256)),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -229,10 +232,11 @@ class _LargestTensor(TorchDispatchMode):
 
 
 def test_chunked_path_never_holds_full_logits():
-    n, h, v, chunk = 256, 8, 3000, 16
+    n, h, v, chunk, vchunk = 256, 8, 3000, 64, 512
     hidden, weight, targets, grads = make_inputs(n, h, v, FP32, "cpu")
     sizes = {}
-    for name, fn, knobs in [("chunked", _chunked, dict(chunk_tokens=chunk)), ("reference", reference_logprobs, {})]:
+    tiles = dict(chunk_tokens=chunk, vocab_chunk=vchunk)
+    for name, fn, knobs in [("chunked", _chunked, tiles), ("reference", reference_logprobs, {})]:
         with _LargestTensor() as spy:
             hh = hidden.clone().requires_grad_()
             logp, ent = fn(hh, weight, targets, 1.0, IGNORE, **knobs)
@@ -241,7 +245,69 @@ def test_chunked_path_never_holds_full_logits():
         sizes[name] = spy.largest
         assert all(t.numel() <= max(n, v * h) for t in saved), "only hidden, weight, targets, lse, entropy are saved"
     assert sizes["reference"] >= n * v, "the spy must see the reference path's [N, V] logits"
-    assert sizes["chunked"] <= max(chunk * v, v * h), f"chunked path produced a tensor of {sizes['chunked']} elements"
+    assert sizes["chunked"] <= max(chunk * vchunk, v * h), f"chunked path made a tensor of {sizes['chunked']} elements"
+
+
+class _OpLog(TorchDispatchMode):
+    """(op name, numel of its first tensor argument, its float arguments) for every aten op."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        first = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        floats = [a for a in args if isinstance(a, float)]
+        self.ops.append((func.overloadpacket.__name__, 0 if first is None else first.numel(), floats))
+        return func(*args, **(kwargs or {}))
+
+
+def _tile_ops(temperature, with_entropy, rows_too=False, ct=32, vc=256, n=64, h=16, v=1000):
+    """Names and float arguments of the ops on [ct, vc]-tile-sized tensors in the chunked forward and backward (with
+    rows_too: the float-argument ops on [ct, h] hidden blocks in the forward instead)."""
+    hidden, weight, targets, grads = make_inputs(n, h, v, FP32, "cpu", seed=4)
+    hh = hidden.clone().requires_grad_()
+    tiles = {ct * vc, ct * (v % vc)}
+    with _OpLog() as fwd:
+        logp, ent = chunked_logprobs(hh, weight, targets, temperature, IGNORE, chunk_tokens=ct, vocab_chunk=vc)
+    if rows_too:
+        return [[(name, f) for name, size, f in fwd.ops if size == ct * h and f]]
+    loss = (grads[0] * logp).sum() + ((grads[1] * ent).sum() if with_entropy else 0.0)
+    with _OpLog() as bwd:
+        loss.backward()
+    return [[(name, f) for name, size, f in log.ops if size in tiles] for log in (fwd, bwd)]
+
+
+def test_chunked_never_multiplies_a_logit_tile_by_1_over_t_and_skips_the_entropy_gradient_when_unused():
+    """The temperature scales the [rows, H] hidden rows (at T != 1 only), never a logit tile; with entropy logged but
+    not in the loss the backward does 3 elementwise passes per tile (log p, exp, times -a) and none of the
+    entropy-gradient terms. The T = 0.7 and entropy-in-loss runs show the spy sees those ops when they are due."""
+    n_tiles_bwd = 2 * 4  # 64 tokens / 32 x 1000 columns / 256
+    math = {f"{op}{suffix}" for op in ("add", "sub", "mul", "div", "exp", "neg", "log") for suffix in ("", "_")}
+    for temperature in (1.0, 0.7):
+        fwd, bwd = _tile_ops(temperature, with_entropy=False)
+        assert not [op for op in fwd + bwd if op[1]], f"a tile multiplied by a float at T = {temperature}"
+        elementwise = [name for name, _ in bwd if name in math]
+        assert sorted(set(elementwise)) == ["exp_", "mul_", "sub_"] and len(elementwise) == 3 * n_tiles_bwd
+    assert not _tile_ops(1.0, False, rows_too=True)[0], "no 1/T multiply of hidden rows at T = 1"
+    assert _tile_ops(0.7, False, rows_too=True)[0] == [("mul", [1 / 0.7])] * 2  # once per token block
+    _, bwd = _tile_ops(0.7, with_entropy=True)
+    assert len([name for name, _ in bwd if name in math]) == 5 * n_tiles_bwd  # log p, exp, times -b, + c, times p
+
+
+def test_entropy_left_out_of_the_loss_gives_the_general_paths_gradients():
+    """grad(a·logp) by the short path (entropy unused) + grad(b·entropy) (general path) = grad(a·logp + b·entropy)
+    (general path), and the outputs do not depend on what the loss uses."""
+    hidden, weight, targets, grads = make_inputs(50, 24, 900, FP32, "cpu", seed=8)
+    zero = torch.zeros_like(grads[0])
+    knobs = dict(chunk_tokens=16, vocab_chunk=256)
+    both = run(_chunked, hidden, weight, targets, grads, 0.9, **knobs)
+    only_logp = run(_chunked, hidden, weight, targets, torch.stack([grads[0], zero]), 0.9, **knobs)
+    only_ent = run(_chunked, hidden, weight, targets, torch.stack([zero, grads[1]]), 0.9, **knobs)
+    assert torch.equal(both[0], only_logp[0]) and torch.equal(both[1], only_logp[1])
+    for i in (2, 3):
+        scale = both[i].abs().max()
+        assert ((only_logp[i] + only_ent[i] - both[i]).abs().max() / scale) < 1e-6
 
 
 # --- GPU: real sizes (skipped without CUDA by tests/conftest.py) -------------------------------------------
