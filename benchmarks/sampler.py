@@ -10,8 +10,8 @@ Each sampler draws one token per row from the distribution given by log-probs `l
 
 Rows are a decode batch (8 or 64 samples), V the vocabularies of Qwen2.5 (151,936) and
 Llama 3 (128,256). Logits are random normal (scale 3), so the distribution is neither flat nor one-hot. Median
-of `--repeats` timings of `--iters` calls each; `sampling_logprobs` at top_p 1 (the log-softmax every sampler needs) is timed
-as its own row for scale. One torch thread (as the trainer benchmark's workers).
+of `--repeats` timings of `--iters` calls each; `sampling_logprobs` at top_p 1 (the log-softmax every sampler
+needs) is timed as its own column for scale. One torch thread (as the trainer benchmark's workers).
 
     .venv/bin/python benchmarks/sampler.py [--repeats 7] [--iters 20] [--threads 1] [--out PATH]
 
