@@ -148,8 +148,9 @@ def test_sample_never_draws_a_zero_probability_token(monkeypatch):
     assert allowed.gather(1, tokens.T).all()
     assert set(tokens[:, 0].tolist()) == {1, 4}
     assert (tokens[:, 1] == 5).all() and (tokens[:, 2] == 0).all()
-    # the uniform's extremes: u = 0 and u just below the total pick the first and the last token of the support
-    for u, want in ((0.0, [1, 5, 0, 0]), (1.0 - 2**-53, [4, 5, 0, 4])):
+    # the uniform's extremes: u = 0 and u just below the total pick the first and the last token of the support;
+    # u = 1 (out of torch.rand's range, a rounding guard) too
+    for u, want in ((0.0, [1, 5, 0, 0]), (1.0 - 2**-53, [4, 5, 0, 4]), (1.0, [4, 5, 0, 4])):
         with monkeypatch.context() as m:
             m.setattr(torch, "rand", lambda size, dtype, device, u=u: torch.full(size, u, dtype=dtype, device=device))
             assert sample(rows).tolist() == want

@@ -51,10 +51,13 @@ def sample(logp: torch.Tensor) -> torch.Tensor:
     the probabilities in float64 and one uniform u per row (torch's global generator of `logp`'s device); the token
     is the first whose cumulative sum exceeds u * total. A token of probability 0 (-inf, cut by top-p) adds nothing
     to the sum, so it is never drawn. One random number per row instead of one per token (Gumbel-max): several times
-    faster at V = 151,936 (benchmarks/sampler.py)."""
+    faster at V = 151,936 (benchmarks/sampler.py). u * total stays below the total (u <= 1 - 2^-53); the `minimum`
+    only guards it, so that the search always ends on the last token of positive probability at the latest."""
     cdf = logp.exp().double().cumsum_(dim=-1)
-    u = torch.rand((logp.shape[0], 1), dtype=torch.float64, device=logp.device) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u, right=True)[:, 0].clamp_(max=logp.shape[-1] - 1)
+    total = cdf[:, -1:]
+    u = torch.rand((logp.shape[0], 1), dtype=torch.float64, device=logp.device) * total
+    u = torch.minimum(u, total.nextafter(torch.zeros_like(total)))
+    return torch.searchsorted(cdf, u, right=True)[:, 0]
 
 
 class _GrowingLayer(DynamicLayer):
