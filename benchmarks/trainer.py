@@ -36,7 +36,8 @@ recorded next to its wall time: on a shared machine it shows the work done, unaf
 The real-vocabulary row (V = 151,936, Qwen2.5's; prompts of 100 tokens, responses of 128; ~6 minutes here):
 
     .venv/bin/python benchmarks/trainer.py --arch qwen2 --vocab 151936 --hidden-size 256 --layers 4 --bits 99 \
-        --response-tokens 128 --prompts 2 --group 4 --rounds 2 --warmup 1 --steps 3 --out benchmarks/results/trainer-cpu-vocab.json
+        --response-tokens 128 --prompts 2 --group 4 --rounds 2 --warmup 1 --steps 3 \
+        --out benchmarks/results/trainer-cpu-vocab.json
 
 Writes benchmarks/results/trainer-<device>.json (cpu, or the GPU's name).
 """
