@@ -332,16 +332,21 @@ def trainer(d: dict[str, Any]) -> list[str]:
     s, ours, trl, r = d.get("settings", {}), d["ours"], d["trl"], d["ratios"]
     model = s.get("model", {})
     full = f"ours {num(ours.get('every_step_full_length'))}, TRL {num(trl.get('every_step_full_length'))}"
+    prompt = f", prompts of {s['prompt_tokens']} tokens" if "prompt_tokens" in s else ""
+    arch = {"llama": "Llama", "qwen2": "Qwen2"}.get(model.get("arch", "llama"), model.get("arch"))
     out = [
         f"Device: {d.get('device', '?')}{' (quick run)' if d.get('quick') else ''}. {s.get('prompts_per_step')} "
         f"prompts x {s.get('samples_per_prompt')} samples x {s.get('response_tokens')} tokens per step (every "
-        f"response full length: {full}); tiny Llama {model.get('hidden_size')} wide, {model.get('layers')} layers, "
-        f"{model.get('dtype')}; {s.get('threads')} torch thread(s). {s.get('rounds')} rounds of {s.get('warmup_steps')}"
+        f"response full length: {full}){prompt}; {arch} {model.get('hidden_size')} wide, {model.get('layers')} layers, "
+        f"vocabulary {num(model.get('vocab', 5))}, {model.get('dtype')}; {s.get('threads')} torch thread(s). "
+        f"{s.get('rounds')} rounds of {s.get('warmup_steps')}"
         f" warm-up and {s.get('timed_steps_per_round')} timed steps per trainer, each trainer in its own subprocess, "
         "their steps alternating one by one; medians over all timed steps. Optimisers: ours "
         f"{ours.get('optimizer')}, TRL {trl.get('optimizer')}.",
         "",
     ]
+    if d.get("command"):
+        out += [f"Command: `{d['command']}`", ""]
     rows = [
         ["samples/s", ours["samples_per_s"], trl["samples_per_s"], ratio(r["samples_per_s"])],
         ["tokens/s", ours["tokens_per_s"], trl["tokens_per_s"], ratio(r["tokens_per_s"])],

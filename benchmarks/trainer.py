@@ -31,6 +31,13 @@ recorded next to its wall time: on a shared machine it shows the work done, unaf
     .venv/bin/python benchmarks/trainer.py [--rounds 3] [--warmup 3] [--steps 10] [--prompts 16] [--group 8]
         [--response-tokens 24] [--hidden-size 64] [--layers 2] [--threads 1] [--device auto] [--quick] [--out PATH]
         [--arch llama|qwen2] [--heads H] [--kv-heads K] [--intermediate I] [--vocab V]   # model shape
+        [--bits D]   # parity bits per prompt: prompts of D + 1 tokens
+
+The real-vocabulary row (V = 151,936, Qwen2.5's; prompts of 100 tokens, responses of 128; ~6 minutes here):
+
+    .venv/bin/python benchmarks/trainer.py --arch qwen2 --vocab 151936 --hidden-size 256 --layers 4 --bits 99 \
+        --response-tokens 128 --prompts 2 --group 4 --rounds 2 --warmup 1 --steps 3 \
+        --out benchmarks/results/trainer-cpu-vocab.json
 
 Writes benchmarks/results/trainer-<device>.json (cpu, or the GPU's name).
 """
@@ -90,7 +97,7 @@ def tokenizer_and_model(args):
         num_attention_heads=heads,
         num_key_value_heads=args.kv_heads or heads,
         head_dim=args.hidden_size // heads,
-        max_position_embeddings=256,
+        max_position_embeddings=max(256, args.bits + 1 + args.response_tokens),
         pad_token_id=tok.pad_token_id,
         eos_token_id=None,  # the samplers take EOS from the tokenizer
         bos_token_id=None,
@@ -101,10 +108,10 @@ def tokenizer_and_model(args):
     return model.to(args.device), tok
 
 
-def parity_problems(n: int, seed: int) -> list[dict[str, str]]:
+def parity_problems(n: int, seed: int, n_bits: int) -> list[dict[str, str]]:
     from rlvr.envs.parity import ParityConfig, ParitySource
 
-    source = ParitySource(ParityConfig(n_bits=16, style="plain"))
+    source = ParitySource(ParityConfig(n_bits=n_bits, style="plain"))
     out = []
     for i in range(n):
         problem = source.problem(seed * 1_000_003 + i)
@@ -144,7 +151,7 @@ def make_our_trainer(args, model, tok):
 
     cfg: TrainConfig = config_from_dict(
         {
-            "env": {"id": "rlvr/Parity-v0", "kwargs": {"n_bits": 16, "style": "plain"}, "seed": 0},
+            "env": {"id": "rlvr/Parity-v0", "kwargs": {"n_bits": args.bits, "style": "plain"}, "seed": 0},
             "rollout": {"engine": "hf", "temperature": 1.0, "top_p": 1.0, "max_response_tokens": args.response_tokens,
                         "max_batch_sequences": args.prompts * args.group},
             "grpo": {"steps": args.warmup + args.steps, "prompts_per_step": args.prompts,
@@ -277,7 +284,7 @@ def run_trl(args, turn: Turn) -> dict[str, Any]:
         return [v.reward for v in verifier.verify_batch(pairs)]
 
     total = args.warmup + args.steps
-    data = datasets.Dataset.from_list(parity_problems(args.prompts * total, seed=1))
+    data = datasets.Dataset.from_list(parity_problems(args.prompts * total, seed=1, n_bits=args.bits))
     out_dir = tempfile.mkdtemp(prefix="trl-bench-")
     config = GRPOConfig(
         output_dir=out_dir,
@@ -381,7 +388,7 @@ class Worker:
         argv = [sys.executable, str(Path(__file__).resolve()), "--worker", which, "--worker-out", str(self.out),
                 "--done-fd", str(write_fd), "--device", args.device]  # fmt: skip
         for key in ("warmup", "steps", "prompts", "group", "response_tokens", "hidden_size", "layers", "threads", "lr",
-                    "arch", "heads", "kv_heads", "intermediate", "vocab"):  # fmt: skip
+                    "arch", "heads", "kv_heads", "intermediate", "vocab", "bits"):  # fmt: skip
             argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
         argv += ["--tie-embeddings"] if args.tie_embeddings else []
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": str(args.threads)}
@@ -460,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--response-tokens", type=int, default=24, help="tokens generated per sample (T)")
     ap.add_argument("--hidden-size", type=int, default=64, help="model width (heads of 32; MLP 4x)")
     ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--bits", type=int, default=16, help="parity bits per prompt (the prompt is bits + 1 tokens)")
     ap.add_argument("--arch", default="llama", choices=("llama", "qwen2"), help="model family built from a config")
     ap.add_argument("--heads", type=int, default=0, help="attention heads (default: hidden size / 32)")
     ap.add_argument("--kv-heads", type=int, default=0, help="key/value heads (default: --heads)")
@@ -519,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     slug = "cpu" if args.device == "cpu" else re.sub(r"[^a-z0-9]+", "-", device_name.lower()).strip("-")
     result = {
         "benchmark": "trainer",
+        "command": " ".join(["benchmarks/trainer.py", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine_info(("torch", "transformers", "trl", "accelerate")),
         "device": device_name,
         "quick": args.quick,
@@ -526,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
             "prompts_per_step": args.prompts,
             "samples_per_prompt": args.group,
             "response_tokens": args.response_tokens,
+            "prompt_tokens": args.bits + 1,
             "model": {
                 "arch": args.arch,
                 "hidden_size": args.hidden_size,

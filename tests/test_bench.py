@@ -97,7 +97,9 @@ def test_render_ratios_come_from_the_same_file(tmp_path):
         "benchmark": "trainer",
         "machine": {"cpu": "test cpu", "cpu_count": 2, "date": "2030-01-01T00:00:00+00:00"},
         "device": "cpu",
-        "settings": {"prompts_per_step": 2, "samples_per_prompt": 4, "response_tokens": 8, "model": {}},
+        "settings": {"prompts_per_step": 2, "samples_per_prompt": 4, "response_tokens": 8, "prompt_tokens": 100,
+                     "model": {"arch": "qwen2", "hidden_size": 256, "vocab": 151936}},
+        "command": "benchmarks/trainer.py --vocab 151936",
         "target_ratio": 1.5,
         "ours": {"samples_per_s": 30.0, "tokens_per_s": 240.0, "step_s_median": 0.2, "peak_rss_mib": 500.0,
                  "peak_rss_above_start_mib": 10.0,
@@ -117,6 +119,8 @@ def test_render_ratios_come_from_the_same_file(tmp_path):
     assert "| samples/s | 30.0 | 15.0 | 2.00x |" in sec
     assert "| peak RSS MiB (process) | 500 | 1,000 | 0.50x |" in sec
     assert "1.90x, 2.10x" in sec and "Target 1.5x: met" in sec
+    assert "prompts of 100 tokens; Qwen2 256 wide" in sec and "vocabulary 151,936" in sec
+    assert "Command: `benchmarks/trainer.py --vocab 151936`" in sec
     assert "| speed | 3.25 |" in section_of(text, "mystery-gpu.json")  # an unknown kind: generic table
     assert "not the one `render.py` knows" in section_of(text, "kernels-old.json")
 

@@ -273,7 +273,7 @@ def test_step_checker_exceptions_are_counted(make_trainer, monkeypatch):
 
 
 def test_truncated_responses_get_the_scaled_reward(make_trainer):
-    trainer = make_trainer(["length.truncated_reward_scale=0", "grpo.advantage=dr_grpo"], seed=3)
+    trainer = make_trainer(["length.truncated_reward_scale=0", "grpo.advantage=dr_grpo"], seed=6)
     trainer.step(1)
     ro = trainer.last
     verifier = [e.rewards[0] for e in ro.episodes]

@@ -108,6 +108,67 @@ def test_sampled_tokens_follow_the_warped_distribution(tiny, temperature, top_p)
     torch.testing.assert_close(reported, (expected / n).log()[[s.response_ids[0] for s in samples]])
 
 
+@pytest.mark.parametrize(("temperature", "top_p"), [(1.0, 1.0), (0.7, 1.0), (1.6, 0.8)])
+def test_sample_matches_softmax_chi_square(temperature, top_p):
+    """`sample` on its own, 40,000 draws from one row of 12 logits warped by temperature and top-p: the token counts
+    against softmax (chi-square), and no draw of a token that top-p cut."""
+    from rlvr.trainer.rollout.hf import sample, sampling_logprobs
+
+    torch.manual_seed(11)
+    logits = torch.tensor([[2.0, -1.0, 0.5, 3.0, -4.0, 0.0, 1.0, 2.5, -0.5, 1.5, -2.0, 0.25]])
+    logp = sampling_logprobs(logits, temperature, top_p)
+    n = 40_000
+    tokens = torch.cat([sample(logp.expand(1000, -1)) for _ in range(n // 1000)])
+    expected = logp[0].exp().double() * n
+    counts = torch.bincount(tokens, minlength=logits.shape[1]).double()
+    support = expected > 0
+    assert counts[~support].sum() == 0
+    assert (support.sum() < len(support)) == (top_p < 1.0)
+    chi2 = ((counts[support] - expected[support]) ** 2 / expected[support]).sum().item()
+    dof = support.sum().item() - 1
+    assert chi2 < dof + 8 * (2 * dof) ** 0.5, (counts, expected)  # far in the tail for a correct sampler
+
+
+def test_sample_never_draws_a_zero_probability_token(monkeypatch):
+    """-inf (probability 0) at the first, the last and adjacent positions, and rows with one token left: none of
+    them is ever drawn, whatever the uniform (cumulative sums are flat across them, the search takes the first
+    token whose sum exceeds u)."""
+    from rlvr.trainer.rollout.hf import sample
+
+    inf = float("-inf")
+    rows = torch.tensor([
+        [inf, 0.0, inf, inf, 0.0, inf],  # two equally likely tokens between cut ones
+        [inf, inf, inf, inf, inf, 0.0],  # only the last
+        [0.0, inf, inf, inf, inf, inf],  # only the first
+        [-30.0, inf, 0.0, inf, -30.0, inf],  # tiny probabilities next to cut tokens
+    ])  # fmt: skip
+    torch.manual_seed(12)
+    tokens = torch.stack([sample(rows) for _ in range(5000)])
+    allowed = rows > inf
+    assert allowed.gather(1, tokens.T).all()
+    assert set(tokens[:, 0].tolist()) == {1, 4}
+    assert (tokens[:, 1] == 5).all() and (tokens[:, 2] == 0).all()
+    # the uniform's extremes: u = 0 and u just below the total pick the first and the last token of the support;
+    # u = 1 (out of torch.rand's range, a rounding guard) too
+    for u, want in ((0.0, [1, 5, 0, 0]), (1.0 - 2**-53, [4, 5, 0, 4]), (1.0, [4, 5, 0, 4])):
+        with monkeypatch.context() as m:
+            m.setattr(torch, "rand", lambda size, dtype, device, u=u: torch.full(size, u, dtype=dtype, device=device))
+            assert sample(rows).tolist() == want
+
+
+def test_same_seed_same_tokens(tiny):
+    """Seeded generation is reproducible: the same seed gives the same tokens and log-probs; another seed does not."""
+    model, tok = tiny
+
+    def run(seed):
+        torch.manual_seed(seed)
+        samples = make_engine("hf", model, tok).generate(PROMPTS, 4, top_p=0.9, max_response_tokens=12)
+        return [(s.response_ids, s.logprobs) for s in samples]
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
 def test_layout_eos_and_text(tiny, check_layout):
     model, tok = tiny
     torch.manual_seed(1)

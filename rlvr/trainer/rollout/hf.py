@@ -4,8 +4,8 @@ For each chunk of at most `max_batch_sequences` rows (a row is one sample: promp
 
     prefill   each distinct prompt once (left-padded), logits of its last position only (`logits_to_keep=1`)
     expand    the KV cache to the chunk's rows: the n samples of a prompt share one prefill (`Cache.reorder_cache`)
-    decode    warp the logits (temperature, top-p) -> log-softmax; sample (Gumbel-max: argmax(log p - log E),
-              E ~ Exp(1), the same distribution as multinomial); record log p(token); one forward for the new
+    decode    warp the logits (temperature, top-p) -> log-softmax; sample (inverse CDF in float64, `sample`: the
+              same distribution as multinomial); record log p(token); one forward for the new
               tokens of the rows still running
     finish    a row stops at EOS, at a stop string, or after `max_response_tokens`; finished rows leave the
               batch (and the KV cache) once they are a quarter of it, so a long tail decodes a small batch
@@ -35,14 +35,29 @@ from rlvr.trainer.rollout import RolloutEngine, Sample
 
 def sampling_logprobs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
     """log-softmax [rows, V] of the distribution sampled from: logits / temperature, then the smallest set of
-    tokens whose probability reaches top_p (the rest -inf)."""
-    scores = logits.float() / temperature
+    tokens whose probability reaches top_p (the rest -inf). No division at temperature 1 (x / 1 is x: one pass over
+    [rows, V] saved, a third of this function's time at V = 151,936)."""
+    scores = logits.float() if temperature == 1.0 else logits.float() / temperature
     if top_p < 1.0:
         sorted_scores, order = scores.sort(dim=-1, descending=True)
         probs = sorted_scores.softmax(dim=-1)
         drop = probs.cumsum(dim=-1) - probs >= top_p  # keep the smallest prefix reaching top_p
         scores = scores.masked_fill(drop.scatter(1, order, drop), float("-inf"))
     return torch.log_softmax(scores, dim=-1)
+
+
+def sample(logp: torch.Tensor) -> torch.Tensor:
+    """One token per row of log-probs `logp` [rows, V], drawn from exp(logp) by inverse CDF: the cumulative sum of
+    the probabilities in float64 and one uniform u per row (torch's global generator of `logp`'s device); the token
+    is the first whose cumulative sum exceeds u * total. A token of probability 0 (-inf, cut by top-p) adds nothing
+    to the sum, so it is never drawn. One random number per row instead of one per token (Gumbel-max): several times
+    faster at V = 151,936 (benchmarks/sampler.py). u * total stays below the total (u <= 1 - 2^-53); the `minimum`
+    only guards it, so that the search always ends on the last token of positive probability at the latest."""
+    cdf = logp.exp().double().cumsum_(dim=-1)
+    total = cdf[:, -1:]
+    u = torch.rand((logp.shape[0], 1), dtype=torch.float64, device=logp.device) * total
+    u = torch.minimum(u, total.nextafter(torch.zeros_like(total)))
+    return torch.searchsorted(cdf, u, right=True)[:, 0]
 
 
 class _GrowingLayer(DynamicLayer):
@@ -156,7 +171,7 @@ class HFEngine(RolloutEngine):
         stop_tail = max((len(s) for s in stop_strings), default=0)  # tokens: each decodes to >= 1 character
         for t in range(max_tokens):
             logp = sampling_logprobs(logits, temperature, top_p)
-            new = (logp - torch.empty_like(logp).exponential_().log()).argmax(dim=-1)
+            new = sample(logp)
             tokens[live, t] = new
             logprobs[live, t] = logp.gather(1, new[:, None])[:, 0]
             stopped = running & (new == self.tok.eos_token_id)
