@@ -156,7 +156,9 @@ class VLLMEngine(RolloutEngine):
         self._in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
         self._sampling_params = vllm.SamplingParams
 
-    def generate(self, prompts, n, *, temperature=1.0, top_p=1.0, max_response_tokens=256, stop_strings=()):
+    def generate(self, prompts, n, *, temperature=1.0, top_p=1.0, max_response_tokens=256, stop_strings=(),
+                 caches=None, keep_cache=False):  # fmt: skip
+        del caches, keep_cache  # a history's KV blocks come back from the prefix cache, found by its token ids
         if temperature <= 0:
             raise ValueError(
                 f"temperature must be > 0 for the vllm engine (greedy has no sampling log-probs): {temperature}"
