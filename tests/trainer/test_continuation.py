@@ -202,3 +202,21 @@ def test_single_turn_episodes_keep_no_cache(make_trainer):
     trainer.engine.generate = lambda *a, **k: kept.append(k["keep_cache"]) or generate(*a, **k)
     trainer.step(1)
     assert kept == [False]
+
+
+@pytest.mark.vllm
+def test_vllm_serves_a_history_from_its_prefix_cache(tiny):
+    """The vllm engine continues a history without a handle: its prefix cache (on) serves the full KV blocks that an
+    earlier turn computed, found by the history's token ids."""
+    model, tok = tiny
+    engine = make_engine("vllm", model, tok)
+    assert engine.llm.llm_engine.vllm_config.cache_config.enable_prefix_caching
+    block = engine.llm.llm_engine.vllm_config.cache_config.block_size
+    prompt = tok("0110=" * (block // 5 + 2)).input_ids
+    torch.manual_seed(0)
+    (first,) = engine.generate([prompt], 1, max_response_tokens=4, keep_cache=True)
+    assert first.cache is None and engine.counts["reused_tokens"] == 0
+    history = first.prompt_ids + first.response_ids + observation(tok, 0, 1)
+    engine.generate([history], 1, max_response_tokens=4)
+    assert engine.counts["reused_tokens"] >= block
+    assert engine.counts["prefill_tokens"] + engine.counts["reused_tokens"] == len(prompt) + len(history)
