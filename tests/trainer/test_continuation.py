@@ -94,7 +94,7 @@ def test_a_wrong_cache_would_show(tiny):
     history = first.prompt_ids + first.response_ids + observation(tok, 0, 1)
     right, _ = continue_with(engine, history, first.cache)
     with torch.inference_mode():
-        first.cache.kv[0][0].add_(0.1)
+        first.cache.kv[0, 0].add_(0.1)
     wrong, _ = continue_with(engine, history, first.cache)
     assert (
         wrong.response_ids != right.response_ids
@@ -111,6 +111,8 @@ def test_histories_that_do_not_extend_the_cache_fall_back(tiny):
     (first,) = engine.generate(["0110="], 1, max_response_tokens=8, keep_cache=True)
     state = first.cache
     assert state.ids == first.prompt_ids + first.response_ids[:-1]
+    layers, heads, dim = model.config.num_hidden_layers, model.config.num_key_value_heads, model.config.head_dim
+    assert state.kv.shape == (layers, 2, heads, len(state.ids), dim)  # one position per token it holds
     history = first.prompt_ids + first.response_ids + observation(tok, 0, 1)
     flip = {tok.convert_tokens_to_ids("0"): tok.convert_tokens_to_ids("1"),
             tok.convert_tokens_to_ids("1"): tok.convert_tokens_to_ids("0")}  # fmt: skip
@@ -161,7 +163,7 @@ def spy(engine, reuse: bool):
         alive = sum(ref() is not None for ref in refs)
         calls.append({"rows": len(prompts), "keep": keep_cache, "passed": passed, "alive": alive})
         out = generate(prompts, n, caches=caches if reuse else None, keep_cache=keep_cache, **kwargs)
-        refs.extend(weakref.ref(s.cache.kv[0][0]) for s in out if s.cache is not None)
+        refs.extend(weakref.ref(s.cache.kv) for s in out if s.cache is not None)
         return out
 
     engine.generate = recording

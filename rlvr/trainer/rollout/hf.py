@@ -95,12 +95,13 @@ class _GrowingLayer(DynamicLayer):
 
 
 class KVState:
-    """A row's KV cache after a turn: `ids`, the tokens it holds, and per layer (keys, values) [kv_heads, len(ids),
-    head_dim]. Opaque to callers; valid for the engine that wrote it until its next `sync_weights` (`epoch`)."""
+    """A row's KV cache after a turn: `ids`, the tokens it holds, and `kv` [layers, 2 (keys, values), kv_heads,
+    len(ids), head_dim], one tensor (one copy per row in and out). Opaque to callers; valid for the engine that
+    wrote it until its next `sync_weights` (`epoch`)."""
 
     __slots__ = ("engine", "epoch", "ids", "kv")
 
-    def __init__(self, engine, epoch: int, ids: list[int], kv: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    def __init__(self, engine, epoch: int, ids: list[int], kv: torch.Tensor) -> None:
         self.engine, self.epoch, self.ids, self.kv = engine, epoch, ids, kv
 
 
@@ -196,14 +197,12 @@ class HFEngine(RolloutEngine):
             mask[u, width - m : width] = 1
             mask[u, width + suffix - new :] = 1
         cache = kv_cache(self.model, width + suffix + max_tokens)
-        device = next(self.model.parameters()).device
-        for li, layer in enumerate(cache.layers):
-            k0, v0 = next(s.kv[li] for s, m in zip(states, reuse, strict=True) if m)
-            k = k0.new_zeros((len(prompt_ids), k0.shape[0], width, k0.shape[2]), device=device)
-            v = v0.new_zeros((len(prompt_ids), v0.shape[0], width, v0.shape[2]), device=device)
-            for u, (state, m) in enumerate(zip(states, reuse, strict=True)):
-                if m:
-                    k[u, :, width - m :], v[u, :, width - m :] = state.kv[li][0][:, :m], state.kv[li][1][:, :m]
+        kv0 = next(s.kv for s, m in zip(states, reuse, strict=True) if m)  # [layers, 2, kv_heads, len, head_dim]
+        kv = kv0.new_zeros((*kv0.shape[:2], len(prompt_ids), kv0.shape[2], width, kv0.shape[4]))
+        for u, (state, m) in enumerate(zip(states, reuse, strict=True)):
+            if m:
+                kv[:, :, u, :, width - m :] = state.kv[:, :, :, :m]
+        for layer, (k, v) in zip(cache.layers, kv, strict=True):
             layer.update(k, v)
         return {"input_ids": ids, "attention_mask": mask}, cache
 
@@ -265,13 +264,21 @@ class HFEngine(RolloutEngine):
 
     @staticmethod
     def _take(cache, attn, live, leaving, ends, width, kept) -> None:
-        """Copy the keys and values of the batch rows `leaving` into `kept[chunk row]`: the prompt's real columns,
-        then the response's tokens but the last (never fed), [kv_heads, tokens, head_dim] per layer."""
-        for b in leaving.nonzero()[:, 0].tolist():
-            r = live[b].item()
-            response = torch.arange(width, width + ends[r] - 1, device=attn.device)
-            cols = torch.cat([attn[b, :width].nonzero()[:, 0], response])
-            kept[r] = [(layer.keys[b][:, cols], layer.values[b][:, cols]) for layer in cache.layers]
+        """Copy the keys and values of the batch rows `leaving` into `kept[chunk row]` ([layers, 2, kv_heads, tokens,
+        head_dim]): the prompt's real columns, then the response's tokens but the last (never fed to the model)."""
+        rows = leaving.nonzero()[:, 0]
+        if not len(rows):
+            return
+        length = cache.layers[0].keys.shape[2]
+        if any(layer.keys.shape != cache.layers[0].keys.shape for layer in cache.layers):
+            return  # layers of different shapes (no model rlvr builds): no state, the next turn prefills
+        kv = torch.stack([torch.stack([layer.keys[rows], layer.values[rows]]) for layer in cache.layers])
+        chunk_rows = live[rows].tolist()
+        valid = attn[rows, :length].bool()  # the prompt's real columns and every fed response token ...
+        n = torch.tensor([ends[r] - 1 for r in chunk_rows], device=attn.device)  # ... of which these are its own
+        valid[:, width:] &= torch.arange(length - width, device=attn.device) < n[:, None]
+        for i, r in enumerate(chunk_rows):
+            kept[r] = kv[:, :, i][:, :, :, valid[i]]
 
     def _length(self, ids: list[int], stop_strings) -> tuple[int, str]:
         """Response length (through EOS, or through the first stop string) and the finish reason."""
