@@ -26,7 +26,9 @@ and the position ids count only real tokens, so every row sees exactly its own h
 engine that wrote it and only until `sync_weights` (new weights make it stale); a history that shares no prefix with
 its state, or a model with cache layers other than plain full attention (sliding windows), gets a full prefill. The
 engine holds no state itself: the caller's references are the only ones, so dropping an ended episode's state frees
-it. `counts` accumulates prefilled and reused prompt tokens (benchmarks/multiturn.py).
+it. `counts` accumulates prefilled and reused prompt tokens. benchmarks/multiturn.py: on CodeFeedback-like episodes
+(a 256-token task, 96-token replies, 4 turns) generation is 1.8x faster; on 10-token Guess episodes the copies cost
+more than the prefill they save (0.93x).
 
 Why not `model.generate`: per token it builds logits processors, stopping criteria and cache bookkeeping for the
 general case, and it prefills every row (G times the prompt work in GRPO). On the benchmark's tiny model
