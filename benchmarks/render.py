@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("sandbox", "humaneval", "verifiers", "math_differential", "kernels", "trainer", "parity")
+ORDER = ("sandbox", "humaneval", "verifiers", "math_differential", "kernels", "trainer", "multiturn", "parity")
 SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {}
 TITLES = {
     "sandbox": "Sandbox latency",
@@ -29,6 +29,7 @@ TITLES = {
     "math_differential": "Math: differential test against math-verify",
     "kernels": "Log-prob kernels",
     "trainer": "GRPO step throughput against TRL",
+    "multiturn": "Multi-turn generation: KV cache continued across turns",
     "parity": "Parity: SFT then GRPO",
     "gpu_check": "GPU check (benchmarks/gpu_check.py)",
 }
@@ -374,6 +375,29 @@ def trainer(d: dict[str, Any]) -> list[str]:
         f"round: {per_round}.{verdict}",
         "",
     ]
+    return out
+
+
+@section("multiturn")
+def multiturn(d: dict[str, Any]) -> list[str]:
+    """One row per workload: generate time per episode and prompt tokens prefilled, continued vs full prefill."""
+    s = d.get("settings", {})
+    out = [
+        f"hf engine{' (quick run)' if d.get('quick') else ''}; {s.get('prompts')} prompts x {s.get('group')} "
+        f"episodes, {s.get('rounds')} rounds alternating the two modes, medians; {s.get('threads')} torch "
+        "thread(s). `continued`: each turn prefills only the tokens its episode's KV cache lacks; `full`: the whole "
+        "history. Shape: prompt / response (at most) / reply tokens, turns, model width x layers.",
+        "",
+    ]
+    rows = []
+    for r in d["results"]:
+        w, c, f = r["shape"], r["continued"], r["full_prefill"]
+        shape = f"{w['prompt']} / {w['response']} / {w['reply']}, {w['turns']} turns, {w['hidden']} x {w['layers']}"
+        rows.append([r["workload"], shape, c["generate_ms_per_episode"], f["generate_ms_per_episode"],
+                     ratio(r["speedup"]), c["prefill_tokens_per_episode"], f["prefill_tokens_per_episode"],
+                     f"{100 * r['prefill_saved_fraction']:.0f}%", "yes" if r["same_tokens"] else "NO"])  # fmt: skip
+    out += table(["workload", "shape", "ms/episode continued", "ms/episode full", "speed-up",
+                  "prefill tokens/episode continued", "full", "saved", "same tokens"], rows)  # fmt: skip
     return out
 
 

@@ -86,6 +86,13 @@ def test_results_md_has_a_section_with_the_numbers_of_every_committed_file():
             assert render.num(data["agreement"]) in sec and render.num(data["pairs"]) in sec
             for category, v in data["categories"].items():
                 assert f"| {category} | {v['count']} |" in sec
+        elif kind == "multiturn":
+            for r in data["results"]:
+                c, f = r["continued"], r["full_prefill"]
+                assert f"| {r['workload']} |" in sec and render.ratio(r["speedup"]) in sec
+                for ms in (c["generate_ms_per_episode"], f["generate_ms_per_episode"]):
+                    assert f"| {render.num(ms)} |" in sec
+                assert r["same_tokens"]  # continuing from the cache samples what a full prefill samples
         else:
             pytest.fail(f"{path.name}: kind {kind!r} has no section function in render.py")
     # fixed order: sandbox before verifiers before kernels

@@ -7,7 +7,12 @@ Turn 1 writes n responses per prompt (the engine shares each prompt's prefill wi
 batches the episodes still running, whatever their group and however many turns the others took (per-turn
 batching): the env's observation is appended to each episode's history (`env_ids`: a user turn of the chat template
 with `chat_template`, else the plain text) and the model continues from the whole history, passed to the engine as
-token ids, so the context holds exactly the tokens the model sampled (no re-tokenisation of its text).
+token ids, so the context holds exactly the tokens the model sampled (no re-tokenisation of its text). Each
+history therefore extends the one its last sample continued, and the engine's continuation cache of that sample
+(`keep_cache` / `caches`: the hf engine's KV cache, rollout/hf.py) spares the prefill of everything but the new
+tokens. An episode's cache is dropped when the episode ends (nothing else refers to it: memory stays bounded by the
+episodes still running); none is kept at the last turn an episode can reach (`max_turns`, or the env's
+`max_turns`), so single-turn episodes keep none.
 
 An episode's tokens after its first prompt alternate the model's (trained, with the sampler's log-probs) and the
 env's (context only: masked out of the loss and the KL, sampler log-prob 0). Its reward is the env's: the sum over
@@ -16,8 +21,7 @@ its turns (`turn_reward="sum"`) or the last turn's; its status is the last verdi
 A single-turn env ends every episode after its first `step`: an episode is then one engine sample, and the batch is
 `make_batch` of the samples, as before episodes existed.
 
-Not handled: keeping the hf engine's KV cache across turns (each turn prefills the history again; the vllm engine's
-prefix cache reuses it); histories longer than the model's context (the engine sees what it is given).
+Not handled: histories longer than the model's context (the engine sees what it is given).
 """
 
 from __future__ import annotations
@@ -124,13 +128,17 @@ def collect_episodes(
     t0 = time.perf_counter()
     prompts, _ = venv.reset(seed=seed, options=options)
     texts = [format_prompt(tok, p, chat_template) for p in prompts[::n]]
-    samples = engine.generate(texts, n, **sampling)
+    limits = [m for m in (max_turns, getattr(getattr(venv, "env", None), "max_turns", 0)) if m]  # 0: no/unknown limit
+    last = min(limits, default=0)  # the last turn an episode can reach (0: unknown)
+    samples = engine.generate(texts, n, keep_cache=last != 1, **sampling)
     episodes = [Episode(list(s.prompt_ids)) for s in samples]
-    live, turn = list(range(len(episodes))), 0
+    live, turn, caches = list(range(len(episodes))), 0, {}
     while True:
         turn += 1
         for i, s in zip(live, samples, strict=True):
             episodes[i].add_response(s, tok.eos_token_id)
+            caches[i] = s.cache
+        samples = None  # `caches` holds the only references to the engine's continuation caches
         t1 = time.perf_counter()
         times["time_generate_s"] += t1 - t0
         actions = [""] * len(episodes)
@@ -141,6 +149,7 @@ def collect_episodes(
             episodes[i].rewards.append(float(rewards[i]))
             episodes[i].verdicts.append(infos["verdict"][i])
         live = [i for i in live if not (terminated[i] or truncated[i])]
+        caches = {i: caches[i] for i in live}  # an ended episode's cache is released here
         t0 = time.perf_counter()
         times["time_verify_s"] += t0 - t1
         if not live or turn == max_turns:
@@ -148,7 +157,9 @@ def collect_episodes(
         for i in live:
             after_eos = episodes[i].response_ids[-1:] == [tok.eos_token_id]
             episodes[i].add_observation(obs[i], env_ids(tok, obs[i], chat_template, after_eos))
-        samples = engine.generate([episodes[i].prompt_ids + episodes[i].response_ids for i in live], 1, **sampling)
+        histories = [episodes[i].prompt_ids + episodes[i].response_ids for i in live]
+        samples = engine.generate(histories, 1, caches=[caches[i] for i in live], keep_cache=turn + 1 != last,
+                                  **sampling)  # fmt: skip
 
 
 def episode_batch(episodes: list[Episode], pad_id: int) -> TokenBatch:

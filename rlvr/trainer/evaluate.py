@@ -143,7 +143,7 @@ def evaluate(
     if samples_out is not None:
         envs = [names[i // n] for i in range(len(episodes))]
         statuses = [str(x) for x in status.flatten()]
-        rows = records(prompts_text, [e.text for e in episodes], episode_rewards, statuses, envs)
+        rows = records(prompts_text, [e.text for e in episodes], episode_rewards, statuses, envs, episodes)
         for row, e in zip(rows, episodes, strict=True):
             v = e.verdicts[-1] if e.verdicts else None
             samples_out.append({**row, "extracted": (v or {}).get("extracted"), "detail": (v or {}).get("detail", "")})

@@ -126,10 +126,9 @@ def _log_eval(logger, step: int, cfg: TrainConfig, engine, tok, dist: Dist, venv
     rows = [] if logger.samples is not None else None
     ev = run_eval(cfg, engine, tok, step, verifiers_from=venv.env, samples_out=rows)
     logger.log("eval", step, ev)
-    if rows:  # the first sample of each prompt
-        logger.samples.write(
-            "eval", step, [{k: r[k] for k in SAMPLE_FIELDS} for r in rows[:: cfg.eval.samples_per_prompt]]
-        )
+    if rows:  # the first sample of each prompt (a multi-turn episode with its turns)
+        first, keep = rows[:: cfg.eval.samples_per_prompt], (*SAMPLE_FIELDS, "turns")
+        logger.samples.write("eval", step, [{k: r[k] for k in keep if k in r} for r in first])
     return ev
 
 

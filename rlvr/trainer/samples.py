@@ -5,7 +5,9 @@
 `grpo` records: every `logging.samples_every_steps` GRPO steps, the first `logging.samples_groups` groups of the
 step's first sampling round, every sample of each (on a small run that is a handful per step, on a large one a
 sample of its groups; the groups are random problems already). `reward` is the env's (the verifier's), before
-length shaping; `status` the verdict's; `env` the id that drew the problem (a mixture's component).
+length shaping; `status` the verdict's; `env` the id that drew the problem (a mixture's component). A multi-turn
+episode's record also holds the whole episode, `"turns": [{"response", "reward", "reply"}, ...]` (each turn's
+response, the env's reward for it and its reply, the last turn without one); `response` is its last turn's.
 `eval` records: at every evaluation, the first sample of each held-out prompt (`rlvr report` shows the best and
 the worst of them per evaluation).
 
@@ -22,7 +24,7 @@ import os
 from rlvr.trainer.metrics import _truncate
 
 FILE = "samples.jsonl"
-FIELDS = ("prompt", "response", "reward", "status", "env")  # besides phase and step
+FIELDS = ("prompt", "response", "reward", "status", "env")  # besides phase and step (and a multi-turn one's turns)
 
 
 def env_name(problem) -> str:
@@ -30,12 +32,25 @@ def env_name(problem) -> str:
     return str(problem.meta.get("component", problem.domain)).removeprefix("rlvr/")
 
 
-def records(prompts, responses, rewards, status, envs) -> list[dict]:
-    """Records (without phase and step) from parallel lists."""
-    return [
+def episode_turns(episode) -> dict:
+    """{"turns": [...]} for an episode of several turns (episodes.py's `Episode`), else {}."""
+    if getattr(episode, "turns", 1) <= 1:
+        return {}
+    replies = [*episode.observations, None]
+    turns = [{"response": t, "reward": float(w)} | ({"reply": o} if o is not None else {})
+             for t, w, o in zip(episode.texts, episode.rewards, replies, strict=False)]  # fmt: skip
+    return {"turns": turns}
+
+
+def records(prompts, responses, rewards, status, envs, episodes=None) -> list[dict]:
+    """Records (without phase and step) from parallel lists; with `episodes`, multi-turn ones hold their turns."""
+    rows = [
         {"prompt": p, "response": r, "reward": float(w), "status": s, "env": e}
         for p, r, w, s, e in zip(prompts, responses, rewards, status, envs, strict=True)
     ]
+    for row, episode in zip(rows, episodes or [], strict=False):
+        row.update(episode_turns(episode))
+    return rows
 
 
 class SampleLog:
@@ -61,7 +76,7 @@ class SampleLog:
         G = len(samples) // len(prompts)
         n = min(self.groups, len(prompts)) * G
         rows = records([prompts[i // G] for i in range(n)], [s.text for s in samples[:n]], rewards[:n],
-                       status[:n], [env_name(p) for p in problems[:n]])  # fmt: skip
+                       status[:n], [env_name(p) for p in problems[:n]], samples[:n])  # fmt: skip
         self.write("grpo", self.step, rows)
 
     def write(self, phase: str, step: int, rows: list[dict]) -> None:

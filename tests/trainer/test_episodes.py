@@ -118,6 +118,27 @@ def test_first_loss_and_kl_by_hand_count_the_model_tokens_only(make_trainer):
     assert (full.targets != -100).sum() > sel.sum()
 
 
+def test_samples_jsonl_holds_whole_episodes(make_trainer, tmp_path):
+    """A multi-turn episode's record holds every turn: response, reward, the env's reply (none after the last)."""
+    from rlvr.trainer.samples import SampleLog
+    from rlvr.trainer.samples import load as load_samples
+
+    trainer = make_trainer(GUESS)
+    log = trainer.sample_log = SampleLog(str(tmp_path), every_steps=1, groups=P)
+    log.step = 1
+    trainer.step(1)
+    log.close()
+    rows, eps = load_samples(str(tmp_path)), trainer.last.episodes
+    assert len(rows) == len(eps) and any(e.turns > 1 for e in eps)
+    for row, e in zip(rows, eps, strict=True):
+        assert row["response"] == e.text
+        if e.turns == 1:
+            assert "turns" not in row
+            continue
+        assert [t["response"] for t in row["turns"]] == e.texts and [t["reward"] for t in row["turns"]] == e.rewards
+        assert [t.get("reply") for t in row["turns"]] == [*e.observations, None]
+
+
 def test_turn_reward_last_and_max_turns(make_trainer):
     trainer = make_trainer([*GUESS, "rollout.max_turns=2", "rollout.turn_reward=last"])
     metrics = trainer.step(1)

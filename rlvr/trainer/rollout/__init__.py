@@ -11,8 +11,13 @@ layout of a GRPO group in the vector env). Each `Sample` holds the prompt's toke
 removed) and the log-probability of each response token under the distribution it was sampled from (temperature and
 top-p applied).
 
+Multi-turn episodes continue a history: `generate(histories, 1, caches=[s.cache ...], keep_cache=True)` with the
+`cache` of each history's last sample (kept with `keep_cache=True`) lets the hf engine prefill only the new tokens;
+the vllm engine's prefix cache does the same from the token ids alone. Dropping a sample's `cache` frees it.
+
 `sync_weights(model)` is the hook for engines that hold their own copy of the weights (a colocated vLLM
-engine reloads them from the trainer's model); engines that sample from the trainer's model make it a no-op.
+engine reloads them from the trainer's model); engines that sample from the trainer's model
+only mark their continuation caches stale.
 Engines are named in `ENGINES` ("module:Class") and imported on first use.
 """
 
@@ -31,6 +36,7 @@ class Sample:
     text: str
     logprobs: list[float]  # one per response token, at the sampling temperature / top-p
     finish_reason: str  # "stop" (EOS or a stop string) | "length" (max_response_tokens reached)
+    cache: object = dataclasses.field(default=None, repr=False, compare=False)  # generate(keep_cache=True)'s state
 
 
 class RolloutEngine:
@@ -45,7 +51,12 @@ class RolloutEngine:
         top_p: float = 1.0,
         max_response_tokens: int = 256,
         stop_strings: list[str] | tuple[str, ...] = (),
+        caches: list | None = None,
+        keep_cache: bool = False,
     ) -> list[Sample]:
+        """`keep_cache`: each sample's `cache` holds what the engine needs to continue its history (None where it
+        keeps nothing); `caches`: one per prompt, a `cache` of an earlier sample whose history the prompt extends
+        (or None). Engines that cache prefixes themselves (vllm) ignore both."""
         raise NotImplementedError
 
     def sync_weights(self, model) -> None:

@@ -6,9 +6,10 @@
 
 Semantics follow the `hf` engine. Prompts are texts, tokenized here with the trainer's tokenizer and passed to vLLM
 as token ids, so `Sample.prompt_ids` are exactly the ids the trainer scores; or token-id lists (a multi-turn
-episode's history), sent as given: vLLM's prefix cache (on by default in its V1 engine) reuses the history's KV
-blocks. Each prompt is one request with `SamplingParams(n=...)`, so its n samples land at `i*n .. i*n+n-1`. Response
-ids end with EOS when the model stopped by itself; a matched stop string is kept
+episode's history), sent as given: vLLM's prefix cache (turned on here, as by default for decoder models) serves
+the history's full KV blocks (128 tokens on CPU) computed at earlier turns; `counts` adds up the prompt tokens
+computed and served. Each prompt is one request with `SamplingParams(n=...)`, so its n samples land at
+`i*n .. i*n+n-1`. Response ids end with EOS when the model stopped by itself; a matched stop string is kept
 (`include_stop_str_in_output=True`); `Sample.text` is `tokenizer.decode(response_ids, skip_special_tokens=True)`, as
 in the `hf` engine.
 
@@ -130,6 +131,7 @@ class VLLMEngine(RolloutEngine):
             max_num_seqs=max_batch_sequences,
             logprobs_mode="processed_logprobs",
             generation_config="vllm",  # like the hf engine: ignore the model's generation_config defaults
+            enable_prefix_caching=True,  # vLLM's default for decoder models; multi-turn histories rely on it
         )
         if device.type == "cuda":
             settings.update(gpu_memory_utilization=gpu_memory_utilization)
@@ -155,8 +157,11 @@ class VLLMEngine(RolloutEngine):
             torch.set_num_threads(caller)
         self._in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
         self._sampling_params = vllm.SamplingParams
+        self.counts = {"prefill_tokens": 0, "reused_tokens": 0}  # prompt tokens computed / served by the prefix cache
 
-    def generate(self, prompts, n, *, temperature=1.0, top_p=1.0, max_response_tokens=256, stop_strings=()):
+    def generate(self, prompts, n, *, temperature=1.0, top_p=1.0, max_response_tokens=256, stop_strings=(),
+                 caches=None, keep_cache=False):  # fmt: skip
+        del caches, keep_cache  # a history's KV blocks come back from the prefix cache, found by its token ids
         if temperature <= 0:
             raise ValueError(
                 f"temperature must be > 0 for the vllm engine (greedy has no sampling log-probs): {temperature}"
@@ -177,6 +182,9 @@ class VLLMEngine(RolloutEngine):
             outputs = self.llm.generate([{"prompt_token_ids": p} for p in ids], params, use_tqdm=False)
         samples = []
         for prompt_ids, out in zip(ids, outputs, strict=True):
+            cached = out.num_cached_tokens or 0
+            self.counts["prefill_tokens"] += len(prompt_ids) - cached
+            self.counts["reused_tokens"] += cached
             for c in sorted(out.outputs, key=lambda c: c.index):
                 if c.finish_reason not in _FINISH:
                     raise RuntimeError(f"vLLM finished a sample with {c.finish_reason!r} (expected stop or length)")
