@@ -61,7 +61,8 @@ def test_the_dry_run_runs_every_step_on_cpu(tmp_path):
     assert all(step["status"] == "ok" for step in result["steps"].values())
     assert "skipped" in result["steps"]["tests"]["last_line"]  # no CUDA here: the gpu tests skip
     kernels = json.loads((tmp_path / "kernels-cpu-dry-run.json").read_text())
-    assert {r["impl"] for r in kernels["rows"]} == {"chunked", "reference"}
+    rows = [r for run in kernels["runs"] for r in run["rows"]]
+    assert {r["impl"] for r in rows} == {"chunked", "reference"} and all(r["status"] == "ok" for r in rows)
     trainer = json.loads((tmp_path / "trainer-cpu-dry-run.json").read_text())
     assert trainer["settings"]["model"]["arch"] == "qwen2" and trainer["settings"]["model"]["vocab"] == 512
     assert trainer["ratios"]["samples_per_s"] > 0
