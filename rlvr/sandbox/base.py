@@ -317,24 +317,31 @@ class Sandbox:
         return getattr(self, "_closed", False)
 
 
-def rlimit_prefix(limits: Limits, helpers: int = 0) -> list[str]:
-    """`prlimit` argv prefix setting the per-process limits before anything untrusted runs.
+def rlimits(limits: Limits, helpers: int = 0) -> dict[str, tuple[int, int]]:
+    """The per-process limits of a run, {resource.RLIMIT_* name: (soft, hard)}.
 
     RLIMIT_NPROC counts every process of the uid, so the backend's own `helpers` that run under it
     (bwrap and its pid-1 reaper) are added: the program's whole tree gets exactly `limits.pids`.
     """
     cpu = max(1, int(limits.cpu_s + 0.999))
-    args = [
-        "prlimit",
-        f"--cpu={cpu}:{cpu + 1}",
-        f"--nproc={limits.pids + helpers}",
-        f"--fsize={limits.disk_mb << 20}",
-        "--nofile=256",
-        "--core=0",
-        f"--as={limits.memory_mb << 20}",
-        "--",
-    ]
-    return args
+    both = lambda n: (n, n)  # noqa: E731
+    return {
+        "RLIMIT_CPU": (cpu, cpu + 1),
+        "RLIMIT_NPROC": both(limits.pids + helpers),
+        "RLIMIT_FSIZE": both(limits.disk_mb << 20),
+        "RLIMIT_NOFILE": both(256),
+        "RLIMIT_CORE": both(0),
+        "RLIMIT_AS": both(limits.memory_mb << 20),
+    }
+
+
+def rlimit_prefix(limits: Limits, helpers: int = 0) -> list[str]:
+    """`prlimit` argv prefix setting `rlimits(limits, helpers)` before anything untrusted runs."""
+    flags = {"RLIMIT_CPU": "cpu", "RLIMIT_NPROC": "nproc", "RLIMIT_FSIZE": "fsize", "RLIMIT_NOFILE": "nofile",
+             "RLIMIT_CORE": "core", "RLIMIT_AS": "as"}  # fmt: skip
+    values = rlimits(limits, helpers).items()
+    args = [f"--{flags[k]}={s}:{h}" if s != h else f"--{flags[k]}={s}" for k, (s, h) in values]
+    return ["prlimit", *args, "--"]
 
 
 def drop_privileges_prefix(uid: int) -> list[str]:

@@ -132,6 +132,10 @@ def compiled_args(args):
     return dict(zip(args[1::2], args[2::2], strict=False))
 
 
+# argv[1] may be --fork-server=FD (see `serve`); the precompiled sources and compiled code follow.
+SERVER_FD = None
+if sys.argv[1:2] and sys.argv[1].startswith("--fork-server="):
+    SERVER_FD = int(sys.argv.pop(1).partition("=")[2])
 PRECOMPILED = precompile(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}, compiled_args(sys.argv[2:]))
 
 
@@ -258,4 +262,130 @@ def stop_rest(code):
     os._exit(code)
 
 
-main()
+# --- fork-server mode: one long-lived sandbox that forks a fresh nested sandbox per program ------------------------
+
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x2000000, 0x4000000, 0x8000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 38, 47, 4
+
+
+def serve(fd):
+    """The fork server: the init of a bwrap sandbox (no user-namespace ban, so that it can nest) whose only job is to
+    fork. It never runs model code and never sees a job: each request on socket `fd` is a JSON spec (the rlimits
+    and disk size of one nest) with four fds (the nest's stdin, stdout and stderr pipes and a control socket), and
+    is answered by a forked child, the nest's *keeper*, that builds a fresh sandbox inside this one (`nest`). EOF on
+    `fd` (the host is gone or done) ends the server and, being pid 1, everything in its sandbox."""
+    import fcntl  # noqa: F401 - warm for nest_init
+    import resource  # noqa: F401
+    import socket
+
+    global SERVER
+    server = SERVER = socket.socket(fileno=fd)
+    signal.signal(signal.SIGCHLD, reap)  # keepers are reaped as they end: no zombie counts against RLIMIT_NPROC
+    while True:
+        msg, fds, _, _ = socket.recv_fds(server, 1 << 16, 4)
+        if not msg:
+            os._exit(0)
+        if len(fds) == 4 and os.fork() == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            server.close()
+            keep(json.loads(msg), *fds)
+        for f in fds:
+            os.close(f)
+
+
+def reap(*_):
+    """Reap the keepers that ended; for each, one byte 'r' to the host: then not even a zombie of the nest is left."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+        try:
+            SERVER.send(b"r")
+        except OSError:
+            pass
+
+
+def keep(spec, stdin, stdout, stderr, ctl):
+    """The keeper: new user, mount, pid, network, ipc, uts and cgroup namespaces (the uid stays the sandbox's,
+    65534, with no capability outside them), a fresh tmpfs on /box, then the nest's init (`nest_init`); its pidfd
+    goes to the host on `ctl` (so that the host can kill the nest at its deadline), then its exit code, once the
+    kernel has reaped it, which it does only when nothing of the nest is left. A set-up failure goes to stderr."""
+    import socket
+
+    for i, f in enumerate((stdin, stdout, stderr)):
+        os.dup2(f, i)
+        os.close(f)
+    ctl = socket.socket(fileno=ctl)
+    try:
+        uid, gid = os.getuid(), os.getgid()
+        libc("unshare", CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+             | CLONE_NEWCGROUP)  # fmt: skip
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+        libc("mount", None, b"/", None, MS_REC | MS_PRIVATE, None)
+        options = f"size={spec['disk']},mode=0755,uid={uid},gid={gid}".encode()
+        libc("mount", b"tmpfs", b"/box", b"tmpfs", MS_NOSUID | MS_NODEV, options)
+        libc("sethostname", b"sandbox", 7)
+        pid = os.fork()
+    except OSError as e:
+        os.write(2, f"rlvr sandbox: cannot build the nested sandbox: {e}\n".encode())
+        os._exit(125)
+    if pid == 0:
+        ctl.close()
+        nest_init(spec)
+    socket.send_fds(ctl, [b"p"], [os.pidfd_open(pid)])
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    ctl.send(bytes([128 - code if code < 0 else code]))
+    os._exit(0)
+
+
+def nest_init(spec):
+    """Pid 1 of the nest: its own /proc, loopback up, no further user namespaces, the run's rlimits, every
+    capability dropped (bounding set included) and no_new_privs, then the one-shot protocol (`main`)."""
+    import fcntl
+    import resource
+    import socket
+
+    try:
+        libc("mount", b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        with open("/proc/sys/user/max_user_namespaces", "w") as f:
+            f.write("0")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", 0x1 | 0x8 | 0x40))  # SIOCSIFFLAGS: UP|LOOPBACK|RUNNING
+        os.chdir("/box")
+        for name, value in spec["rlimits"].items():
+            resource.setrlimit(getattr(resource, name), tuple(value))
+        libc("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        libc("prctl", PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+        cap = 0
+        while LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+            cap += 1
+        header = struct.pack("II", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+        libc("capset", header, bytes(24))  # effective, permitted, inheritable: none (two 32-bit words each)
+    except (OSError, ValueError) as e:
+        os.write(2, f"rlvr sandbox: cannot set up the nested sandbox: {e}\n".encode())
+        os._exit(125)
+    main()
+
+
+def libc(name, *args):
+    """Call libc's `name`; OSError with errno when it returns -1."""
+    import ctypes
+
+    if getattr(LIBC, name)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{name}: {os.strerror(err)}")
+
+
+if SERVER_FD is None:
+    main()
+else:
+    import ctypes
+
+    LIBC = ctypes.CDLL(None, use_errno=True)
+    serve(SERVER_FD)

@@ -15,8 +15,11 @@ rlvr/sandbox/bwrap_box.py). At the deadline the init is SIGKILLed, with the same
 Warm path: one *spare* per pool slot, a started sandbox whose interpreter is up and waiting for its job,
 started in the background once the slot's previous run is over. A spare serves one program and is
 never reused. `python3 FILE` and `python3 -c CODE` start as a fork of that interpreter (see boot.py);
-anything else is exec'd. Back to back, runs wait for their spare to come up as they would for a cold
-start; when runs are spaced (generation between training steps) the start-up is off the critical path.
+anything else is exec'd. Spares are *nests* (rlvr/sandbox/bwrap_nest.py): fresh namespaces and work dir per
+program, forked in ~4 ms from a fork server (a bwrap sandbox per uid slot that holds only an interpreter with
+its modules imported) instead of a bwrap and an interpreter started per program (~30 ms of CPU). Where nests
+cannot be built (no user namespaces inside a sandbox), or with `nest=False`, each spare is a bwrap sandbox of
+its own; back to back, runs then wait for their spare to come up as they would for a cold start.
 
 Long-lived workers (`start_worker`, used by the verifier pool) get the same sandbox with pipes instead
 of a deadline, plus read-only binds of the host paths they need (the Python environment).
@@ -51,6 +54,7 @@ from rlvr.sandbox.base import (
     sandbox_uid,
 )
 from rlvr.sandbox.bwrap_box import Box, boot_source, compile_ahead, limits_key, start_box
+from rlvr.sandbox.bwrap_nest import ForkServer, NestUnavailable
 
 WORK_DIR = "/box"
 _UIDS = 256  # sandbox uids per process (rlvr.sandbox.base.sandbox_uid): one per live sandbox, runs and spares
@@ -88,10 +92,13 @@ def _bwrap_args(
     status_fd: int | None,
     ro_binds: Mapping[str, str] | None = None,
     as_pid_1: bool = False,
+    nest: bool = False,
 ) -> list[str]:
     """bwrap and its options (no rlimits, no privilege drop); `ro_binds` maps a sandbox path to a host source.
 
     as_pid_1: `argv` is the init of the sandbox's pid namespace (boot.py, which reaps), instead of bwrap's own.
+    nest: the sandbox of a fork server (rlvr/sandbox/bwrap_nest.py), whose nests need user namespaces: bwrap does not
+    ban them (--disable-userns); each nest bans them for itself.
     """
     binds = sorted((ro_binds or {}).items())
     # /tmp points into the work dir, unless a bind (say a venv or checkout under /tmp) already made it a directory;
@@ -106,7 +113,7 @@ def _bwrap_args(
         *(["--as-pid-1"] if as_pid_1 else []),
         "--unshare-all",
         "--unshare-user",
-        "--disable-userns",
+        *([] if nest else ["--disable-userns"]),
         "--die-with-parent",
         "--new-session",
         "--hostname",
@@ -158,6 +165,18 @@ def box_args(
     return lambda status_fd: _bwrap_args(boot, limits, status_fd, as_pid_1=True)
 
 
+def server_args(precompiled: Mapping[str, str], compiled: Sequence[str]) -> Callable[[int, int], list[str]]:
+    """bwrap's argv for a fork server (boot.py in fork-server mode, as box_args), given the status and server fds.
+    Its own work dir stays empty (each nest mounts one of its own): 1 MiB."""
+
+    def args(status_fd: int, server_fd: int) -> list[str]:
+        boot = ["python3", "-S", "-c", boot_source(), f"--fork-server={server_fd}", json.dumps(dict(precompiled))]
+        status = status_fd if status_fd >= 0 else None
+        return _bwrap_args([*boot, *compiled], Limits(disk_mb=1), status, as_pid_1=True, nest=True)
+
+    return args
+
+
 class BwrapSandbox(Sandbox):
     """Runs each program in a fresh bubblewrap sandbox; see the module docstring for what is isolated.
 
@@ -169,12 +188,18 @@ class BwrapSandbox(Sandbox):
     never two. Every sandbox, spare or not, has an unprivileged uid of its own (at most 256 at once, with the
     runs), so RLIMIT_NPROC counts one run's processes only. `phase_log` keeps the last runs' {"spare",
     "total_ms"} (for benchmarks/sandbox.py).
+
+    nest: spares are nests forked from one fork server per uid (see the module docstring) when this machine allows
+    it (else `nest` turns False and `nest_unavailable` says why); False: a bwrap sandbox per program.
     """
 
     name = "bwrap"
 
-    def __init__(self, max_concurrency: int | None = None, spares: int | bool = True) -> None:
+    def __init__(self, max_concurrency: int | None = None, spares: int | bool = True, nest: bool = True) -> None:
         super().__init__(max_concurrency)
+        self.nest = bool(nest)
+        self.nest_unavailable: str | None = None  # why nests could not be built here (then: a bwrap per program)
+        self._servers: dict[int, tuple[tuple, ForkServer]] = {}  # uid index -> (its sources, its fork server)
         n = self.max_concurrency if spares is True else int(spares)
         if not 0 <= n <= _UIDS - self.max_concurrency:
             raise ValueError(f"spares must be in 0..{_UIDS - self.max_concurrency} with this concurrency, got {spares}")
@@ -191,6 +216,8 @@ class BwrapSandbox(Sandbox):
         # Spares start from this one long-lived thread: bwrap's --die-with-parent fires when the *thread* that
         # started it exits.
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="rlvr-bwrap-spares") if n else None
+        # Fork servers live as long as this sandbox: they start from one thread that does too (--die-with-parent).
+        self._server_starter = ThreadPoolExecutor(1, thread_name_prefix="rlvr-bwrap-servers") if nest else None
 
     def _run(self, argv: list[str], files: dict[str, bytes], stdin: bytes, limits: Limits, slot: int) -> ExecResult:
         t0 = time.monotonic()
@@ -258,13 +285,48 @@ class BwrapSandbox(Sandbox):
 
     def _start_box(self, limits: Limits, uid: int) -> Box:
         try:
-            box = start_box(self._box_args(limits), limits, sandbox_uid(uid))
+            box = self._start_nest(limits, uid) if self.nest else None
+            if box is None:
+                box = start_box(self._box_args(limits), limits, sandbox_uid(uid))
         except BaseException:
             with self._lock:
                 self._uids.append(uid)
             raise
         box.uid = uid
         return box
+
+    def _start_nest(self, limits: Limits, uid: int) -> Box | None:
+        """A nest from uid `uid`'s fork server (started, or restarted for new sources, here); None when nests cannot
+        be built here: then `nest` turns off for good, with the reason in `nest_unavailable`."""
+        with self._lock:
+            sources = (self._precompiled, self._compiled)
+            entry = self._servers.pop(uid, None)
+        for attempt in range(2):  # a server that died is replaced once; a second failure is the machine's
+            if entry is not None and (entry[0] != sources or not entry[1].alive()):
+                entry[1].close()
+                entry = None
+            if entry is None:
+                server = self._server_starter.submit(ForkServer, server_args(*sources), sandbox_uid(uid)).result()
+                entry = (sources, server)
+            try:
+                box = entry[1].spawn(limits, uid)
+            except NestUnavailable as e:
+                entry[1].close()
+                entry = None
+                if attempt:
+                    self.nest, self.nest_unavailable = False, str(e)
+                    return None
+                continue
+            with self._lock:
+                self._servers[uid] = entry
+            return box
+        return None
+
+    def server_pids(self) -> list[int]:
+        """Host pids of the fork servers (bwrap and the server process, not their nests); for tests."""
+        with self._lock:
+            servers = [server for _, server in self._servers.values()]
+        return [pid for server in servers for pid in server.pids()]
 
     def _discard(self, future: Future[Box]) -> None:
         if future.exception() is None:
@@ -337,6 +399,12 @@ class BwrapSandbox(Sandbox):
             self._discard(future)
         if self._spawner is not None:
             self._spawner.shutdown(wait=True)
+        with self._lock:
+            servers, self._servers = self._servers, {}
+        for _, server in servers.values():
+            server.close()
+        if self._server_starter is not None:
+            self._server_starter.shutdown(wait=True)
 
 
 # Long-lived workers get uids in a range of their own, above every one-shot run's uid, so that a worker's
@@ -435,7 +503,11 @@ def unavailable_reason() -> str | None:
     missing = missing_host_tools()
     if missing:
         return missing
-    probe = BwrapSandbox(max_concurrency=1, spares=0).run(["/usr/bin/true"], limits=Limits(wall_s=20, cpu_s=5))
+    sandbox = BwrapSandbox(max_concurrency=1, spares=0, nest=False)
+    try:
+        probe = sandbox.run(["/usr/bin/true"], limits=Limits(wall_s=20, cpu_s=5))
+    finally:
+        sandbox.close()
     if probe.status != "ok":
         return f"a probe run failed ({probe.status}: {probe.detail}); {_USERNS_HINT}"
     return None

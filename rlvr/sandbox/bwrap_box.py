@@ -80,6 +80,14 @@ def compile_ahead(sources: dict[str, str]) -> tuple[str, ...]:
     return args if all(len(a.encode()) < ARG_MAX_BYTES for a in args) else ()
 
 
+def readable(fd, timeout: float | None) -> bool:
+    """Whether `fd` (an int or an object with fileno()) turns readable within `timeout` s (None: no limit). poll, not
+    select: a sandbox with many spares holds fds above select's 1024."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999))))
+
+
 def limits_key(limits: Limits) -> tuple:
     """The limits a box is started with (rlimits, disk size); wall_s and output_bytes are the host's, per run."""
     return (limits.cpu_s, limits.memory_mb, limits.pids, limits.disk_mb)
@@ -102,11 +110,19 @@ class Box:
     uid: int = -1  # the owner's index of the box's uid
     ready: bool = False  # its init said it is up (see wait_ready)
 
+    def pidfd(self) -> int | None:
+        """A pidfd of the sandbox's init when known before the run (a nest), else None (bwrap's status tells)."""
+        return None
+
+    def kill(self) -> None:
+        """SIGKILL the whole box and reap it (the deadline's last resort)."""
+        kill_group(self.proc)
+
     def wait_ready(self, timeout: float) -> bool:
         """Wait until the init is up and waiting for its job (its interpreter started, modules imported)."""
         if not self.ready:
             fd = self.proc.stdout.fileno()
-            if select.select([fd], [], [], timeout)[0]:
+            if readable(fd, timeout):
                 self.ready = os.read(fd, 1) == b"\x02"
         return self.ready
 
@@ -127,7 +143,7 @@ class Box:
             try:
                 proc.wait(_EXIT_GRACE_S)
             except subprocess.TimeoutExpired:
-                kill_group(proc)
+                self.kill()
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             try:
                 pipe.close()
@@ -147,7 +163,7 @@ class _Run:
         self.acked: bool | None = None  # True: the program started; False: set-up failed
         self.setup = bytearray()  # the set-up failure's message
         self.status = bytearray()
-        self.pidfd: int | None = None
+        self.pidfd: int | None = box.pidfd()
         self.timed_out = False
         self.start = time.monotonic()
 
@@ -231,7 +247,7 @@ class _Run:
                 return
             except OSError:
                 pass
-        kill_group(self.box.proc)
+        self.box.kill()
 
     def _wait(self, deadline: float) -> None:
         proc = self.box.proc
@@ -244,7 +260,7 @@ class _Run:
             try:
                 proc.wait(_EXIT_GRACE_S)
             except subprocess.TimeoutExpired:
-                kill_group(proc)
+                self.box.kill()
         finally:
             if self.pidfd is not None:
                 os.close(self.pidfd)

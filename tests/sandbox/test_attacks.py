@@ -23,6 +23,7 @@ from rlvr.sandbox.base import sandbox_uid
 ISOLATING = [
     pytest.param("bwrap", marks=pytest.mark.bwrap),
     pytest.param("bwrap-warm", marks=pytest.mark.bwrap),
+    pytest.param("bwrap-flat", marks=pytest.mark.bwrap),  # a bwrap per program: where nests cannot be built
     pytest.param("docker", marks=pytest.mark.docker),
     pytest.param("docker-warm", marks=pytest.mark.docker),
 ]
@@ -32,12 +33,15 @@ QUICK = Limits(wall_s=10, cpu_s=5, memory_mb=256, pids=32, output_bytes=1 << 20,
 
 def _sandbox_pids() -> list[int]:
     """Host pids running as one of this test process's sandbox uids (bwrap and process backends), except the
-    bwrap sandbox's idle spares (started sandboxes waiting for the next run, which never held a program).
+    bwrap sandboxes' idle spares (started sandboxes waiting for the next run, which never held a program) and
+    their fork servers' own two processes (bwrap and the server; not what runs below them).
 
     Only our own uid range counts, so sandboxes of other processes on the machine are not "strays".
     """
     lo = sandbox_uid(0)
-    spares = set(get_sandbox("bwrap").spare_pids()) if "bwrap" in _used else set()
+    bwraps = [_bwrap(name) for name in ("bwrap", "bwrap-flat") if name in _used]
+    spares = {pid for sb in bwraps for pid in sb.spare_pids()}
+    servers = {pid for sb in bwraps for pid in sb.server_pids()}
     uids, parents = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -56,7 +60,7 @@ def _sandbox_pids() -> list[int]:
             pid = parents.get(pid, 0)
         return False
 
-    return [pid for pid, uid in uids.items() if lo <= uid < lo + 256 and not in_spare(pid)]
+    return [pid for pid, uid in uids.items() if lo <= uid < lo + 256 and not in_spare(pid) and pid not in servers]
 
 
 def _wait_for_no_strays(timeout: float = 5.0) -> list[str]:
@@ -85,10 +89,11 @@ def nothing_left_behind():
     before = {n for n in os.listdir(tmp) if n.startswith(ours)}
     yield
     assert _wait_for_no_strays() == [], "sandbox processes survived the suite"
-    if "bwrap" in _used:
-        get_sandbox("bwrap").close()  # stops the spares: then no process of our uids may be left at all
-        _used.discard("bwrap")
-        assert _wait_for_no_strays(timeout=1.0) == [], "the bwrap sandbox's spares survived close()"
+    for name in [n for n in ("bwrap", "bwrap-flat") if n in _used]:
+        _bwrap(name).close()  # stops the spares and fork servers: then no process of our uids may be left at all
+        _used.discard(name)
+    assert _wait_for_no_strays(timeout=1.0) == [], "the bwrap sandbox's spares or fork servers survived close()"
+    _FLAT.clear()
     if "docker" in _used:
         import docker
 
@@ -118,9 +123,21 @@ class _Warm:
         return res
 
 
+_FLAT: dict[str, object] = {}  # the one BwrapSandbox(nest=False) of this module, made when first used
+
+
+def _bwrap(name: str):
+    if name == "bwrap-flat":
+        from rlvr.sandbox.bwrap import BwrapSandbox
+
+        return _FLAT.setdefault(name, BwrapSandbox(nest=False))
+    return get_sandbox(name)
+
+
 def _sandbox_for(param: str):
-    _used.add(param.removesuffix("-warm"))
-    return _Warm(get_sandbox(param.removesuffix("-warm"))) if param.endswith("-warm") else get_sandbox(param)
+    name = param.removesuffix("-warm")
+    _used.add(name)
+    return _Warm(_bwrap(name)) if param.endswith("-warm") else _bwrap(name)
 
 
 @pytest.fixture(params=ALL)
