@@ -145,3 +145,15 @@ def test_a_missing_function_fails_its_case_and_the_next_case_runs():
     verdict = get_verifier("code", backend="bwrap", **QUICK).verify(program, script)
     assert verdict.reward == 2 / 3, verdict
     assert "test 2: the program failed to load: no function 'g'" in verdict.detail, verdict
+
+
+@pytest.mark.bwrap
+def test_the_byte_cap_bounds_each_case_not_the_process():
+    # Four values of 0.6 MiB (2.4 MiB through one process) pass; one of 1.2 MiB is over the 1 MiB cap on its own.
+    program = fence("def f(x):\n    return 'x' * (x * 600_000)")
+    verifier = get_verifier("code", backend="bwrap", **QUICK)
+    big = {"fn_name": "f", "tests": [{"args": [1], "expected": "x" * 600_000}] * 4}
+    assert verifier.verify(program, big).status == "correct"
+    ref = {"fn_name": "f", "tests": [{"args": [1], "expected": "x" * 600_000}, {"args": [2], "expected": "x"}] * 2}
+    verdict = verifier.verify(program, ref)
+    assert verdict.detail == "2/4 tests passed; test 2: return value too large; test 4: return value too large"
