@@ -7,7 +7,7 @@ module only for its value codec (`encode`, `decode`): importing it runs nothing.
 
 The process that runs this file, the *reporter*, never runs model code. It reads its inputs, makes itself
 non-dumpable (so no other process of the sandbox's uid can open its /proc/<pid>/fd, /proc/<pid>/mem or ptrace
-it), writes `{"ready": true}` and only then lets model code run, each test in a child it forks:
+it), writes `{"ready": true}` and only then lets model code run, in children it forks:
 
   stdio   for each test a child executes the compiled program as `__main__`, stdin from `in/<i>`, stdout
           into a pipe; the reporter sends the bytes back (base64) and the host compares them.
@@ -19,9 +19,9 @@ it), writes `{"ready": true}` and only then lets model code run, each test in a 
           times out or returns too much is reported as such, its process (group) is killed, and a fresh child
           loads the program again for the remaining cases, so that case never decides another's verdict.
   residual  (test-script statements the host could not turn into call cases) the reporter runs the trusted
-          statements itself, with each of the program's names bound to a proxy: a call forks, from a launcher
-          process started before the statements were read, a child that loads the program and makes that one
-          call; the return value comes back as plain data. The statements (with their expected values) are in
+          statements itself, with each of the program's names bound to a proxy: calls go to a session child,
+          forked before the statements were read, that loads the program once and answers each request with
+          plain data or an opaque handle (see `Session`). The statements (with their expected values) are in
           `tests.json`, shipped only in this second sandbox run, after the call cases were decided.
 
 Every line on the real stdout after `ready` may have been written by the program (a program can kill the
