@@ -130,7 +130,7 @@ class ForkServer:
             theirs.close()
 
     def spawn(self, limits: Limits, uid: int) -> NestedBox:
-        """A nest with `limits`' rlimits and disk size, its init up or coming up (see Box.wait_ready)."""
+        """A nest with `limits`' rlimits and disk size, its init up and waiting for the job."""
         pipes = [os.pipe() for _ in range(3)]  # stdin, stdout, stderr
         ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         mine = [pipes[0][1], pipes[1][0], pipes[2][0]]
@@ -157,7 +157,12 @@ class ForkServer:
                 os.close(fd)
             ctl.close()
             raise NestUnavailable(why)
-        return NestedBox(_Nest(mine, ctl, fds[0], self.sock), -1, limits_key(limits), time.monotonic(), uid)
+        box = NestedBox(_Nest(mine, ctl, fds[0], self.sock), -1, limits_key(limits), time.monotonic(), uid)
+        if not box.wait_ready(_SPAWN_TIMEOUT_S):  # its init could not set the nest up (say, mount its /proc)
+            why = self._why(mine[2], None)
+            box.close()
+            raise NestUnavailable(why)
+        return box
 
     def _why(self, stderr: int, error: Exception | None) -> str:
         os.set_blocking(stderr, False)
@@ -168,7 +173,7 @@ class ForkServer:
         if not text and self.proc.poll() is not None:
             text = self.proc.stderr.read(4096).decode(errors="replace").strip() or f"exit {self.proc.returncode}"
             text = f"the fork server ended: {text}"
-        return text or str(error) or "the nest failed"
+        return text or (str(error) if error else "") or "the nest failed"
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -136,6 +136,23 @@ def test_where_nests_cannot_be_built_each_program_gets_a_bwrap_of_its_own(monkey
         sandbox.close()
 
 
+def test_a_nest_whose_init_cannot_set_up_falls_back_too(monkeypatch):
+    """The nest's init fails after the keeper built the namespaces (simulated: its /proc of an unknown type)."""
+    from rlvr.sandbox import bwrap
+    from rlvr.sandbox.bwrap import BwrapSandbox
+
+    source = bwrap.boot_source().replace('b"proc", b"/proc", b"proc"', 'b"proc", b"/proc", b"no-such-fs"')
+    assert source != bwrap.boot_source()
+    monkeypatch.setattr(bwrap, "boot_source", lambda: source)
+    sandbox = BwrapSandbox(max_concurrency=1)
+    try:
+        res = sandbox.run(["python3", "-c", "print(7)"], limits=QUICK)
+        assert (res.status, res.stdout) == ("ok", "7\n"), res
+        assert not sandbox.nest and "cannot set up the nested sandbox" in sandbox.nest_unavailable
+    finally:
+        sandbox.close()
+
+
 def test_rlimits_hold_in_a_nest(sb):
     """The program's tree gets exactly `pids` processes (the nest's keeper and init are counted apart)."""
     res = run_py(
