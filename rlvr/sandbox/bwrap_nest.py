@@ -64,7 +64,8 @@ class _Nest:
 
     def __init__(self, fds: list[int], ctl: socket.socket, pidfd: int, server: socket.socket) -> None:
         """fds: our ends of the nest's stdin, stdout and stderr pipes."""
-        self.stdin, self.stdout, self.stderr = (os.fdopen(fd, m, 0) for fd, m in zip(fds, ("wb", "rb", "rb"), strict=True))
+        modes = ("wb", "rb", "rb")
+        self.stdin, self.stdout, self.stderr = (os.fdopen(fd, m, 0) for fd, m in zip(fds, modes, strict=True))
         self.ctl, self.pidfd, self.server, self.returncode = ctl, pidfd, server, None
         self.pid = _keeper_pid(pidfd)  # the nest's processes are its descendants
 
