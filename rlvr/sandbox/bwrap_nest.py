@@ -20,8 +20,8 @@ at the deadline) and then its exit code, once the kernel has reaped it: the init
 when nothing of its namespace is left, so when the code arrives nothing of the run runs.
 
 RLIMIT_NPROC counts the nest's keeper and init besides the program's tree, which gets exactly `Limits.pids` (see
-`_helpers`). A server serves one nest at a time (the uid's
-owner, BwrapSandbox, hands a uid to one box at a time), so no other run's processes count against it.
+`_helpers`). A server serves one nest at a time (the uid's owner, BwrapSandbox, hands a uid to one box at a time),
+so no other run's processes count against it.
 
 Needs user namespaces inside the sandbox and a /proc that a nested pid namespace may mount: true for bwrap run
 unprivileged (always the case here: root first drops to the slot's uid). When a nest cannot be built,

@@ -380,6 +380,8 @@ def test_fork_bomb_is_contained(sandbox):
     assert res.status in ("ok", "timeout"), res
     if res.status == "ok":
         assert int(res.stdout.split()[2]) < 16, res.stdout
+    if getattr(getattr(sandbox, "sb", sandbox), "nest", False):  # a nest: exactly `pids`, itself and 15 children
+        assert (res.status, res.stdout.split()[2]) == ("ok", "15"), res
 
 
 def test_thread_bomb_is_contained(sandbox):

@@ -55,9 +55,8 @@ def test_a_program_has_no_capability_and_cannot_make_namespaces(sb):
     lines = res.stdout.splitlines()
     assert eval(lines[0]) == dict.fromkeys(("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"), 0)  # noqa: S307
     assert lines[1] == "1 65534 65534"
-    for line in lines[2:6]:  # unshare: -1, EPERM (or ENOSPC: no user namespace may be made in this one)
-        name, code, err = line.split()
-        assert code == "-1" and int(err) in (1, 28), line
+    # unshare: a user namespace ENOSPC (none may be made in this one), the others EPERM (no capability)
+    assert lines[2:6] == ["user -1 28", "mount -1 1", "net -1 1", "pid -1 1"], lines
     assert lines[6] == "mount -1"
 
 
@@ -154,21 +153,7 @@ def test_a_nest_whose_init_cannot_set_up_falls_back_too(monkeypatch):
 
 
 def test_rlimits_hold_in_a_nest(sb):
-    """The program's tree gets exactly `pids` processes (the nest's keeper and init are counted apart)."""
-    res = run_py(
-        sb,
-        """
-        import os, resource, time
-        print(resource.getrlimit(resource.RLIMIT_AS)[0] >> 20, resource.getrlimit(resource.RLIMIT_CPU))
-        n = 0
-        try:
-            while True:
-                if os.fork() == 0:
-                    time.sleep(30); os._exit(0)
-                n += 1
-        except OSError:
-            print(n)
-        """,
-    )
-    assert res.status == "ok", res
-    assert res.stdout.splitlines() == ["256 (5, 6)", str(QUICK.pids - 1)]
+    """The run's rlimits, set by the nest's init (the process count: test_attacks.py's fork bomb, exact on bwrap)."""
+    code = "import resource as r; print(*(r.getrlimit(getattr(r, f'RLIMIT_{k}')) for k in ('AS', 'CPU', 'NOFILE')))"
+    res = run_py(sb, code)
+    assert (res.status, res.stdout) == ("ok", f"{(256 << 20,) * 2} (5, 6) (256, 256)\n"), res
