@@ -165,14 +165,13 @@ def box_args(
     return lambda status_fd: _bwrap_args(boot, limits, status_fd, as_pid_1=True)
 
 
-def server_args(precompiled: Mapping[str, str], compiled: Sequence[str]) -> Callable[[int, int], list[str]]:
-    """bwrap's argv for a fork server (boot.py in fork-server mode, as box_args), given the status and server fds.
+def server_args(precompiled: Mapping[str, str], compiled: Sequence[str]) -> Callable[[int], list[str]]:
+    """bwrap's argv for a fork server (boot.py in fork-server mode, as box_args), given the server's socket fd.
     Its own work dir stays empty (each nest mounts one of its own): 1 MiB."""
 
-    def args(status_fd: int, server_fd: int) -> list[str]:
+    def args(server_fd: int) -> list[str]:
         boot = ["python3", "-S", "-c", boot_source(), f"--fork-server={server_fd}", json.dumps(dict(precompiled))]
-        status = status_fd if status_fd >= 0 else None
-        return _bwrap_args([*boot, *compiled], Limits(disk_mb=1), status, as_pid_1=True, nest=True)
+        return _bwrap_args([*boot, *compiled], Limits(disk_mb=1), None, as_pid_1=True, nest=True)
 
     return args
 
@@ -199,7 +198,7 @@ class BwrapSandbox(Sandbox):
         super().__init__(max_concurrency)
         self.nest = bool(nest)
         self.nest_unavailable: str | None = None  # why nests could not be built here (then: a bwrap per program)
-        self._servers: dict[int, tuple[tuple, ForkServer]] = {}  # uid index -> (its sources, its fork server)
+        self._servers: dict[int, ForkServer] = {}  # uid index -> its fork server
         n = self.max_concurrency if spares is True else int(spares)
         if not 0 <= n <= _UIDS - self.max_concurrency:
             raise ValueError(f"spares must be in 0..{_UIDS - self.max_concurrency} with this concurrency, got {spares}")
@@ -300,32 +299,32 @@ class BwrapSandbox(Sandbox):
         be built here: then `nest` turns off for good, with the reason in `nest_unavailable`."""
         with self._lock:
             sources = (self._precompiled, self._compiled)
-            entry = self._servers.pop(uid, None)
+            server = self._servers.pop(uid, None)
         for attempt in range(2):  # a server that died is replaced once; a second failure is the machine's
-            if entry is not None and (entry[0] != sources or not entry[1].alive()):
-                entry[1].close()
-                entry = None
-            if entry is None:
+            if server is not None and (server.sources != sources or not server.alive()):
+                server.close()
+                server = None
+            if server is None:
                 server = self._server_starter.submit(ForkServer, server_args(*sources), sandbox_uid(uid)).result()
-                entry = (sources, server)
+                server.sources = sources
             try:
-                box = entry[1].spawn(limits, uid)
+                box = server.spawn(limits, uid)
             except NestUnavailable as e:
-                entry[1].close()
-                entry = None
+                server.close()
+                server = None
                 if attempt:
                     self.nest, self.nest_unavailable = False, str(e)
                     return None
                 continue
             with self._lock:
-                self._servers[uid] = entry
+                self._servers[uid] = server
             return box
         return None
 
     def server_pids(self) -> list[int]:
         """Host pids of the fork servers (bwrap and the server process, not their nests); for tests."""
         with self._lock:
-            servers = [server for _, server in self._servers.values()]
+            servers = list(self._servers.values())
         return [pid for server in servers for pid in server.pids()]
 
     def _discard(self, future: Future[Box]) -> None:
@@ -401,7 +400,7 @@ class BwrapSandbox(Sandbox):
             self._spawner.shutdown(wait=True)
         with self._lock:
             servers, self._servers = self._servers, {}
-        for _, server in servers.values():
+        for server in servers.values():
             server.close()
         if self._server_starter is not None:
             self._server_starter.shutdown(wait=True)

@@ -39,7 +39,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from rlvr.sandbox.base import HOST_TOOLS_ENV, Limits, drop_privileges_prefix, rlimits
+from rlvr.sandbox.base import HOST_TOOLS_ENV, Limits, drop_privileges_prefix, kill_group, rlimits
 from rlvr.sandbox.bwrap_box import Box, limits_key, readable
 
 
@@ -115,11 +115,12 @@ class NestedBox(Box):
 class ForkServer:
     """One fork server (a long-lived bwrap sandbox) for one uid: `spawn` a nest, run it, close it, spawn the next."""
 
-    def __init__(self, bwrap_args: Callable[[int, int], list[str]], uid: int) -> None:
-        """`bwrap_args(status_fd, server_fd)`: bwrap's argv running boot.py with --fork-server=server_fd."""
+    def __init__(self, bwrap_args: Callable[[int], list[str]], uid: int) -> None:
+        """`bwrap_args(server_fd)`: bwrap's argv running boot.py with --fork-server=server_fd."""
+        self.sources: tuple = ()  # what its owner started it with (a server for other sources is replaced)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            cmd = drop_privileges_prefix(uid) + bwrap_args(-1, theirs.fileno())
+            cmd = drop_privileges_prefix(uid) + bwrap_args(theirs.fileno())
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 pass_fds=[theirs.fileno()], env=HOST_TOOLS_ENV, start_new_session=True,
@@ -193,8 +194,7 @@ class ForkServer:
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            kill_group(self.proc)
         self.proc.stderr.close()
 
 
