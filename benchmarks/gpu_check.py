@@ -8,8 +8,10 @@ recorded as such and the next one runs):
 
 1. `tests`: the `gpu`-marked tests (Triton kernels compiled for the GPU against float64 PyTorch), with
    RLVR_REQUIRE=gpu so that a missing GPU is a failure, not a skip (dry run: they skip, and that is recorded).
-2. `kernels`: benchmarks/kernels.py, per-token log-probs + entropy: naive PyTorch, chunked, Triton and Liger at
-   the Qwen2.5-1.5B and Llama-3-8B head shapes (dry run: `--cpu --quick`).
+2. `kernels`: benchmarks/kernels.py, per-token log-probs + entropy, bf16: naive PyTorch, Triton, chunked, TRL and
+   Liger at the output layers of Qwen2.5-0.5B, Qwen2.5-1.5B and Llama-3.2-1B, N = 1,024 / 2,048 / 4,096, both passes
+   (63 rows; dry run: `--cpu --quick`). It writes its JSON after every row, so a step stopped by its time limit
+   keeps what it measured (the run is marked cut short).
 3. `trainer`: benchmarks/trainer.py, our GRPO step against TRL's `GRPOTrainer` at equal work, on a Qwen2-shaped
    model of ~0.5B parameters built from a config (Qwen2.5-0.5B's shape: hidden 896, 24 layers, 14 heads, 2 KV
    heads, MLP 4864, vocabulary 151936, tied embeddings: 494M), 2 alternating rounds (dry run: 2 layers of 64,

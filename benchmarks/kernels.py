@@ -61,7 +61,7 @@ def plan(gpu: bool, quick: bool, shapes: list[str] | None, passes: list[str] | N
     if quick:
         return [dict(model="tiny", h=256, v=8192, n=256, impl=impl, **{"pass": "fwd+bwd"}) for impl in
                 ("chunked", "reference")]  # fmt: skip
-    impls = ["reference", "chunked", "trl", "liger"] + (["triton"] if gpu else [])
+    impls = ["reference", *(["triton"] if gpu else []), "chunked", "trl", "liger"]  # ours on the GPU first
     groups = [(m, n) for m in MODELS for n in (1024, 4096)]
     groups.insert(0, TARGET)
     wanted = None
@@ -238,20 +238,32 @@ def _fmt(r: dict) -> str:
             + vs)  # fmt: skip
 
 
-def merge(out: Path, run: dict, append: bool) -> dict:
-    """The JSON with this run added: older runs lose the rows of the (shape, pass)es this run measured (unless
+def merge(old: dict, run: dict, append: bool) -> dict:
+    """The JSON `old` with this run added: older runs lose the rows of the (shape, pass)es this run measured (unless
     --append)."""
-    old = json.loads(out.read_text()) if out.is_file() else {}
     old = old if old.get("benchmark") == "kernels" else {}  # a file of the old format is replaced
-    runs = old.get("runs", [])
     shapes = {(r["model"], r["n"], r["pass"]) for r in run["rows"]}
     kept = []
-    for prev in runs:
-        if not append:
-            prev["rows"] = [r for r in prev["rows"] if (r["model"], r["n"], r["pass"]) not in shapes]
-        if prev["rows"]:
-            kept.append(prev)
+    for prev in old.get("runs", []):
+        rows = prev["rows"] if append else [r for r in prev["rows"] if (r["model"], r["n"], r["pass"]) not in shapes]
+        if rows:
+            kept.append({**prev, "rows": rows})
     return {**old, "benchmark": "kernels", "runs": [*kept, run]}
+
+
+def save(out: Path, old: dict, run: dict, append: bool, gpu: bool) -> None:
+    """Write the JSON with `run` merged in; called after every row, so a run cut short (a time limit) keeps its rows."""
+    add_ratios(run["rows"])
+    data = merge(old, run, append)
+    data["machine"] = run["machine"]  # the latest run's, for the section header
+    measured = {(r["model"], r["n"]) for run in data["runs"] for r in run["rows"] if r.get("status") == "ok"}
+    planned = {(r["model"], r["n"]): r.get("why", f"not measured yet; run it with --shape {r['model']}:{r['n']}")
+               for r in plan(gpu, False, None)}  # fmt: skip
+    data["not_run"] = [f"{m} N={n}: {why}" for (m, n), why in planned.items() if (m, n) not in measured]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(out)
 
 
 def main(argv=None):
@@ -291,30 +303,25 @@ def main(argv=None):
         for r in rows:
             print(_fmt(dict(r, status=r.get("status", "planned"))))
         return
-    done, load_start = [], [round(x, 2) for x in os.getloadavg()]
+    machine = dict(**machine_info(("torch", "trl", "liger-kernel")), device=name, torch_threads=args.threads)
+    command = "python benchmarks/kernels.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    old = json.loads(out.read_text()) if out.is_file() else {}
+    run = dict(machine=machine, load_avg_at_start=[round(x, 2) for x in os.getloadavg()], quick=args.quick, reps=reps,
+               command=command, complete=False, rows=[])  # fmt: skip
     for r in rows:
         if r.get("status") != "limited":
             r = dict(r, device="cuda" if gpu else "cpu")
             r = run_row(r, reps, args.threads) if gpu else run_in_subprocess(r, reps, args.threads, 900)
             if gpu:
                 torch.cuda.empty_cache()
-        done.append(r)
+        run["rows"].append(r)
         print(_fmt(r), flush=True)
-    add_ratios(done)
+        save(out, old, run, args.append, gpu)
+    run["complete"] = True
+    save(out, old, run, args.append, gpu)
     print()
-    for r in done:
+    for r in run["rows"]:
         print(_fmt(r))
-    machine = dict(**machine_info(("torch", "trl", "liger-kernel")), device=name, torch_threads=args.threads)
-    command = "python benchmarks/kernels.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    run = dict(machine=machine, load_avg_at_start=load_start, quick=args.quick, reps=reps, command=command, rows=done)
-    data = merge(out, run, args.append)
-    data["machine"] = machine  # the latest run's, for the section header
-    measured = {(r["model"], r["n"]) for run in data["runs"] for r in run["rows"] if r.get("status") == "ok"}
-    planned = {(r["model"], r["n"]): r.get("why", f"not measured yet; run it with --shape {r['model']}:{r['n']}")
-               for r in plan(gpu, False, None)}  # fmt: skip
-    data["not_run"] = [f"{m} N={n}: {why}" for (m, n), why in planned.items() if (m, n) not in measured]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {out}")
 
 

@@ -303,6 +303,7 @@ def kernels(d: dict[str, Any]) -> list[str]:
                 + (f"{' / '.join(str(x) for x in start)} at the start, " if start else "")
                 + f"{load} at the end, {m.get('torch_threads', '?')} torch "
                 f"threads, {run.get('reps', '?')} timed calls per row" + (" (quick run)" if run.get("quick") else "")
+                + (" (cut short: the run stopped before its last row)" if run.get("complete") is False else "")
                 + ".", ""]  # fmt: skip
         rows = []
         for r in run["rows"]:

@@ -200,3 +200,27 @@ def test_quick_flag_and_script_arguments(tmp_path):
     without.write_text('ap.add_argument("--runs", type=int)\n')
     argv, out = bench.script_args("sandbox", without, True, [])
     assert argv[:4] == bench.QUICK_FALLBACK["sandbox"] and argv[4:] == ["--out", str(out)]
+
+
+def test_kernels_writes_its_json_after_every_row_and_marks_a_run_cut_short(tmp_path):
+    """A run stopped by a time limit (gpu_check's kernels step) keeps the rows it measured, and says it was cut."""
+    spec = importlib.util.spec_from_file_location("kernels_under_test", REPO / "benchmarks" / "kernels.py")
+    kernels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kernels)
+    out = tmp_path / "kernels-x.json"
+    older = dict(machine={"date": "d0"}, command="older", rows=[
+        dict(model="qwen2.5-0.5b", h=896, v=151936, n=1024, impl="reference", status="ok", ms=2.0, ms_min=1.0,
+             ms_max=3.0, peak_mib=10.0, **{"pass": "fwd+bwd"})])  # fmt: skip
+    old = {"benchmark": "kernels", "runs": [older]}
+    row = dict(older["rows"][0], impl="chunked", ms=1.0, ms_min=0.5, ms_max=1.5, peak_mib=1.0)
+    run = dict(machine={"date": "d1"}, command="this", complete=False, rows=[row])
+    kernels.save(out, old, run, True, False)
+    kernels.save(out, old, run, True, False)  # saved again after the next row: no duplicate run
+    data = json.loads(out.read_text())
+    assert [r["command"] for r in data["runs"]] == ["older", "this"] and data["runs"][1]["complete"] is False
+    assert "cut short" in section_of(render.render(tmp_path), "kernels-x.json")
+    run["complete"] = True
+    kernels.save(out, old, run, False, False)  # not --append: the older run loses the shape this run measured
+    data = json.loads(out.read_text())
+    assert [r["command"] for r in data["runs"]] == ["this"] and data["runs"][0]["complete"] is True
+    assert "cut short" not in section_of(render.render(tmp_path), "kernels-x.json")
