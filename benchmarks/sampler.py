@@ -13,6 +13,11 @@ Llama 3 (128,256). Logits are random normal (scale 3), so the distribution is ne
 of `--repeats` timings of `--iters` calls each; `sampling_logprobs` at top_p 1 (the log-softmax every sampler
 needs) is timed as its own column for scale. One torch thread (as the trainer benchmark's workers).
 
+The top-p warp (`sampling_logprobs` at top_p 0.95) is timed both ways: `nucleus_sort` sorts every row (the warp
+before), `nucleus_topk` looks among the 1,024 highest scores first and sorts only a row whose nucleus is larger
+(rlvr.trainer.rollout.hf.outside_nucleus). At scale 3 the nucleus holds thousands of tokens (the fallback's cost);
+at scale 10 (`peaked`: entropy ~1-2 nats, as a language model's next token mostly is) it holds a few.
+
     .venv/bin/python benchmarks/sampler.py [--repeats 7] [--iters 20] [--threads 1] [--out PATH]
 
 Prints a table; writes JSON only with --out.
@@ -33,7 +38,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 import torch  # noqa: E402
 from common import machine_info  # noqa: E402
 
-from rlvr.trainer.rollout.hf import sample, sampling_logprobs  # noqa: E402
+from rlvr.trainer.rollout.hf import outside_nucleus, sample, sampling_logprobs  # noqa: E402
 
 
 def gumbel(logp: torch.Tensor) -> torch.Tensor:
@@ -68,16 +73,23 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows_out = []
-    print(f"{'V':>8}{'rows':>6}{'top_p':>7}  " + "".join(f"{k:>14}" for k in ("log_softmax", *SAMPLERS)) + "   (ms)")
+    cols = ("log_softmax", *SAMPLERS, "nucleus_sort", "nucleus_topk")
+    print(f"{'V':>8}{'rows':>6}{'top_p':>7}{'scale':>6}  " + "".join(f"{k:>14}" for k in cols) + "   (ms)")
     for vocab in (151_936, 128_256):
         for rows in (8, 64):
-            for top_p in (1.0, 0.95):
-                logits = 3 * torch.randn(rows, vocab)
+            for top_p, scale in ((1.0, 3), (0.95, 3), (0.95, 10)):
+                logits = scale * torch.randn(rows, vocab)
                 logp = sampling_logprobs(logits, 1.0, top_p)
-                row = {"vocab": vocab, "rows": rows, "top_p": top_p}
-                warp = lambda x=logits, p=top_p: sampling_logprobs(x, 1.0, p)  # noqa: E731
-                # the warp at top_p < 1 is a sort of the vocabulary (~0.1 s per 8 rows): timed at top_p 1 only
-                times = {"log_softmax": timed(warp, args.iters, args.repeats)} if top_p == 1.0 else {}
+                entropy = -(logits.log_softmax(-1).exp() * logits.log_softmax(-1)).sum(-1).mean().item()
+                row = {"vocab": vocab, "rows": rows, "top_p": top_p, "scale": scale, "entropy_nats": entropy}
+                times = {}
+                if top_p == 1.0:
+                    times["log_softmax"] = timed(lambda x=logits: sampling_logprobs(x, 1.0, 1.0), args.iters,
+                                                 args.repeats)  # fmt: skip
+                else:
+                    for name, k in (("nucleus_sort", vocab), ("nucleus_topk", None)):
+                        warp = lambda x=logits, p=top_p, k=k: outside_nucleus(x, p, *([k] if k else []))  # noqa: E731
+                        times[name] = timed(warp, args.iters, args.repeats)
                 for name, fn in SAMPLERS.items():
                     times[name] = timed(lambda fn=fn, x=logp: fn(x), args.iters, args.repeats)
                 for name, ts in times.items():
@@ -85,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "max_ms": 1e3 * max(ts)}  # fmt: skip
                 rows_out.append(row)
                 cells = [f"{row[k]['median_ms']:>9.2f} ±{(row[k]['max_ms'] - row[k]['min_ms']) / 2:<4.2f}"
-                         if k in row else f"{'-':>14}" for k in ("log_softmax", *SAMPLERS)]  # fmt: skip
-                print(f"{vocab:>8}{rows:>6}{top_p:>7}  " + "".join(cells))
+                         if k in row else f"{'-':>14}" for k in cols]  # fmt: skip
+                print(f"{vocab:>8}{rows:>6}{top_p:>7}{scale:>6}  " + "".join(cells))
     if args.out:
         result = {
             "benchmark": "sampler",

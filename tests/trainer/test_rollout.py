@@ -208,3 +208,23 @@ def test_evaluation_of_a_mixture_reports_each_env(tiny):
     assert {"Parity-v0/pass@1", "Parity-v0/pass@2", "Countdown-v0/pass@1", "Countdown-v0/accuracy"} <= set(out)
     single = evaluate(engine, tok, "rlvr/Parity-v0", {}, prompts=4, samples_per_prompt=2, seed=1, max_response_tokens=4)
     assert not any("/" in k for k in single)  # one env: no breakdown
+
+
+@pytest.mark.parametrize("top_p", [0.5, 0.9, 0.99])
+def test_nucleus_from_top_candidates_is_the_nucleus_of_a_full_sort(top_p):
+    """Top-p looks among the highest NUCLEUS_CANDIDATES scores first: the same set as sorting the whole row, for
+    peaked rows (found among the candidates), flat ones (the fallback sort) and a batch mixing both; and the set is
+    the smallest prefix in descending order whose probability reaches top_p."""
+    from rlvr.trainer.rollout.hf import outside_nucleus
+
+    g = torch.Generator().manual_seed(3)
+    v = 20_000
+    rows = torch.randn(6, v, generator=g) * torch.tensor([[0.5], [3.0], [10.0], [30.0], [1.0], [8.0]])
+    full = outside_nucleus(rows, top_p, candidates=v)
+    assert torch.equal(outside_nucleus(rows, top_p, candidates=64), full)
+    assert torch.equal(outside_nucleus(rows[2:4], top_p, candidates=64), full[2:4])  # peaked only: no fallback
+    probs = rows.double().softmax(-1)
+    for row, out in zip(probs, full, strict=True):
+        kept = row[~out].sort(descending=True).values
+        assert kept.sum() >= top_p - 1e-9 and kept.sum() - kept[-1] < top_p + 1e-9  # reaches top_p, minimal
+        assert row[out].max() <= kept[-1]  # and made of the highest probabilities

@@ -48,6 +48,8 @@ from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from rlvr.trainer.rollout import RolloutEngine, Sample
 
+NUCLEUS_CANDIDATES = 1024  # top-p looks among this many highest scores first (a full sort only if they fall short)
+
 
 def sampling_logprobs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
     """log-softmax [rows, V] of the distribution sampled from: logits / temperature, then the smallest set of
@@ -55,11 +57,26 @@ def sampling_logprobs(logits: torch.Tensor, temperature: float, top_p: float) ->
     [rows, V] saved, a third of this function's time at V = 151,936)."""
     scores = logits.float() if temperature == 1.0 else logits.float() / temperature
     if top_p < 1.0:
-        sorted_scores, order = scores.sort(dim=-1, descending=True)
-        probs = sorted_scores.softmax(dim=-1)
-        drop = probs.cumsum(dim=-1) - probs >= top_p  # keep the smallest prefix reaching top_p
-        scores = scores.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+        scores = scores.masked_fill(outside_nucleus(scores, top_p), float("-inf"))
     return torch.log_softmax(scores, dim=-1)
+
+
+def outside_nucleus(scores: torch.Tensor, top_p: float, candidates: int = NUCLEUS_CANDIDATES) -> torch.Tensor:
+    """True [rows, V] for the tokens outside the smallest set of highest scores whose probability reaches top_p.
+    The set is looked for among the `candidates` highest scores of each row (`topk`: ~10x cheaper than sorting
+    151,936 scores); in a row where they hold less than top_p, among all (a full sort of that row). Either way a
+    token is in the set when the probability of the tokens before it in descending order is below top_p
+    (probabilities exp(score - logsumexp of the whole row), summed in float64), so the two give the same set up to
+    the order of tied scores."""
+    k = min(candidates, scores.shape[-1])
+    top, order = scores.topk(k, dim=-1)
+    probs = (top - scores.logsumexp(dim=-1, keepdim=True)).double().exp()
+    before = probs.cumsum(dim=-1) - probs
+    out = torch.ones_like(scores, dtype=torch.bool).scatter_(1, order, before >= top_p)
+    short = before[:, -1] + probs[:, -1] < top_p  # rows whose nucleus is larger than the candidates
+    if k < scores.shape[-1] and bool(short.any()):
+        out[short] = outside_nucleus(scores[short], top_p, scores.shape[-1])
+    return out
 
 
 def sample(logp: torch.Tensor) -> torch.Tensor:
