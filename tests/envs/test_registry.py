@@ -56,6 +56,8 @@ def test_reference_scores_one_and_negatives_below(env_id):
         _, reward, terminated, truncated, step_info = env.step(response)
         assert reward == 1.0 and step_info["verdict"]["status"] == "correct", (seed, step_info["verdict"])
         assert terminated and not truncated
+        with pytest.raises(RuntimeError, match="is over"):  # a finished episode is not scored again
+            env.step(response)
         negatives = env.unwrapped.negative_responses()
         assert "" in negatives and len(negatives) >= 2, negatives
         for bad in negatives:
