@@ -66,6 +66,16 @@ def test_reference_scores_one_and_negatives_below(env_id):
             assert reward < 1.0 and step_info["verdict"]["status"] != "correct", (seed, bad, step_info["verdict"])
 
 
+def test_a_response_that_is_not_text_is_unparsed_not_an_infrastructure_error(env_id):
+    """`error` means our infrastructure failed and the trainer masks the sample; a None or a number from a user's
+    rollout code is the response's fault: reward 0, status unparsed."""
+    env = _make(env_id)
+    for bad in (None, 42, [{"role": "assistant", "content": "x"}]):
+        env.reset(seed=0)
+        _, reward, *_, info = env.step(bad)
+        assert (reward, info["verdict"]["status"]) == (0.0, "unparsed"), (bad, info["verdict"])
+
+
 def test_same_seed_same_problem_different_seeds_differ(env_id):
     env = _make(env_id)
     other = _make(env_id)
