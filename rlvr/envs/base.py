@@ -196,9 +196,14 @@ class ReasoningEnv(gym.Env[str, str]):
         if next_prompt is None:
             self._last, self._over = "", True
             return "", verdict.reward, True, False, info
-        truncated = self._over = self.turn >= self.max_turns
+        truncated = self._over = self.turn >= self.turn_limit(self.problem)
         self._last = "" if truncated else next_prompt
         return self._last, verdict.reward, False, truncated, info
+
+    def turn_limit(self, problem: Problem) -> int:
+        """The most responses an episode of `problem` gets (then it is truncated): `max_turns`; a mixture gives each
+        problem its component's."""
+        return self.max_turns
 
     def next_turn(self, problem: Problem, response: str, verdict: Verdict) -> str | None:
         """The next prompt of a multi-turn episode after a response that was not correct, or None to
