@@ -79,6 +79,39 @@ def test_env_kwargs_at_reset_rebuild_the_session_env(math_url):
         assert env.reset(seed=5).observation["prompt"] == prompt  # back to the server's kwargs
 
 
+def test_a_client_cannot_make_the_server_read_a_file_it_names(math_url, tmp_path):
+    """env_kwargs {"dataset": PATH} made the server load PATH and serve its rows' prompts to the client (a private
+    held-out set, any readable .jsonl/.json/.parquet) and said whether other paths exist."""
+    private = tmp_path / "private.jsonl"
+    private.write_text(json.dumps({"problem": "SECRET held-out question", "answer": "7"}) + "\n", encoding="utf-8")
+    with client(math_url) as env:
+        with pytest.raises(RuntimeError, match=r"env_kwargs\.dataset names a file on the server") as caught:
+            env.reset(seed=0, env_kwargs={"dataset": str(private)})
+        assert "SECRET" not in str(caught.value)
+        _, prompt, _ = local("rlvr/Math-v0", 0, difficulty=4)
+        assert env.reset(seed=0).observation["prompt"] == prompt  # the session goes on with the server's env
+    status, body = post(f"{math_url}/reset", {"seed": 0, "env_kwargs": {"dataset": str(private)}})
+    assert status == 400 and "names a file on the server" in body["detail"] and "SECRET" not in json.dumps(body)
+
+
+def test_a_file_named_deep_in_a_mixtures_kwargs_is_refused_too(tmp_path):
+    from rlvr.integrations.openenv import RequestError, RlvrEnvironment
+
+    private = tmp_path / "p.jsonl"
+    private.write_text(json.dumps({"problem": "SECRET", "answer": "7"}) + "\n", encoding="utf-8")
+    env = RlvrEnvironment("rlvr/Mixture-v0", {})
+    try:
+        envs = [{"id": "rlvr/STEM-v0", "weight": 1}, {"id": "rlvr/Math-v0", "kwargs": {"dataset": str(private)}}]
+        with pytest.raises(RequestError, match=r"env_kwargs\.envs\[1\]\.kwargs\.dataset names a file"):
+            env.reset(seed=0, env_kwargs={"envs": envs})
+        mapping = {"envs": {"rlvr/Math-v0": 1}, "env_kwargs": {"rlvr/Math-v0": {"dataset": str(private)}}}
+        with pytest.raises(RequestError, match=r"env_kwargs\.env_kwargs\.rlvr/Math-v0\.dataset names a file"):
+            env.reset(seed=0, env_kwargs=mapping)
+        assert env.reset(seed=0, env_kwargs={"envs": envs[:1]}).prompt  # other kwargs still rebuild the env
+    finally:
+        env.close()
+
+
 def test_many_sessions_at_once_each_with_its_own_env(math_url):
     seeds = list(range(100, 116))
     clients = [client(math_url) for _ in seeds]
