@@ -18,8 +18,8 @@ Verification runs as in-process use does: code in a fresh sandbox per program; w
 "process", "ray") through `VerifierPool`s shared by all sessions (started once, hard per-item timeouts).
 Bounds: a message or request body over `max_request_bytes` is refused (HTTP 413; a WebSocket message closes that
 session with code 1009), and a reset or step that takes longer than `step_timeout_s` answers with an error at once
-and drops that session's env (a runaway in-process verification keeps its thread until it ends: use a
-`verifier_backend` for a hard kill). A malformed action gets OpenEnv's validation error, naming the field, and the
+and drops that session's env (a reset's env rebuild is bounded alike; a runaway in-process verification keeps its
+thread until it ends: use a `verifier_backend` for a hard kill). A malformed action gets OpenEnv's validation error, naming the field, and the
 server and the session go on.
 """
 
@@ -173,10 +173,24 @@ class RlvrEnvironment(Environment[RlvrAction, RlvrObservation, RlvrState]):
 
         import rlvr  # noqa: F401 - registers the ids
 
+        def make():
+            try:
+                return gym.make(self.env_id, **kwargs)
+            except (TypeError, ValueError, gym.error.Error) as e:
+                raise RequestError(f"cannot make {self.env_id} with env_kwargs {kwargs}: {e}") from e
+
+        # built on its own thread, bounded like a reset: a client's env_kwargs can ask for a slow build (a mixture of
+        # thousands of audited reasoning-gym tasks); past the limit the env is closed once it is built
+        builder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rlvr-make")
+        future = builder.submit(make)
+        builder.shutdown(wait=False)
         try:
-            env = gym.make(self.env_id, **kwargs)
-        except (TypeError, ValueError, gym.error.Error) as e:
-            raise RequestError(f"cannot make {self.env_id} with env_kwargs {kwargs}: {e}") from e
+            env = future.result(timeout=self.step_timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.add_done_callback(_close_when_built)
+            raise RequestError(
+                f"building {self.env_id} with env_kwargs took longer than {self.step_timeout_s:g} s"
+            ) from None
         if self.shared is not None:
             self.shared.lend(env)
         self._drop_env()
@@ -207,6 +221,11 @@ class RlvrEnvironment(Environment[RlvrAction, RlvrObservation, RlvrState]):
         else:  # the thread is stuck in a call: close the env once that call returns
             worker.submit(env.close)
             worker.shutdown(wait=False)
+
+
+def _close_when_built(future: concurrent.futures.Future) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 def _names_a_file(value: Any, where: str) -> str | None:

@@ -326,3 +326,44 @@ def test_serve_refuses_a_bad_env_or_kwargs_before_listening():
     assert main(["serve", "rlvr/Nope-v0"]) == 2
     assert main(["serve", "rlvr/Math-v0", "--kwargs", "[1]"]) == 2
     assert main(["serve", "rlvr/Math-v0", "--kwargs", '{"difficulty": 99}']) == 2
+
+
+def test_a_slow_env_rebuild_at_reset_is_bounded_by_the_step_timeout():
+    """A client's env_kwargs can ask for a build that takes minutes (thousands of audited mixture components): the
+    reset answers at step_timeout_s, the session keeps its env, and the env built late is closed."""
+    import threading
+
+    from rlvr.envs.math import MathEnv
+    from rlvr.integrations.openenv import RequestError, RlvrEnvironment
+
+    release, built, closed = threading.Event(), [], []
+
+    class SlowToBuild(MathEnv):
+        def __init__(self, build_wait: bool = False, **kwargs):
+            if build_wait:
+                release.wait(30)
+            super().__init__(**kwargs)
+            built.append(self)
+
+        def close(self):
+            closed.append(self)
+            super().close()
+
+    gym.register("rlvr_tests/SlowToBuild-v0", entry_point=SlowToBuild, disable_env_checker=True)
+    env = RlvrEnvironment("rlvr_tests/SlowToBuild-v0", {}, step_timeout_s=2.0)
+    try:
+        first = env.reset(seed=4).prompt
+        started = time.monotonic()
+        with pytest.raises(RequestError, match="took longer than 2 s"):
+            env.reset(seed=4, env_kwargs={"build_wait": True})
+        assert time.monotonic() - started < 20
+        assert env.reset(seed=4).prompt == first  # the session's env was kept
+        release.set()
+        deadline = time.monotonic() + 20
+        while built[-1] not in closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(built) == 2 and built[1] in closed and built[0] not in closed  # the late one closed, not ours
+    finally:
+        release.set()
+        env.close()
+        gym.registry.pop("rlvr_tests/SlowToBuild-v0", None)
