@@ -19,7 +19,8 @@ and gets no credit.
 
 Standalone letters use word boundaries, so "C++", "A-level", "U.S.", "it's" and "I'd" hold no letters; "A" and
 "I" followed by an ordinary lower-case word ("A car travels", "I think") are English, not answers; a letter
-right after "not", "neither", "nor" or "except" is a rejection, not a choice. Without options, only A-J (and the
+right after "not", "neither", "nor" or "except" is a rejection, not a choice; one right after a number is a unit
+("the current is 0.9 A"), not a choice. Without options, only A-J (and the
 reference letter) count as standalone letters; after an explicit marker any letter A-Z is read.
 
 Hedges: two or more different letters joined by "or", "and", ",", "/", "&" ("A or B", "either A or C",
