@@ -19,8 +19,8 @@ Verification runs as in-process use does: code in a fresh sandbox per program; w
 Bounds: a message or request body over `max_request_bytes` is refused (HTTP 413; a WebSocket message closes that
 session with code 1009), and a reset or step that takes longer than `step_timeout_s` answers with an error at once
 and drops that session's env (a reset's env rebuild is bounded alike; a runaway in-process verification keeps its
-thread until it ends: use a `verifier_backend` for a hard kill). A malformed action gets OpenEnv's validation error, naming the field, and the
-server and the session go on.
+thread until it ends: use a `verifier_backend` for a hard kill). A malformed action gets OpenEnv's validation error,
+naming the field, and the server and the session go on.
 """
 
 from __future__ import annotations
