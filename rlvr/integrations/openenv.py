@@ -18,9 +18,9 @@ Verification runs as in-process use does: code in a fresh sandbox per program; w
 "process", "ray") through `VerifierPool`s shared by all sessions (started once, hard per-item timeouts).
 Bounds: a message or request body over `max_request_bytes` is refused (HTTP 413; a WebSocket message closes that
 session with code 1009), and a reset or step that takes longer than `step_timeout_s` answers with an error at once
-and drops that session's env (a reset's env rebuild is bounded alike; a runaway in-process verification keeps its
-thread until it ends: use a `verifier_backend` for a hard kill). A malformed action gets OpenEnv's validation error,
-naming the field, and the server and the session go on.
+and drops that session's env (an env rebuild asked by a reset's env_kwargs is bounded alike and keeps the session's
+env; a runaway in-process verification keeps its thread until it ends: use a `verifier_backend` for a hard kill).
+A malformed action gets OpenEnv's validation error, naming the field, and the server and the session go on.
 """
 
 from __future__ import annotations
