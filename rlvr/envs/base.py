@@ -6,7 +6,8 @@ answer format), and `step(response)` asks the problem's verifier for a `Verdict`
 
 Single-turn envs end after one step (`terminated=True`). Multi-turn envs override `next_turn` to
 return the next prompt (for example the failing tests' output) until the turn limit, after which
-the episode is truncated.
+the episode is truncated. A step after the episode ended is a RuntimeError (as a step before reset):
+nothing scores a finished episode twice.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class ReasoningEnv(gym.Env[str, str]):
         self.problem: Problem | None = None
         self.turn = 0
         self._last = ""
+        self._over = False  # the episode has terminated or been truncated: the next step needs a reset
 
     def verifier_for(self, problem: Problem) -> Verifier:
         """The verifier for `problem`: the one given to the env, else one per verifier name, made on first use:
@@ -179,21 +181,29 @@ class ReasoningEnv(gym.Env[str, str]):
         self.problem = self.source.problem(problem_seed)
         self.turn = 0
         self._last = self.problem.prompt
+        self._over = False
         return self.problem.prompt, {**self.problem.info(), "seed": problem_seed, "turn": 0}
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self.problem is None:
             raise RuntimeError("call reset() before step()")
+        if self._over:  # scoring it would credit a finished episode again (a turn past max_turns, a 2nd answer)
+            raise RuntimeError(f"the episode of {self.problem.id} is over (terminated or truncated): call reset()")
         verdict = self.verifier_for(self.problem).verify(action, self.problem.reference)
         self.turn += 1
         info = {**self.problem.info(), "turn": self.turn, "verdict": verdict.to_dict()}
         next_prompt = None if verdict.correct else self.next_turn(self.problem, action, verdict)
         if next_prompt is None:
-            self._last = ""
+            self._last, self._over = "", True
             return "", verdict.reward, True, False, info
-        truncated = self.turn >= self.max_turns
+        truncated = self._over = self.turn >= self.turn_limit(self.problem)
         self._last = "" if truncated else next_prompt
         return self._last, verdict.reward, False, truncated, info
+
+    def turn_limit(self, problem: Problem) -> int:
+        """The most responses an episode of `problem` gets (then it is truncated): `max_turns`; a mixture gives each
+        problem its component's."""
+        return self.max_turns
 
     def next_turn(self, problem: Problem, response: str, verdict: Verdict) -> str | None:
         """The next prompt of a multi-turn episode after a response that was not correct, or None to

@@ -6,12 +6,15 @@
 
 `problem(seed)` is row `perm[seed % N]`, where `perm` is the identity or, with `shuffle_seed`, a fixed permutation
 (`numpy.random.default_rng([shuffle_seed])`), so a seed names the same row on every machine. Problem ids are
-"<file name>:<line>" (1-based line of a JSONL file, 1-based row of a Parquet file).
+"<file name>:<line>" (1-based line of a JSONL file, 1-based row of a Parquet file, 1-based item of a JSON array).
+A `.json` file is either one JSON array of row objects or JSON lines (what Hugging Face `Dataset.to_json` writes);
+a UTF-8 byte-order mark is allowed.
 
 Field layouts read (first present wins; `mapping` names other columns for our fields `prompt`, `answer`,
 `solution`, `tests`):
-- math: prompt from `problem` | `question` | `prompt`; reference from `answer` | `final_answer`, else the last
-  `\\boxed{}` in `solution` (MATH style). The prompt gets the `\\boxed{}` instruction appended. Verifier "math".
+- math: prompt from `problem` | `question` | `prompt`; reference from `answer` | `final_answer` (GSM8K's worked
+  answer, "... #### 72": what follows the last `####`), else the last `\\boxed{}` in `solution` (MATH style). The
+  prompt gets the `\\boxed{}` instruction appended. Verifier "math".
 - code: prompt from `prompt` | `question` | `problem`; tests from `tests` (a list, or a JSON string of one) or
   `input_output` (APPS/TACO: {"inputs": [...], "outputs": [...], "fn_name": ...}, an object or a JSON string).
   Reference: {"tests": [...]} or {"inputs": [...], "outputs": [...], "fn_name": str | None}. A `solutions`
@@ -55,7 +58,7 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
 
 def _load_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -67,6 +70,22 @@ def _load_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 raise ValueError(f"{path}:{line_no}: each line must be a JSON object, got {type(row).__name__}")
             rows.append((line_no, row))
     return rows
+
+
+def _load_json(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """A `.json` file: one JSON array of objects (rows numbered from 1), else JSON lines."""
+    with path.open(encoding="utf-8-sig") as f:
+        head = f.read(4096).lstrip()
+    if not head.startswith("["):
+        return _load_jsonl(path)
+    try:
+        items = json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    for i, row in enumerate(items, 1):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: item {i} of the array must be a JSON object, got {type(row).__name__}")
+    return list(enumerate(items, 1))
 
 
 def _load_parquet(path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -93,9 +112,13 @@ def load_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return _load_jsonl(path)
+    if suffix == ".json":
+        return _load_json(path)
     if suffix in (".parquet", ".pq"):
         return _load_parquet(path)
-    raise ValueError(f"dataset file {path.name!r}: unknown format {suffix!r}; allowed: .jsonl, .ndjson, .parquet, .pq")
+    raise ValueError(
+        f"dataset file {path.name!r}: unknown format {suffix!r}; allowed: .jsonl, .ndjson, .json, .parquet, .pq"
+    )
 
 
 def boxed_answer(text: str) -> str | None:
@@ -105,6 +128,13 @@ def boxed_answer(text: str) -> str | None:
         return None
     _, start, end = boxes[-1]
     return text[start:end].strip() or None
+
+
+def final_answer(text: str) -> str:
+    """The answer in an answer column: GSM8K's holds the worked solution ending in "#### 72", whose answer is what
+    follows the last "####"; any other text is the answer as it is."""
+    _, sep, tail = text.rpartition("####")
+    return tail.strip() if sep and tail.strip() else text.strip()
 
 
 def _as_json(value: Any, what: str) -> Any:
@@ -194,7 +224,7 @@ class DatasetSource:
         if answer is not None:
             if isinstance(answer[1], bool) or not isinstance(answer[1], (str, int, float)):
                 raise ValueError(f"field {answer[0]!r} must be a string or a number, got {type(answer[1]).__name__}")
-            reference = str(answer[1]).strip()
+            reference = final_answer(str(answer[1]))
         elif solution is not None and isinstance(solution[1], str) and (boxed := boxed_answer(solution[1])):
             reference = boxed
         else:

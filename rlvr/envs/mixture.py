@@ -14,8 +14,8 @@ for an id listed more than once, the id with its kwargs: `rlvr/ReasoningGym-v0[t
 `problem(seed)` draws the component with `problem_rng(seed)` by weight (weights are normalised), then asks that
 component's source for problem `derive_seed(seed, 1)`. Each problem keeps its own verifier name, so one batch mixes
 verifiers and the vector env verifies each group with its own; `meta["component"]` records the id it came from,
-and multi-turn feedback (`next_turn`) and `negative_responses` are the component's own. `max_turns` is the largest
-of the components'.
+and multi-turn feedback (`next_turn`), the turn limit (`turn_limit`: the component's `max_turns`) and
+`negative_responses` are the component's own. `max_turns` is the largest of the components' (the longest episode).
 
 Not handled: nested mixtures (give the flattened weights instead), per-component curricula or reweighting during
 training (the weights are fixed for a given env; build a new env to change them).
@@ -131,6 +131,9 @@ class MixtureEnv(ReasoningEnv):
 
     def next_turn(self, problem: Problem, response: str, verdict: Verdict) -> str | None:
         return self._owner(problem).next_turn(problem, response, verdict)
+
+    def turn_limit(self, problem: Problem) -> int:
+        return self._owner(problem).turn_limit(problem)
 
     def negative_responses(self) -> list[str]:
         if self.problem is None:

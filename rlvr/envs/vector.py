@@ -94,7 +94,7 @@ class ReasoningVectorEnv(VectorEnv):
             nxt = None if v.correct else self.env.next_turn(p, actions[i], v)
             if nxt is None:
                 terminated[i] = True
-            elif self.turns[i] >= self.env.max_turns:
+            elif self.turns[i] >= self.env.turn_limit(p):
                 truncated[i] = True
             else:
                 obs[i] = nxt

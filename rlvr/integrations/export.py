@@ -10,10 +10,11 @@ A row (verl's RL dataset layout):
     reward_model  {"style": "rule", "ground_truth": <the reference as text; JSON text when structured>}
     extra_info    {"index", "seed", "problem_id", "verifier", "answer_format", "env_id", "env_kwargs" (JSON text)}
 
-Row i is problem `derive_seed(seed, i)` of the env built with `env_kwargs`, and `extra_info["seed"]` is that
-problem seed, so `gym.make(env_id, **env_kwargs).reset(seed=extra_info["seed"])` shows the same problem. The same
-(env, kwargs, n, seed) gives the same rows on every machine. Multi-turn envs export their first prompt; the row is
-scored once.
+Row i is problem `derive_seed(seed, i)` of the env built with `env_kwargs`; for a dataset env (the `dataset` kwarg:
+a finite source) the rows are the file's, each once per pass, in an order drawn from `seed` (a file of N rows
+exported with n = N is the whole file, not N draws with repeats). `extra_info["seed"]` is the row's problem seed, so
+`gym.make(env_id, **env_kwargs).reset(seed=extra_info["seed"])` shows the same problem. The same (env, kwargs, n,
+seed) gives the same rows on every machine. Multi-turn envs export their first prompt; the row is scored once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import json
 import os
 from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 from rlvr.integrations.common import encode_reference
 
@@ -33,7 +36,6 @@ def rows(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] | None =
     import gymnasium as gym
 
     import rlvr  # noqa: F401 - registers the ids
-    from rlvr.envs.base import derive_seed
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -46,8 +48,7 @@ def rows(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] | None =
     except gym.error.Error as e:
         raise ValueError(f"cannot make {env_id}: {e}") from e
     try:
-        for index in range(n):
-            problem_seed = derive_seed(seed, index)
+        for index, problem_seed in enumerate(_problem_seeds(env.unwrapped.source, n, seed)):
             prompt, info = env.reset(seed=problem_seed)
             yield {
                 "data_source": env_id,
@@ -66,6 +67,20 @@ def rows(env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] | None =
             }
     finally:
         env.close()
+
+
+def _problem_seeds(source: Any, n: int, seed: int) -> Iterator[int]:
+    """The problem seed of each of n rows: `derive_seed(seed, i)`, or for a dataset (a source with `__len__` and
+    `row`, whose problem seeds 0..N-1 name its N rows one each) a permutation of 0..N-1 drawn from (seed, pass)."""
+    from rlvr.envs.base import derive_seed
+
+    if not (hasattr(source, "__len__") and hasattr(source, "row")):
+        yield from (derive_seed(seed, i) for i in range(n))
+        return
+    size = len(source)
+    for start in range(0, n, size):
+        order = np.random.default_rng([seed, start // size]).permutation(size)
+        yield from (int(s) for s in order[: n - start])
 
 
 def write(path: str, env_id: str, n: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None) -> int:

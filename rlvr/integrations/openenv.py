@@ -11,15 +11,16 @@
 Every WebSocket session gets its own env instance (up to `max_sessions`; idle ones are closed after
 `session_timeout_s`). `reset` takes `seed` (the same seed gives the same problem as `gym.make(env_id, **kwargs)`
 locally), `episode_id`, and `env_kwargs` (rebuild this session's env with these constructor arguments over the
-server's). The observation's `info` is the env's info without the reference (the answer stays on the server).
+server's; not `dataset`, at any depth: a client does not choose which server file is read). The observation's
+`info` is the env's info without the reference (the answer stays on the server).
 
 Verification runs as in-process use does: code in a fresh sandbox per program; with `verifier_backend` ("bwrap",
 "process", "ray") through `VerifierPool`s shared by all sessions (started once, hard per-item timeouts).
 Bounds: a message or request body over `max_request_bytes` is refused (HTTP 413; a WebSocket message closes that
 session with code 1009), and a reset or step that takes longer than `step_timeout_s` answers with an error at once
-and drops that session's env (a runaway in-process verification keeps its thread until it ends: use a
-`verifier_backend` for a hard kill). A malformed action gets OpenEnv's validation error, naming the field, and the
-server and the session go on.
+and drops that session's env (an env rebuild asked by a reset's env_kwargs is bounded alike and keeps the session's
+env; a runaway in-process verification keeps its thread until it ends: use a `verifier_backend` for a hard kill).
+A malformed action gets OpenEnv's validation error, naming the field, and the server and the session go on.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pydantic import Field
 from rlvr.envs.base import MAX_TEXT
 
 HIDDEN_INFO = ("reference",)  # info keys that never leave the server ("verdict" is the observation's own field)
+FILE_KWARGS = ("dataset",)  # constructor arguments that name a file on the server: only the server's own kwargs may
 
 
 class RlvrAction(Action):
@@ -119,6 +121,9 @@ class RlvrEnvironment(Environment[RlvrAction, RlvrObservation, RlvrState]):
             raise RequestError(f"seed must be a non-negative integer, got {seed!r}")
         if env_kwargs is not None and not isinstance(env_kwargs, dict):
             raise RequestError(f"env_kwargs must be an object of env constructor arguments, got {env_kwargs!r}")
+        if (where := _names_a_file(env_kwargs, "env_kwargs")) is not None:
+            raise RequestError(f"{where} names a file on the server, which a client may not choose; the server's own "
+                               "kwargs (rlvr serve --kwargs) may")  # fmt: skip
         kwargs = {**self.env_kwargs, **(env_kwargs or {})}
         key = json.dumps(kwargs, sort_keys=True, default=str)
         if self._env is None or key != self._env_key:
@@ -168,10 +173,24 @@ class RlvrEnvironment(Environment[RlvrAction, RlvrObservation, RlvrState]):
 
         import rlvr  # noqa: F401 - registers the ids
 
+        def make():
+            try:
+                return gym.make(self.env_id, **kwargs)
+            except (TypeError, ValueError, gym.error.Error) as e:
+                raise RequestError(f"cannot make {self.env_id} with env_kwargs {kwargs}: {e}") from e
+
+        # built on its own thread, bounded like a reset: a client's env_kwargs can ask for a slow build (a mixture of
+        # thousands of audited reasoning-gym tasks); past the limit the env is closed once it is built
+        builder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rlvr-make")
+        future = builder.submit(make)
+        builder.shutdown(wait=False)
         try:
-            env = gym.make(self.env_id, **kwargs)
-        except (TypeError, ValueError, gym.error.Error) as e:
-            raise RequestError(f"cannot make {self.env_id} with env_kwargs {kwargs}: {e}") from e
+            env = future.result(timeout=self.step_timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.add_done_callback(_close_when_built)
+            raise RequestError(
+                f"building {self.env_id} with env_kwargs took longer than {self.step_timeout_s:g} s"
+            ) from None
         if self.shared is not None:
             self.shared.lend(env)
         self._drop_env()
@@ -202,6 +221,27 @@ class RlvrEnvironment(Environment[RlvrAction, RlvrObservation, RlvrState]):
         else:  # the thread is stuck in a call: close the env once that call returns
             worker.submit(env.close)
             worker.shutdown(wait=False)
+
+
+def _close_when_built(future: concurrent.futures.Future) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
+
+
+def _names_a_file(value: Any, where: str) -> str | None:
+    """Where in a client's env_kwargs a `FILE_KWARGS` key is (e.g. "env_kwargs.envs[0].kwargs.dataset"), or None:
+    a client that names a server file would be served its rows (a private evaluation set, any readable .jsonl)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in FILE_KWARGS and item is not None:
+                return f"{where}.{key}"
+            if (found := _names_a_file(item, f"{where}.{key}")) is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _names_a_file(item, f"{where}[{i}]")) is not None:
+                return found
+    return None
 
 
 def _public(info: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,9 @@ Anything else is a ValueError naming the field: a row that cannot be scored is a
 
 Returns verl's dict form: `score` (the verifier's reward, in [0, 1]) plus `acc` (1.0 when correct) and `error`
 (1.0 when our infrastructure failed, e.g. the sandbox was down: verl cannot mask a sample, so it scores 0 and is
-counted here), which verl logs per data source. Not handled: multi-turn feedback (a row is scored once).
+counted here), which verl logs per data source. Keyword arguments beyond these four (verl's reward loop passes
+`reward_router_address`, `reward_model_tokenizer`, ...; `custom_reward_function.reward_kwargs` adds its own) are
+accepted and ignored. Not handled: multi-turn feedback (a row is scored once).
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from typing import Any
 from rlvr.integrations.common import decode_reference, is_verifier_name, shared_verifier
 
 
-def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None) -> dict:
-    """verl's reward-function signature; see the module docstring."""
+def compute_score(
+    data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None, **verl_kwargs: Any
+) -> dict:
+    """verl's reward-function signature; see the module docstring. `verl_kwargs` are what verl's reward loop adds
+    for reward-model scorers (`reward_router_address`, `reward_model_tokenizer`, ...): accepted and not used."""
     verifier = shared_verifier(verifier_name(data_source, extra_info))
     if not isinstance(solution_str, str):
         raise ValueError(f"solution_str must be text, got {type(solution_str).__name__}")

@@ -19,7 +19,8 @@ and gets no credit.
 
 Standalone letters use word boundaries, so "C++", "A-level", "U.S.", "it's" and "I'd" hold no letters; "A" and
 "I" followed by an ordinary lower-case word ("A car travels", "I think") are English, not answers; a letter
-right after "not", "neither", "nor" or "except" is a rejection, not a choice. Without options, only A-J (and the
+right after "not", "neither", "nor" or "except" is a rejection, not a choice; one right after a number is a unit
+("the current is 0.9 A"), not a choice. Without options, only A-J (and the
 reference letter) count as standalone letters; after an explicit marker any letter A-Z is read.
 
 Hedges: two or more different letters joined by "or", "and", ",", "/", "&" ("A or B", "either A or C",
@@ -93,6 +94,8 @@ _CHAIN = re.compile(
 _REPEAT = re.compile(r"\s*[(\[]\s*(?P<letter>[A-Z])\s*[)\]]")  # "B (B)"
 _NOT_WORD = re.compile(r"[^\w.]+|_+")
 _SEPARATOR = re.compile(r"\s*[.):\-–—]\s*")
+# What may stand between a number and its unit: spaces, LaTeX spacing and the opening of \text{...}/\mathrm{...}.
+_UNIT_GAP = re.compile(r"(?:\s|~|\\[,;:! ]|\\(?:text|mathrm|rm|mbox)\s*\{|\{)*$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +184,13 @@ def _negated(line: str, start: int) -> bool:
     before = line[max(0, start - 14) : start].rstrip(" \t([").lower()
     word = next((w for w in _NEGATIONS if before.endswith(w)), None)
     return word is not None and (len(before) == len(word) or not before[-len(word) - 1].isalnum() or word == "n't")
+
+
+def _after_number(line: str, start: int) -> bool:
+    """True where the letter at `start` follows a number ("0.9 A", "12\\,V", "5 \\text{ C}"): a unit (ampere, volt,
+    coulomb), not an option letter; read as one, a wrong value in amperes would earn option A's credit."""
+    before = line[max(0, start - 40) : start]
+    return before[: _UNIT_GAP.search(before).start()][-1:].isdigit()
 
 
 def _option_for_text(text: str, ref: ChoiceReference) -> str | None:
@@ -298,7 +308,7 @@ def _read_line(line: str, ref: ChoiceReference) -> _Reading | None:
             continue
         if letter in "AI" and _english_word_follows(line, m.end()):
             continue
-        if _negated(line, m.start()):
+        if _negated(line, m.start()) or _after_number(line, m.start()):
             continue
         if chosen:
             if chosen[-1].start() - m.end() > _CONNECTOR_MAX:

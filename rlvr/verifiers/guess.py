@@ -27,6 +27,8 @@ class GuessVerifier(Verifier):
 
     def _verify(self, response: str, reference: Any) -> Verdict:
         target, letters = _reference(reference)
+        if not isinstance(response, str):
+            return Verdict("unparsed", 0.0, None, f"response is {type(response).__name__}, not text")
         guess = response.strip()
         if len(guess) != 1 or guess not in letters:
             return Verdict("unparsed", 0.0, None, f"expected one letter of {letters[0]}-{letters[-1]}")

@@ -86,6 +86,8 @@ class ParityVerifier(Verifier):
 
     def _verify(self, response: str, reference: Any) -> Verdict:
         bits = _bits(reference)
+        if not isinstance(response, str):
+            return Verdict("unparsed", 0.0, None, f"response is {type(response).__name__}, not text")
         answer, _, why = _parse(response)
         if answer is None:
             return Verdict("unparsed", 0.0, None, why)

@@ -147,6 +147,13 @@ def test_rlvr_envs_credit_no_decoy(env_id):
     assert all(report.classes[c].tried > 0 for c in ("constant", "other_item", "wrong_value", "junk"))
 
 
+def test_the_default_mixture_credits_no_decoy():
+    """`rlvr audit rlvr/Mixture-v0 --items 8` once credited a STEM numeric answer, "0.2564 \\text{ A}", to a choice
+    problem whose answer is A (the unit read as the option letter)."""
+    report = audit_env("rlvr/Mixture-v0", items=8)
+    assert report.reference_full == 8 and report.weak() == [], report.table()
+
+
 @pytest.mark.math_verify
 def test_math_env_credits_no_decoy():
     report = audit_env("rlvr/Math-v0", items=3)

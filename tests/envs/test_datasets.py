@@ -135,3 +135,59 @@ def test_other_errors(tmp_path):
 def test_boxed_answer():
     assert boxed_answer("so \\boxed{1} then \\boxed{\\frac{a}{b}}") == "\\frac{a}{b}"
     assert boxed_answer("no box") is None
+
+
+GSM8K_ROWS = [  # openai/gsm8k's layout: the answer column is the worked solution ending in "#### <answer>"
+    {
+        "question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+        "How many clips did Natalia sell altogether in April and May?",
+        "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips "
+        "altogether in April and May.\n#### 72",
+    },
+    {"question": "Weng earns $12 an hour. How much for 50 minutes?", "answer": "12/60*50 = <<12/60*50=10>>10\n#### 10"},
+]
+
+
+def test_gsm8k_answers_are_the_number_after_the_hashes(tmp_path):
+    """The reference is "72", not the worked solution: the env's reference response (and `rlvr export`'s ground
+    truth, and the audit's answer slot) are built from it."""
+    import gymnasium as gym
+
+    import rlvr  # noqa: F401 - registers the ids
+
+    src = DatasetSource(_jsonl(tmp_path / "gsm8k.jsonl", GSM8K_ROWS))
+    assert [src.problem(i).reference for i in range(2)] == ["72", "10"]
+    env = gym.make("rlvr/Math-v0", dataset=str(tmp_path / "gsm8k.jsonl"))
+    for seed, wrong in ((0, "24"), (1, "12")):
+        env.reset(seed=seed)
+        assert env.step(env.unwrapped.reference_response())[1] == 1.0
+        env.reset(seed=seed)
+        assert env.step(rf"\boxed{{{wrong}}}")[1] == 0.0
+
+
+def test_hugging_face_json_files_and_byte_order_marks(tmp_path):
+    """`datasets.Dataset.to_json("x.json")` writes JSON lines under .json; a JSON array of rows is read too; a file
+    saved with a UTF-8 byte-order mark (Windows editors) is read, not refused at line 1."""
+    # what `Dataset.from_list(rows).to_json("hf.json")` writes: one compact object per line, absent columns as null
+    rows = [{k: r.get(k) for k in ("problem", "question", "answer", "solution")} for r in MATH_ROWS]
+    (tmp_path / "hf.json").write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+    src = DatasetSource(tmp_path / "hf.json")
+    assert [src.problem(i).reference for i in range(3)] == ["4", "1.5", "\\frac{3}{4}"]
+    assert src.problem(2).id == "hf.json:3"
+
+    (tmp_path / "array.json").write_text(json.dumps(MATH_ROWS, indent=2), encoding="utf-8")
+    src = DatasetSource(tmp_path / "array.json")
+    assert [src.problem(i).reference for i in range(3)] == ["4", "1.5", "\\frac{3}{4}"]
+    assert src.problem(2).id == "array.json:3"
+
+    (tmp_path / "bom.jsonl").write_text("\n".join(json.dumps(r) for r in MATH_ROWS), encoding="utf-8-sig")
+    assert DatasetSource(tmp_path / "bom.jsonl").problem(0).reference == "4"
+
+
+def test_a_bad_json_array_names_the_item(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps([MATH_ROWS[0], "not a row"]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"a\.json: item 2 of the array must be a JSON object"):
+        DatasetSource(tmp_path / "a.json")
+    (tmp_path / "b.json").write_text(json.dumps([MATH_ROWS[0], {"problem": "x", "solution": "no box"}]))
+    with pytest.raises(ValueError, match=r"b\.json:2: missing the answer"):
+        DatasetSource(tmp_path / "b.json")

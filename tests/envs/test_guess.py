@@ -34,3 +34,25 @@ def test_verifier_statuses():
     for hedge in ("", "dd", "d e", "h", "D"):
         assert v.verify(hedge, ref).status == "unparsed", hedge
     assert v.verify("d", {"target": "z", "letters": "abc"}).status == "error"  # a bad reference: our fault
+
+
+def test_no_step_is_scored_after_the_episode_ends():
+    """After the turn limit (truncated) or the right guess (terminated), a further step would score a turn the
+    episode does not have: a loop that forgets to check `truncated` would be paid for a fifth guess."""
+    import pytest
+
+    env = gym.make("rlvr/Guess-v0", letters=7, max_turns=2)
+    _, info = env.reset(seed=0)
+    target = info["reference"]["target"]
+    wrong = next(c for c in "abcdefg" if c != target)
+    env.step(wrong)
+    *_, truncated, _ = env.step(wrong)
+    assert truncated
+    with pytest.raises(RuntimeError, match="is over .*call reset"):
+        env.step(target)
+    env.reset(seed=0)
+    assert env.step(target)[1:3] == (1.0, True)
+    with pytest.raises(RuntimeError, match="is over"):
+        env.step(target)
+    env.reset(seed=0)
+    assert env.step(target)[1] == 1.0  # a reset starts a new episode

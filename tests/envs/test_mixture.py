@@ -120,3 +120,40 @@ def test_several_reasoning_gym_tasks_in_one_mixture():
     assert set(env.components) == {"rlvr/ReasoningGym-v0[task=gcd]", "rlvr/ReasoningGym-v0[task=lcm]"}
     tasks = {env.source.problem(s).meta["component"] for s in range(20)}
     assert len(tasks) == 2
+
+
+def test_each_component_keeps_its_own_turn_limit():
+    """A component's `max_turns` acts: a 2-turn Guess problem is truncated after 2 wrong guesses even when another
+    component allows 4 (it ran to the mixture's largest limit, 4)."""
+    envs = [
+        {"id": "rlvr/Guess-v0", "kwargs": {"letters": 7, "max_turns": 2}, "name": "short"},
+        {"id": "rlvr/Guess-v0", "kwargs": {"letters": 7, "max_turns": 4}, "name": "long"},
+    ]
+    env = gym.make("rlvr/Mixture-v0", envs=envs)
+    venv = gym.make_vec("rlvr/Mixture-v0", num_envs=8, vectorization_mode="vector_entry_point", envs=envs)
+    limits = {"short": 2, "long": 4}
+    seen = set()
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        component, target = env.unwrapped.problem.meta["component"], info["reference"]["target"]
+        wrong = "a" if target != "a" else "b"
+        truncated, turns = False, 0
+        while not truncated:
+            *_, terminated, truncated, _ = env.step(wrong)
+            turns += 1
+            assert not terminated
+        assert turns == limits[component], (seed, component)
+        seen.add(component)
+    assert seen == {"short", "long"}
+
+    _, infos = venv.reset(seed=0)
+    components = [venv.unwrapped.problems[i].meta["component"] for i in range(8)]
+    wrongs = ["a" if r["target"] != "a" else "b" for r in infos["reference"]]
+    ended_at = [0] * 8
+    for turn in range(1, 5):
+        *_, truncated, _ = venv.step(wrongs)
+        for i in range(8):
+            if truncated[i]:
+                ended_at[i] = turn
+    assert ended_at == [limits[c] for c in components]
+    assert set(components) == {"short", "long"}

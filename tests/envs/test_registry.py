@@ -56,12 +56,24 @@ def test_reference_scores_one_and_negatives_below(env_id):
         _, reward, terminated, truncated, step_info = env.step(response)
         assert reward == 1.0 and step_info["verdict"]["status"] == "correct", (seed, step_info["verdict"])
         assert terminated and not truncated
+        with pytest.raises(RuntimeError, match="is over"):  # a finished episode is not scored again
+            env.step(response)
         negatives = env.unwrapped.negative_responses()
         assert "" in negatives and len(negatives) >= 2, negatives
         for bad in negatives:
             env.reset(seed=seed)
             _, reward, *_, step_info = env.step(bad)
             assert reward < 1.0 and step_info["verdict"]["status"] != "correct", (seed, bad, step_info["verdict"])
+
+
+def test_a_response_that_is_not_text_is_unparsed_not_an_infrastructure_error(env_id):
+    """`error` means our infrastructure failed and the trainer masks the sample; a None or a number from a user's
+    rollout code is the response's fault: reward 0, status unparsed."""
+    env = _make(env_id)
+    for bad in (None, 42, [{"role": "assistant", "content": "x"}]):
+        env.reset(seed=0)
+        _, reward, *_, info = env.step(bad)
+        assert (reward, info["verdict"]["status"]) == (0.0, "unparsed"), (bad, info["verdict"])
 
 
 def test_same_seed_same_problem_different_seeds_differ(env_id):

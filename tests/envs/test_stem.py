@@ -88,3 +88,21 @@ def test_mixed_format_draws_both():
 def test_config_errors_name_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         STEMEnv(**kwargs)
+
+
+def test_a_wrong_value_in_amperes_earns_nothing_when_the_answer_is_option_a():
+    """Circuit options are currents ("0.207 A"): a response that states another option's value ends in the unit "A",
+    which must not read as a vote for option A."""
+    env = STEMEnv(format="choice", topics=["circuits"])
+    checked = 0
+    for seed in range(200):
+        _, info = env.reset(seed=seed)
+        ref = info["reference"]
+        if ref["answer"] != "A" or not ref["options"][0].endswith(" A"):
+            continue
+        for wrong in ref["options"][1:]:
+            env.reset(seed=seed)
+            _, reward, *_ = env.step(f"Ohm's law gives I = V/R, so the current is {wrong}.")
+            assert reward == 0.0, (seed, wrong)
+        checked += 1
+    assert checked >= 3

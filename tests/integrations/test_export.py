@@ -88,3 +88,21 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
     assert not (tmp_path / "x.jsonl").exists()
     with pytest.raises(ValueError, match="n must be a positive integer"):
         write(str(tmp_path / "y.jsonl"), "rlvr/Math-v0", -1)
+
+
+def test_a_dataset_env_exports_each_row_once(tmp_path):
+    """`rlvr export rlvr/Math-v0 --kwargs '{"dataset": ...}' --n N` over an N-row file writes the whole file: row i
+    was problem derive_seed(seed, i), i.e. N draws with repeats (10 rows gave 6 distinct, one of them 4 times)."""
+    data = tmp_path / "ten.jsonl"
+    lines = [json.dumps({"problem": f"What is {i} + 1?", "answer": str(i + 1)}) for i in range(10)]
+    data.write_text("\n".join(lines) + "\n")
+    kwargs = {"dataset": str(data)}
+    exported = list(rows("rlvr/Math-v0", 10, seed=0, env_kwargs=kwargs))
+    assert sorted(r["reward_model"]["ground_truth"] for r in exported) == sorted(str(i + 1) for i in range(10))
+    more = list(rows("rlvr/Math-v0", 25, seed=1, env_kwargs={**kwargs, "shuffle_seed": 3}))
+    for start in (0, 10):  # every full pass holds each row once
+        assert len({r["extra_info"]["problem_id"] for r in more[start : start + 10]}) == 10
+    assert list(rows("rlvr/Math-v0", 25, seed=1, env_kwargs={**kwargs, "shuffle_seed": 3})) == more
+    for row in exported[:3] + more[-3:]:
+        check_layout(row, "rlvr/Math-v0")
+        round_trip(row)

@@ -79,6 +79,39 @@ def test_env_kwargs_at_reset_rebuild_the_session_env(math_url):
         assert env.reset(seed=5).observation["prompt"] == prompt  # back to the server's kwargs
 
 
+def test_a_client_cannot_make_the_server_read_a_file_it_names(math_url, tmp_path):
+    """env_kwargs {"dataset": PATH} made the server load PATH and serve its rows' prompts to the client (a private
+    held-out set, any readable .jsonl/.json/.parquet) and said whether other paths exist."""
+    private = tmp_path / "private.jsonl"
+    private.write_text(json.dumps({"problem": "SECRET held-out question", "answer": "7"}) + "\n", encoding="utf-8")
+    with client(math_url) as env:
+        with pytest.raises(RuntimeError, match=r"env_kwargs\.dataset names a file on the server") as caught:
+            env.reset(seed=0, env_kwargs={"dataset": str(private)})
+        assert "SECRET" not in str(caught.value)
+        _, prompt, _ = local("rlvr/Math-v0", 0, difficulty=4)
+        assert env.reset(seed=0).observation["prompt"] == prompt  # the session goes on with the server's env
+    status, body = post(f"{math_url}/reset", {"seed": 0, "env_kwargs": {"dataset": str(private)}})
+    assert status == 400 and "names a file on the server" in body["detail"] and "SECRET" not in json.dumps(body)
+
+
+def test_a_file_named_deep_in_a_mixtures_kwargs_is_refused_too(tmp_path):
+    from rlvr.integrations.openenv import RequestError, RlvrEnvironment
+
+    private = tmp_path / "p.jsonl"
+    private.write_text(json.dumps({"problem": "SECRET", "answer": "7"}) + "\n", encoding="utf-8")
+    env = RlvrEnvironment("rlvr/Mixture-v0", {})
+    try:
+        envs = [{"id": "rlvr/STEM-v0", "weight": 1}, {"id": "rlvr/Math-v0", "kwargs": {"dataset": str(private)}}]
+        with pytest.raises(RequestError, match=r"env_kwargs\.envs\[1\]\.kwargs\.dataset names a file"):
+            env.reset(seed=0, env_kwargs={"envs": envs})
+        mapping = {"envs": {"rlvr/Math-v0": 1}, "env_kwargs": {"rlvr/Math-v0": {"dataset": str(private)}}}
+        with pytest.raises(RequestError, match=r"env_kwargs\.env_kwargs\.rlvr/Math-v0\.dataset names a file"):
+            env.reset(seed=0, env_kwargs=mapping)
+        assert env.reset(seed=0, env_kwargs={"envs": envs[:1]}).prompt  # other kwargs still rebuild the env
+    finally:
+        env.close()
+
+
 def test_many_sessions_at_once_each_with_its_own_env(math_url):
     seeds = list(range(100, 116))
     clients = [client(math_url) for _ in seeds]
@@ -293,3 +326,44 @@ def test_serve_refuses_a_bad_env_or_kwargs_before_listening():
     assert main(["serve", "rlvr/Nope-v0"]) == 2
     assert main(["serve", "rlvr/Math-v0", "--kwargs", "[1]"]) == 2
     assert main(["serve", "rlvr/Math-v0", "--kwargs", '{"difficulty": 99}']) == 2
+
+
+def test_a_slow_env_rebuild_at_reset_is_bounded_by_the_step_timeout():
+    """A client's env_kwargs can ask for a build that takes minutes (thousands of audited mixture components): the
+    reset answers at step_timeout_s, the session keeps its env, and the env built late is closed."""
+    import threading
+
+    from rlvr.envs.math import MathEnv
+    from rlvr.integrations.openenv import RequestError, RlvrEnvironment
+
+    release, built, closed = threading.Event(), [], []
+
+    class SlowToBuild(MathEnv):
+        def __init__(self, build_wait: bool = False, **kwargs):
+            if build_wait:
+                release.wait(30)
+            super().__init__(**kwargs)
+            built.append(self)
+
+        def close(self):
+            closed.append(self)
+            super().close()
+
+    gym.register("rlvr_tests/SlowToBuild-v0", entry_point=SlowToBuild, disable_env_checker=True)
+    env = RlvrEnvironment("rlvr_tests/SlowToBuild-v0", {}, step_timeout_s=2.0)
+    try:
+        first = env.reset(seed=4).prompt
+        started = time.monotonic()
+        with pytest.raises(RequestError, match="took longer than 2 s"):
+            env.reset(seed=4, env_kwargs={"build_wait": True})
+        assert time.monotonic() - started < 20
+        assert env.reset(seed=4).prompt == first  # the session's env was kept
+        release.set()
+        deadline = time.monotonic() + 20
+        while built[-1] not in closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(built) == 2 and built[1] in closed and built[0] not in closed  # the late one closed, not ours
+    finally:
+        release.set()
+        env.close()
+        gym.registry.pop("rlvr_tests/SlowToBuild-v0", None)

@@ -28,8 +28,18 @@ def call(data_source, solution_str, ground_truth, extra_info=None):
 
 def test_signature_is_verls():
     params = list(inspect.signature(compute_score).parameters.values())
-    assert [p.name for p in params] == ["data_source", "solution_str", "ground_truth", "extra_info"]
-    assert params[-1].default is None
+    assert [p.name for p in params[:4]] == ["data_source", "solution_str", "ground_truth", "extra_info"]
+    assert params[3].default is None
+    assert [p.kind for p in params[4:]] == [inspect.Parameter.VAR_KEYWORD]
+
+
+def test_the_keywords_verls_reward_loop_adds_are_accepted():
+    """verl's reward loop (NaiveRewardLoopManager.run_single) also passes the reward model's router address and
+    tokenizer; `custom_reward_function.reward_kwargs` adds the user's own. A TypeError here stops verl's training."""
+    for extra in ({"reward_router_address": None, "reward_model_tokenizer": None},
+                  {"reward_model": None, "reward_model_tokenizer": None}, {"my_option": 3}):  # fmt: skip
+        result = compute_score(data_source="math", solution_str=r"\boxed{2}", ground_truth="2", extra_info={}, **extra)
+        assert result == {"score": 1.0, "acc": 1.0, "error": 0.0}
 
 
 def test_verifier_name_as_data_source():

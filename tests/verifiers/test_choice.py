@@ -106,3 +106,20 @@ def test_reference_letter_forms(reference, answer):
 
 def test_non_string_response_is_unparsed_not_error():
     assert V.verify(None, "B").status == "unparsed"  # type: ignore[arg-type]
+
+
+AMPERES = {"answer": "A", "options": ["0.2564 A", "0.5128 A", "1.2 A", "0.1 A"]}
+
+
+@pytest.mark.parametrize(
+    "response", ["The current is 0.9 A.", "So I = 0.1 A", r"\boxed{0.9 A}", r"I = 0.9\,\mathrm{A}", r"0.9 \text{ A}"]
+)
+def test_a_unit_after_a_number_is_not_an_option_letter(response):
+    """STEM-v0 asks circuit questions as choices whose options are in amperes: a wrong value in A (here none of the
+    options, or option D's) is no answer, not a vote for option A."""
+    assert V.verify(response, AMPERES).status == "unparsed"
+
+
+@pytest.mark.parametrize("response", ["I = 0.2564 A, so A", r"\boxed{0.2564 A}", "The answer is A", "3 remain: A"])
+def test_a_letter_that_is_not_a_unit_is_still_read(response):
+    assert V.verify(response, AMPERES).status == "correct"
