@@ -813,20 +813,28 @@ _PROSE_NUMBER = re.compile(r"(?<![\w.,^_])-?[0-9]+(?:[.,][0-9]+)*")
 _MATH_SPAN = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly)\b")
+_NEGATED = re.compile(r"(?i)(?:\bnot|n't|\bnever)\s+(?:[a-z]+\s+){0,2}$")  # `is not 42`, `isn't equal to 42`
+_ESCAPED = re.compile(r"\\[{}]")
 
 
 def _prose_number(prose: str) -> str | None:
     """`not 10, it's 1,000.99m²`, `Jane started growing Sphere 3 hours ago`, `... of $f(x)$ is 19`: an answer
     written as a sentence that does not parse is the last number the sentence states outside math (the number a
     grader reads off the sentence: GSM8K's and math-verify's convention), units and currency dropped later. A
-    sentence that hedges (`3 or 5`, `maybe 4`) states no answer."""
+    sentence that hedges (`3 or 5`, `maybe 4`) or is cut off inside math (`is \\boxed{42`, an unclosed brace: the
+    response was truncated) states no answer; a number it denies (`is not 42`, `3, not 4`) is not its answer."""
     if not prose or len(prose) > 2000 or _HEDGE.search(prose):
         return None
+    bare = _ESCAPED.sub("", prose)
+    if bare.count("{") != bare.count("}"):
+        return None  # `So the total is \\boxed{42`: cut off inside math (a truncated response), not a sentence
     prose = _MATH_SPAN.sub(" ", prose)
     if _WORD.search(prose) is None:
         return None  # `4 4/9%`: no sentence, an answer that does not parse
-    numbers = _PROSE_NUMBER.findall(prose)
-    return numbers[-1] if numbers else None
+    for m in reversed(list(_PROSE_NUMBER.finditer(prose))):
+        if not _NEGATED.search(prose, max(0, m.start() - 40), m.start()):
+            return m.group()  # `The answer is 3, not 4.`: a number the sentence denies is not its answer
+    return None
 
 
 def _parse_response(ans: str) -> Any:

@@ -1,6 +1,7 @@
 """Find the final answer in a model's response: linear time in the response length, whole response read.
 
-Priority (first that applies):
+A reasoning model's `<think>...</think>` is its draft: only what follows the last `</think>` is read (nothing: no
+answer). Priority (first that applies):
   1. the last `<answer>...</answer>` block (a `\\boxed{}` inside it wins over the rest of its text);
   2. the last top-level `\\boxed{...}` / `\\fbox{...}` (balanced braces, nested boxes allowed). Boxes written next to
      each other with only connectors between them (`\\boxed{2} and \\boxed{3}`, `\\boxed{3} or \\boxed{5}`) are read
@@ -291,6 +292,7 @@ _OPEN_TAG = re.compile(r"(?i)<answer>")
 # A chat template's end-of-turn or new-turn token: the response ends there (what follows is a made-up next turn).
 _END_OF_TURN = re.compile(r"<\|(?:im_end|im_start|endoftext|end_of_text|eot_id|eom_id|end)\|>")
 _CLOSE_TAG = re.compile(r"(?i)</answer>")
+_END_THINK = re.compile(r"(?i)</think>")
 
 
 def extract_answer(text: str) -> Extracted | None:
@@ -301,6 +303,10 @@ def extract_answer(text: str) -> Extracted | None:
     """
     if "<|" in text and (eot := _END_OF_TURN.search(text)) is not None:
         text = text[: eot.start()]  # `... is 2/3. <|im_start|>user`: the answer is before the template token
+    if "</" in text and (think := _last_match(_END_THINK, text, len(text))) >= 0:
+        # `<think>... \\boxed{42}?</think> The answer is 41.`: the reasoning is a draft, the answer follows it
+        # (nothing after it: no answer)
+        text = text[think + 8 :]
     close = _last_match(_CLOSE_TAG, text, len(text)) if "<" in text else -1
     if close >= 0 and (open_ := _last_match(_OPEN_TAG, text, close)) >= 0:
         inner = text[open_ + 8 : close]

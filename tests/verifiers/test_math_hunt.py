@@ -1,0 +1,60 @@
+"""Silent wrong verdicts found by a bug hunt on realistic model outputs; each case failed on the code before its fix.
+
+Reward hacking starts from a false `correct`, so every rule here is pinned on both sides: the wrong answer is not
+credited, and the right one written the same way still is.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rlvr.verifiers.math import MathVerifier
+
+V = MathVerifier()
+
+
+@pytest.mark.parametrize(
+    "response, reference",
+    [
+        # a response cut off by the token limit inside a box or a fraction: the number read so far is not an answer
+        (r"So the total is \boxed{42", "42"),
+        (r"The number of ways is \boxed{12", "12"),
+        (r"Therefore the answer is \boxed{\frac{12", "12"),
+        (r"So the answer is \frac{3}{4", "4"),
+        (r"Thus we get $x = \frac{1}{2", "2"),
+    ],
+)
+def test_truncated_math_is_no_answer(response, reference):
+    assert V.verify(response, reference).status != "correct"
+
+
+@pytest.mark.parametrize(
+    "response, reference, expected",
+    [
+        ("The answer is not 42.", "42", "incorrect"),
+        ("Final answer: definitely not 42", "42", "incorrect"),
+        ("The answer is 3, not 4.", "4", "incorrect"),
+        ("The answer is 3, not 4.", "3", "correct"),
+        ("The answer is: Janet doesn't make 18 dollars, she makes 16.", "18", "incorrect"),
+        ("The answer is: Janet doesn't make 18 dollars, she makes 16.", "16", "correct"),
+        ("Final Answer: not 10, it's 1,000.99m²", "1000.99", "correct"),
+        ("The answer is: Janet makes $18 every day.", "18", "correct"),
+    ],
+)
+def test_a_number_the_answer_sentence_denies_is_not_its_answer(response, reference, expected):
+    assert V.verify(response, reference).status == expected
+
+
+@pytest.mark.parametrize(
+    "response, reference, expected",
+    [
+        ("<think>Maybe \\boxed{42}?</think>\n\nThe answer is 41.", "42", "incorrect"),
+        ("<think>Maybe \\boxed{42}?</think>\n\nThe answer is 41.", "41", "correct"),
+        ("<think>So \\boxed{42}.</think>\n\nI am not sure.", "42", "unparsed"),
+        ("<think>So \\boxed{42}.</think>", "42", "unparsed"),
+        ("<think>So 41.</think>\n\n\\boxed{42}", "42", "correct"),
+        ("<think>first</think> draft \\boxed{1} <THINK>again</THINK> \\boxed{2}", "2", "correct"),
+    ],
+)
+def test_only_what_follows_the_reasoning_is_the_answer(response, reference, expected):
+    assert V.verify(response, reference).status == expected
