@@ -813,6 +813,11 @@ _PROSE_NUMBER = re.compile(r"(?<![\w.,^_])-?[0-9]+(?:[.,][0-9]+)*")
 _MATH_SPAN = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly)\b")
+# A bound or a range is not a value: `at least 5`, `more than 5`, `between 40 and 44`, `3 to 5`, `3-5`, `5+`
+_BOUND = re.compile(
+    r"(?i)\b(?:at\s+(?:least|most)|than|between|up\s+to|range)\b|[0-9]\s*(?:[–—]|to\b)\s*-?[0-9]"
+    r"|[0-9]-[0-9]+\b(?!\s*=)|[0-9]\+(?![\s$]*[0-9(])"
+)
 _NEGATED = re.compile(r"(?i)(?:\bnot|n't|\bnever)\s+(?:[a-z]+\s+){0,2}$")  # `is not 42`, `isn't equal to 42`
 _ESCAPED = re.compile(r"\\[{}]")
 
@@ -821,9 +826,10 @@ def _prose_number(prose: str) -> str | None:
     """`not 10, it's 1,000.99m²`, `Jane started growing Sphere 3 hours ago`, `... of $f(x)$ is 19`: an answer
     written as a sentence that does not parse is the last number the sentence states outside math (the number a
     grader reads off the sentence: GSM8K's and math-verify's convention), units and currency dropped later. A
-    sentence that hedges (`3 or 5`, `maybe 4`) or is cut off inside math (`is \\boxed{42`, an unclosed brace: the
-    response was truncated) states no answer; a number it denies (`is not 42`, `3, not 4`) is not its answer."""
-    if not prose or len(prose) > 2000 or _HEDGE.search(prose):
+    sentence that hedges (`3 or 5`, `maybe 4`), gives a bound or a range (`at least 5`, `3 to 5`) or is cut off
+    inside math (`is \\boxed{42`, an unclosed brace: the response was truncated) states no answer; a number it
+    denies (`is not 42`, `3, not 4`) is not its answer."""
+    if not prose or len(prose) > 2000 or _HEDGE.search(prose) or _BOUND.search(prose):
         return None
     bare = _ESCAPED.sub("", prose)
     if bare.count("{") != bare.count("}"):

@@ -58,3 +58,24 @@ def test_a_number_the_answer_sentence_denies_is_not_its_answer(response, referen
 )
 def test_only_what_follows_the_reasoning_is_the_answer(response, reference, expected):
     assert V.verify(response, reference).status == expected
+
+
+@pytest.mark.parametrize(
+    "response, reference, expected",
+    [
+        ("The answer is between 40 and 44.", "44", "incorrect"),
+        ("The answer is at least 5 apples.", "5", "incorrect"),
+        ("The answer is more than 5 apples.", "5", "incorrect"),
+        ("Final Answer: Jane has no more than 5 apples.", "5", "incorrect"),
+        ("Final Answer: Jane has 3 to 5 apples.", "5", "incorrect"),
+        ("Final Answer: Jane has 3-5 apples.", "5", "incorrect"),
+        ("Final Answer: Jane has 5+ apples.", "5", "incorrect"),
+        # a value stated in a sentence is still read
+        ("Final Answer: Jane has 5 apples.", "5", "correct"),
+        ("The answer is approximately 5 apples.", "5", "correct"),
+        ("Final Answer: Jane has 10 apples, 5 of them red.", "5", "correct"),
+        ("Final Answer: Jane started 3 hours ago.", "3", "correct"),
+    ],
+)
+def test_a_bound_or_a_range_in_an_answer_sentence_is_not_a_value(response, reference, expected):
+    assert V.verify(response, reference).status == expected
