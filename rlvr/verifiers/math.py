@@ -43,10 +43,11 @@ both sides of each rule):
   * Powers too large to compute (`2^{2^{40}}`) are compared structurally after writing the base as a smallest power
     (`4^{2^{39}}` = `2^{2^{40}}`); a symbolic base keeps any exponent (`(x+1)^{100000}` = `(1+x)^{100000}`).
   * An answer sentence that does not parse (`Final Answer: Jane started 3 hours ago.`, a last line `not 10, it's
-    1,000.99€`) is the last number it states outside math, unless it hedges (`or`, `maybe`). Otherwise an answer
-    found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
-    "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`),
-    is `incorrect`.
+    1,000.99€`) is the last number it states outside math and does not deny (`is not 42`), unless it hedges (`or`,
+    `maybe`), gives a bound or a range (`at least 5`, `3 to 5`) or is cut off inside math (`is \\boxed{42`: a
+    truncated response). Otherwise an answer found only as the last line that does not parse is `unparsed`; an
+    explicit answer (boxed, tagged, "the answer is") that does not parse, or is too large to evaluate
+    (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`), is `incorrect`. Only what follows the last `</think>` is read.
   * A reference that is a whole solution without a box (`... #### 18`, `... The final answer is $28\\%$.`) is the
     answer its final-answer phrase gives. A chat template's end-of-turn token (`<|im_end|>`, `<|im_start|>`,
     `<|endoftext|>`, `<|eot_id|>`) ends a response: a made-up next turn after it is not the answer.
