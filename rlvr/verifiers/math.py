@@ -844,6 +844,20 @@ def _prose_number(prose: str) -> str | None:
     return None
 
 
+_BASED = re.compile(r"([0-9][0-9A-Za-z]*)_\{?([0-9]{1,2})\}?")
+_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _numeral(text: str) -> tuple[str, int] | None:
+    """`1011_2`, `1011_{2}`, `2A_{16}`: (digits upper-cased, base) of a numeral written in a base 2-36, or None
+    (`a_1`, `x_2` are variables: a numeral starts with a digit, and every digit must exist in its base)."""
+    m = _BASED.fullmatch("".join(_canon(text).split()))
+    if m is None or not 2 <= (base := int(m.group(2))) <= 36:
+        return None
+    digits = m.group(1).upper()
+    return (digits.lstrip("0") or "0", base) if all(_DIGITS.index(c) < base for c in digits) else None
+
+
 def _parse_response(ans: str) -> Any:
     """Parse an answer (a response's or a reference's): `\\lim_{x \\to 0} \\frac{\\sin x}{x} = 1`, `17 \\bmod 5 = 2`,
     `1 = \\zzz = x = 0`: when the whole does not parse but what follows its last `=` does, that last side is the
@@ -894,6 +908,13 @@ class MathVerifier(Verifier):
             return Verdict(status, 0.0, ans[:200], f"answer longer than {MAX_CHARS} characters")
         if _canon(ans) == _canon(ref_text):
             return Verdict("correct", 1.0, ans, "same text as the reference")
+        if (numeral := _numeral(ref_text)) is not None:  # `1011_2` = `1011_{2}` = `1011`; not 11, its value
+            ans = _last_side(ans) or ans  # `n = 1011_2`
+            got = _numeral(ans) or (_canon(ans).strip().upper().lstrip("0") or "0", numeral[1])
+            ok = got == numeral
+            return Verdict("correct" if ok else "incorrect", float(ok), ans, f"a numeral in base {numeral[1]}")
+        if (numeral := _numeral(ans)) is not None and numeral[1] == 10:
+            ans = numeral[0]  # `15_{10}` is 15
         a, b = _plain_number(ref_text), _plain_number(ans)
         if (a is None) != (b is None):  # `1,22` against 1.22: a decimal comma (see `_comma_decimal`)
             a, b = a or _plain_number(_comma_decimal(ref_text)), b or _plain_number(_comma_decimal(ans))

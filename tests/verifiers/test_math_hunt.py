@@ -79,3 +79,27 @@ def test_only_what_follows_the_reasoning_is_the_answer(response, reference, expe
 )
 def test_a_bound_or_a_range_in_an_answer_sentence_is_not_a_value(response, reference, expected):
     assert V.verify(response, reference).status == expected
+
+
+@pytest.mark.parametrize(
+    "response, reference, expected",
+    [
+        # MATH writes its base answers both ways (`10110_2`, `1011_{2}`); a model often drops the subscript
+        (r"\boxed{1011_{2}}", "1011_2", "correct"),
+        (r"\boxed{1011_2}", "1011_{2}", "correct"),
+        (r"\boxed{1011}", "1011_2", "correct"),
+        (r"\boxed{n = 1011_2}", "1011_2", "correct"),
+        (r"\boxed{2a_{16}}", "2A_{16}", "correct"),
+        (r"\boxed{15_{10}}", "15", "correct"),
+        # its value in base 10, other digits, another base: wrong
+        (r"\boxed{11}", "1011_2", "incorrect"),
+        (r"\boxed{1010_2}", "1011_2", "incorrect"),
+        (r"\boxed{1011_3}", "1011_2", "incorrect"),
+        (r"\boxed{16_{10}}", "15", "incorrect"),
+        # a subscripted variable is not a numeral
+        (r"\boxed{a}", "a_1", "incorrect"),
+        (r"\boxed{a_1}", "a_1", "correct"),
+    ],
+)
+def test_numerals_in_a_base(response, reference, expected):
+    assert V.verify(response, reference).status == expected
