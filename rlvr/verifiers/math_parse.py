@@ -185,8 +185,10 @@ UNIT_WORDS = {
 }  # fmt: skip
 _SKIP_CMDS = frozenset(
     "left right bigl bigr big Big bigg Bigg middle displaystyle textstyle limits nolimits quad qquad boxed fbox "
-    "mathrm mathbf mathit mathsf mathbb boldsymbol operatorname".split()
+    "mathrm mathbf mathit mathsf mathbb boldsymbol operatorname underline textcolor".split()
 )
+# Layout commands whose (first) argument is no part of the answer: `\\color{red}5`, `\\hspace{1cm}`, `\\phantom{0}`
+_DROP_ARG_CMDS = frozenset("color textcolor hspace vspace phantom hphantom vphantom".split())
 _TEXT_CMDS = frozenset("text textbf textit textrm textnormal textup texttt mbox".split())
 _OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "pm": "pm", "mp": "pm", "cup": "cup"}
 _RELS = {"le": "<=", "leq": "<=", "leqslant": "<=", "ge": ">=", "geq": ">=", "geqslant": ">=", "lt": "<", "gt": ">",
@@ -279,6 +281,11 @@ def tokenize(s: str) -> list[Tok]:
             if name == "mathbb" and s.startswith("{R}", i):
                 add("const", "reals")  # \\mathbb{R}: the whole real line
                 i += 3
+            elif name in _DROP_ARG_CMDS and i < n and s[i] == "{" and (j := _matching_brace(s, i)) > 0:
+                i, space = j + 1, True  # then `\\textcolor`'s second argument is an ordinary wrapper
+                if name == "textcolor" and i < n and s[i] == "{" and (j := _matching_brace(s, i)) > 0:
+                    skip_close.add(j)
+                    i += 1
             elif name in _SKIP_CMDS or name in _TEXT_CMDS:
                 if name in ("left", "right") and s.startswith(".", i):
                     i += 1

@@ -103,3 +103,21 @@ def test_a_bound_or_a_range_in_an_answer_sentence_is_not_a_value(response, refer
 )
 def test_numerals_in_a_base(response, reference, expected):
     assert V.verify(response, reference).status == expected
+
+
+@pytest.mark.parametrize(
+    "response, reference, expected",
+    [
+        (r"\boxed{\color{red}5}", "5", "correct"),
+        (r"\boxed{\textcolor{blue}{\frac{1}{2}}}", r"\frac12", "correct"),
+        (r"\boxed{\underline{5}}", "5", "correct"),
+        (r"\boxed{\hspace{1cm}5}", "5", "correct"),
+        (r"\boxed{\phantom{0}5}", "5", "correct"),
+        # the dropped argument is never the answer
+        (r"\boxed{\phantom{5}}", "5", "incorrect"),
+        (r"\boxed{\hspace{5}}", "5", "incorrect"),
+        (r"\boxed{\textcolor{red}{6}}", "5", "incorrect"),
+    ],
+)
+def test_layout_commands_are_not_part_of_the_answer(response, reference, expected):
+    assert V.verify(response, reference).status == expected
