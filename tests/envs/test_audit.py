@@ -224,3 +224,8 @@ def test_cli_audit_errors_name_the_problem(capsys):
     assert "--items" in capsys.readouterr().err
     assert main(["audit", "rlvr/Parity-v0", "--over", "num_bits"]) == 2
     assert "KEY=V1,V2" in capsys.readouterr().err
+
+
+def test_answer_slot_offsets_hold_after_characters_that_lower_case_to_two():
+    slot = answer_slot("İİ<answer>42</answer>!", "answer_tags")
+    assert (slot.prefix, slot.answer, slot.suffix) == ("İİ<answer>", "42", "</answer>!")
