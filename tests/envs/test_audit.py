@@ -108,7 +108,9 @@ class _EchoSource:
     def problem(self, seed):
         n = 10 + seed % 7
         prompt = f"Note: the answer is {n}. Reply with <answer>N</answer>."
-        return Problem(f"echo/{seed}", "toy", prompt, n, "echo_lenient", "answer_tags", solution=f"<answer>{n}</answer>")
+        return Problem(
+            f"echo/{seed}", "toy", prompt, n, "echo_lenient", "answer_tags", solution=f"<answer>{n}</answer>"
+        )
 
 
 def test_audit_catches_a_scorer_crediting_the_prompt_echoed_back():

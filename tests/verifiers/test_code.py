@@ -87,7 +87,7 @@ def test_typical_chat_model_layouts_are_graded_on_the_solution():
     """A usage example after the solution, LeetCode starter code copied without `from typing import List`."""
     v = get_verifier("code", backend="bwrap", **QUICK)
     add = {"fn_name": "add", "tests": [{"args": [1, 2], "expected": 3}, {"args": [10, -3], "expected": 7}]}
-    example = "```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```\nUsage:\n```python\nprint(add(1, 2))\n```"
+    example = fence("def add(a: int, b: int) -> int:\n    return a + b") + "\nUsage:\n" + fence("print(add(1, 2))")
     assert v.verify(example, add).status == "correct"
     assert v.verify(example.replace("a + b", "a - b"), add).status == "incorrect"
     script = {"test_script": "assert add(1, 2) == 3\nassert add(10, -3) == 7\n"}
@@ -331,7 +331,8 @@ def test_extract_program_prefers_the_block_defining_the_tested_functions():
     leetcode = "class Solution:\n    def twoSum(self, nums, target):\n        return [0, 1]"
     assert extract_program(f"```python\n{leetcode}\n```\n```python\nprint(1)\n```", PY, ("twoSum",))[0] == leetcode
     # a later block that defines the function wins; no block defines it: the last block
-    assert extract_program(f"```python\n{solution}\n```\n```python\n{solution} + 1\n```", PY, ("add",))[0].endswith("+ 1")
+    later = f"```python\n{solution}\n```\n```python\n{solution} + 1\n```"
+    assert extract_program(later, PY, ("add",))[0].endswith("+ 1")
     assert extract_program(f"```python\n{usage}\n```\n```python\nx = 1\n```", PY, ("add",))[0] == "x = 1"
 
 
