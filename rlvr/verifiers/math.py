@@ -74,7 +74,7 @@ import sympy
 
 from rlvr.verifiers.base import Verdict, Verifier
 from rlvr.verifiers.deadline import Deadline, call_with_deadline
-from rlvr.verifiers.math_extract import extract_answer, extract_reference
+from rlvr.verifiers.math_extract import BOUND, denied, extract_answer, extract_reference
 from rlvr.verifiers.math_parse import (
     MAX_CHARS,
     Interval,
@@ -814,12 +814,6 @@ _PROSE_NUMBER = re.compile(r"(?<![\w.,^_])-?[0-9]+(?:[.,][0-9]+)*")
 _MATH_SPAN = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly)\b")
-# A bound or a range is not a value: `at least 5`, `more than 5`, `between 40 and 44`, `3 to 5`, `3-5`, `5+`
-_BOUND = re.compile(
-    r"(?i)\b(?:at\s+(?:least|most)|than|between|up\s+to|range)\b|[0-9]\s*(?:[–—]|to\b)\s*-?[0-9]"
-    r"|[0-9]-[0-9]+\b(?!\s*=)|[0-9]\+(?![\s$]*[0-9(])"
-)
-_NEGATED = re.compile(r"(?i)(?:\bnot|n't|\bnever)\s+(?:[a-z]+\s+){0,2}$")  # `is not 42`, `isn't equal to 42`
 _ESCAPED = re.compile(r"\\[{}]")
 
 
@@ -830,7 +824,7 @@ def _prose_number(prose: str) -> str | None:
     sentence that hedges (`3 or 5`, `maybe 4`), gives a bound or a range (`at least 5`, `3 to 5`) or is cut off
     inside math (`is \\boxed{42`, an unclosed brace: the response was truncated) states no answer; a number it
     denies (`is not 42`, `3, not 4`) is not its answer."""
-    if not prose or len(prose) > 2000 or _HEDGE.search(prose) or _BOUND.search(prose):
+    if not prose or len(prose) > 2000 or _HEDGE.search(prose) or BOUND.search(prose):
         return None
     bare = _ESCAPED.sub("", prose)
     if bare.count("{") != bare.count("}"):
@@ -839,7 +833,7 @@ def _prose_number(prose: str) -> str | None:
     if _WORD.search(prose) is None:
         return None  # `4 4/9%`: no sentence, an answer that does not parse
     for m in reversed(list(_PROSE_NUMBER.finditer(prose))):
-        if not _NEGATED.search(prose, max(0, m.start() - 40), m.start()):
+        if not denied(prose, m.start()):
             return m.group()  # `The answer is 3, not 4.`: a number the sentence denies is not its answer
     return None
 

@@ -121,3 +121,18 @@ def test_numerals_in_a_base(response, reference, expected):
 )
 def test_layout_commands_are_not_part_of_the_answer(response, reference, expected):
     assert V.verify(response, reference).status == expected
+
+
+@pytest.mark.parametrize(
+    "response, expected",
+    [
+        ("We count.\nTherefore, there are at least 12 ways.", "unparsed"),
+        ("We count.\nSo there are more than 12 ways.", "unparsed"),
+        ("We count.\nHence there are fewer than 12 ways.", "unparsed"),
+        ("We count.\nTherefore, there are up to 12 ways.", "unparsed"),
+        ("We count.\nThus there are not 12 ways.", "unparsed"),
+        ("We count.\nTherefore, there are 12 ways.", "correct"),
+    ],
+)
+def test_a_closing_sentence_that_bounds_or_denies_its_number_states_no_answer(response, expected):
+    assert V.verify(response, "12").status == expected
