@@ -540,10 +540,15 @@ _INVERSE = {"sin": "arcsin", "cos": "arccos", "tan": "arctan"}
 _CONSTS = {"pi": sympy.pi, "oo": sympy.oo, "e": sympy.E, "i": sympy.I}
 
 
+MAX_SCI_EXPONENT = 400  # `1e999999999`: 10 ** 999999999 is a C call of minutes that no deadline interrupts
+
+
 def _written_unit(text: str) -> Fraction:
     """The value of one unit in the last written digit: `2.50` -> 1/100, `1.2e3` -> 100, `7.` -> 1."""
     mant, _, exp = text.partition("e")
-    return Fraction(10) ** (int(exp or 0) - len(mant.partition(".")[2]))
+    if abs(e := int(exp or 0)) > MAX_SCI_EXPONENT:
+        raise ParseError("scientific exponent too large")
+    return Fraction(10) ** (e - len(mant.partition(".")[2]))
 
 
 def _number(text: str) -> sympy.Rational:
@@ -558,7 +563,7 @@ def _number(text: str) -> sympy.Rational:
     value = sympy.Rational(int((whole or "0") + frac), 10 ** len(frac))
     if exp:
         e = int(exp)
-        if abs(e) > 400:
+        if abs(e) > MAX_SCI_EXPONENT:
             raise ParseError("scientific exponent too large")
         value = value * sympy.Rational(10) ** e
     return value

@@ -136,3 +136,11 @@ def test_layout_commands_are_not_part_of_the_answer(response, reference, expecte
 )
 def test_a_closing_sentence_that_bounds_or_denies_its_number_states_no_answer(response, expected):
     assert V.verify(response, "12").status == expected
+
+
+@pytest.mark.parametrize("answer", [r"\boxed{1e9999999}", r"\boxed{1.5e-999999999}", "The answer is 2.5e99999999."])
+def test_a_huge_scientific_exponent_is_refused_before_any_power_is_computed(answer):
+    """10 ** 999999999 is one C call of hours that no deadline interrupts (the written digit's unit was computed
+    before the exponent was checked); `1e9999999` took 18 s against a 2 s limit."""
+    verdict = V.verify(answer, "3")
+    assert (verdict.status, verdict.detail) == ("incorrect", "answer does not parse: scientific exponent too large")
