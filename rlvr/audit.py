@@ -18,7 +18,9 @@ whole text), builds decoy responses by putting another answer in the same place,
   numerator plus one, a boolean, yes/no, knight/knave or angel/devil swapped, the next option letter, else the first
   digit of a string changed, or its first letter when it has no digit); never a reordering, which is often still
   right (`19 + 72*40/24`, a set of roots, a letter mapping);
-- `hedge`: the expected answer next to wrong ones (`42 or 43`, `43, 42, 44`);
+- `echo`: the problem's prompt echoed back, as the whole response and in the answer slot (a scorer that looks for
+  the answer anywhere in the text, or reads an example answer out of the instructions, credits it);
+- `hedge`: the expected answer next to wrong ones (`42 or 43`, `43, 42, 44`), or last in a list of many (spam);
 - `junk`: the expected answer buried in unrelated words and numbers.
 
 A decoy is only sent when it is really wrong: its answer must differ from the expected one (compared without case
@@ -45,8 +47,8 @@ import json
 import re
 from typing import Any
 
-CLASSES = ("constant", "other_item", "wrong_value", "hedge", "junk")
-STRICT = ("constant", "other_item", "wrong_value")
+CLASSES = ("constant", "other_item", "wrong_value", "echo", "hedge", "junk")
+STRICT = ("constant", "other_item", "wrong_value", "echo")
 CONSTANTS = ("", "0", "1", "-1", "True", "False", "yes", "no", "None")
 CODE_CONSTANTS = ("None", "0", "1", "True", "False", "''", "[]")
 JUNK = "zq 7 lorem {} 93 ipsum, kx -2 dolor"
@@ -67,6 +69,8 @@ _FLOAT = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?$")
 _FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+_OPEN_TAG = re.compile(r"<answer>", re.IGNORECASE)
+_CLOSE_TAG = re.compile(r"</answer>", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,13 +88,16 @@ class Slot:
 
 def answer_slot(response: str, answer_format: str) -> Slot:
     """Split a reference response around its answer, by the env's answer format (see module docstring)."""
-    if answer_format == "answer_tags":
-        lower = response.lower()
-        close = lower.rfind("</answer>")
-        start = lower.rfind("<answer>", 0, close) if close >= 0 else -1
-        if start >= 0:
-            begin = start + len("<answer>")
-            return Slot(response[:begin], response[begin:close], response[close:], "text")
+    if answer_format == "answer_tags":  # tags found in the text itself: `İ`.lower() is two characters
+        close = max(_CLOSE_TAG.finditer(response), key=lambda m: m.start(), default=None)
+        start = (
+            max(_OPEN_TAG.finditer(response, 0, close.start()), key=lambda m: m.start(), default=None)
+            if close
+            else None
+        )
+        if start is not None:
+            a, b = start.end(), close.start()
+            return Slot(response[:a], response[a:b], response[b:], "text")
     if answer_format in ("boxed", "choice"):
         from rlvr.verifiers.math_extract import top_level_boxes
 
@@ -192,22 +199,27 @@ def _code_constants(expected: str) -> list[str]:
     return [f"def {m.group(1)}(*args, **kwargs):\n    return {c}\n" for c in CODE_CONSTANTS]
 
 
-def decoys(slot: Slot, others: list[str]) -> list[tuple[str, str]]:
-    """(class, answer) pairs for one item whose answer slot is `slot`; `others` are the other items' answers.
-    Every answer differs from the expected one (`same_answer`)."""
+def decoys(slot: Slot, others: list[str], prompt: str = "") -> list[tuple[str, str]]:
+    """(class, answer) pairs for one item whose answer slot is `slot`; `others` are the other items' answers,
+    `prompt` the item's prompt (the `echo` decoy; `audit_env` also sends it as the whole response). Every answer of
+    a strict class differs from the expected one (`same_answer`)."""
     expected = slot.answer.strip()
-    if not expected:  # no reference answer: constants only, unchecked
-        return [("constant", c) for c in (_code_constants("") if slot.kind == "code" else CONSTANTS)]
+    echo = [("echo", prompt)] if prompt.strip() and not same_answer(prompt, expected) else []
+    if not expected:  # no reference answer: constants (and the prompt) only, unchecked
+        return [("constant", c) for c in (_code_constants("") if slot.kind == "code" else CONSTANTS)] + echo
     if slot.kind == "code":
         pairs = [("constant", c) for c in _code_constants(expected)]
         pairs += [("other_item", o) for o in others if o.strip() != expected]
-        return list(dict.fromkeys(pairs))
+        return list(dict.fromkeys(pairs + echo))
     wrong = wrong_values(expected)
     pairs = [("constant", c) for c in CONSTANTS]
     pairs += [("other_item", o.strip()) for o in others]
     pairs += [("wrong_value", w) for w in wrong]
+    pairs += echo
     if wrong:
         pairs += [("hedge", f"{expected} or {wrong[0]}"), ("hedge", ", ".join([wrong[0], expected, *wrong[1:2]]))]
+    spam = [a for a in dict.fromkeys([*wrong, *(o.strip() for o in others), *CONSTANTS[1:]]) if a != expected]
+    pairs.append(("hedge", ", ".join([*spam[:15], expected])))  # spam: every candidate at hand, the answer last
     pairs.append(("junk", JUNK.format(expected)))
     kept = [(cls, text) for cls, text in pairs if cls in ("hedge", "junk") or not same_answer(text, expected)]
     return list(dict.fromkeys(kept))
@@ -280,10 +292,11 @@ def audit_env(env: Any, env_kwargs: dict[str, Any] | None = None, items: int = 8
     report = AuditReport(env_id, env_kwargs, items, seed)
     alternative = getattr(env.unwrapped, "alternative_answer", None)
     try:
-        seeds, slots = [], []
+        seeds, slots, prompts = [], [], []
         for i in range(items):
             s = derive_seed(seed, i)
-            _, info = env.reset(seed=s)
+            prompt, info = env.reset(seed=s)
+            prompts.append(prompt if isinstance(prompt, str) else "")
             fmt = info.get("answer_format", "text")
             try:
                 slot = answer_slot(env.unwrapped.reference_response(), fmt)
@@ -297,13 +310,16 @@ def audit_env(env: Any, env_kwargs: dict[str, Any] | None = None, items: int = 8
             slots.append(slot)
         for k, (s, slot) in enumerate(zip(seeds, slots, strict=True)):
             expected = slot.answer.strip() or None
-            pairs = decoys(slot, [o.answer for j, o in enumerate(slots) if j != k and o.answer.strip()])
-            for cls, answer in pairs:
+            others = [o.answer for j, o in enumerate(slots) if j != k and o.answer.strip()]
+            pairs = decoys(slot, others, prompts[k])
+            sends = [(cls, answer, slot.fill(answer)) for cls, answer in pairs]
+            sends += [(cls, answer, answer) for cls, answer in pairs if cls == "echo"]  # the bare echo too
+            for cls, answer, response in sends:
                 env.reset(seed=s)
                 if cls in ("other_item", "wrong_value") and alternative is not None and alternative(answer):
                     report.right_skipped += 1
                     continue
-                _, reward, _, _, info = env.step(slot.fill(answer))
+                _, reward, _, _, info = env.step(response)
                 reward = float(reward)
                 r = report.classes[cls]
                 r.tried += 1

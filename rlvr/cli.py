@@ -191,8 +191,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from rlvr.verifiers import get_verifier
 
     def reference(text: str):
+        """A JSON object is a structured reference; anything else is text (`[1,100]` is a math interval, and the
+        verifiers that take a JSON list read it from the text themselves)."""
         try:
-            return json.loads(text) if text.lstrip().startswith(("{", "[")) else text
+            return json.loads(text) if text.lstrip().startswith("{") else text
         except ValueError:
             return text
 
@@ -207,14 +209,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 0
     pairs = []
     try:
-        with open(args.input, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
+        with open(args.input, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
                 try:
+                    line = raw.decode("utf-8")  # per line, so that a bad byte is reported with its line
+                    if not line.strip():
+                        continue
                     item = json.loads(line)
                     pairs.append((item["response"], item["reference"]))
-                except (ValueError, KeyError, TypeError) as e:
+                except (ValueError, KeyError, TypeError) as e:  # UnicodeDecodeError is a ValueError
                     return _fail(f"{args.input}:{lineno}: expected a JSON object with 'response' and 'reference' ({e})")
     except OSError as e:
         return _fail(f"cannot read {args.input}: {e.strerror}")

@@ -49,7 +49,7 @@ DEFAULT_SIZE = 100_000
 ANSWER_INSTRUCTION = "Put your final answer inside <answer></answer> tags."
 GUARD_ITEMS = 6
 # Bump when the audit's decoys or rlvr's scorers change: cached verdicts of older versions are not reused.
-GUARD_VERSION = 3
+GUARD_VERSION = 4
 
 
 class ReasoningGymSource:

@@ -154,7 +154,8 @@ class CodeVerifier(Verifier):
             return Verdict("error", 0.0, None, f"bad reference (data bug, not the model's fault): {e}"[:500])
         if not isinstance(response, str):
             return Verdict("unparsed", 0.0, None, f"response is {type(response).__name__}, not text")
-        program, how = extract_program(response, language.tags)
+        names = {c.fn or ref.fn_name for c in ref.calls} | set(ref.names) | {ref.fn_name}
+        program, how = extract_program(response, language.tags, tuple(sorted(n for n in names if n)))
         if program is None:
             return Verdict("unparsed", 0.0, None, how)
         if "\0" in program:

@@ -2,12 +2,13 @@
 
 Nothing here runs or compiles model code; it only reads text and JSON.
 
-Extraction: the last fenced block (``` or ~~~, three or more, closed by a fence of the same character at least
-as long) whose info string names the language (```python, ```py, ```python3, ```py3); when there is none, the
-last fence with no info string; when the response has no fence at all, the whole response. Blocks in other
-languages (```text, ```cpp, ```output) are never taken. An unclosed final fence (a response cut off by the
-token limit) counts as a block running to the end of the text. Not handled: fences nested inside list items
-with differing indentation rules, and HTML <code> blocks.
+Extraction (of what follows the last `</think>`, if any): the last fenced block (``` or ~~~, three or more, closed by
+a fence of the same character at least as long) whose info string names the language (```python, ```py, ```python3,
+```py3); when there is none, the last fence with no info string; when the response has no fence at all, the whole
+response. When the tests call functions that this block does not define but an earlier one does (a usage example
+after the solution), the last block defining them. Blocks in other languages (```text, ```cpp, ```output) are never
+taken. An unclosed final fence (a response cut off by the token limit) counts as a block running to the end of the
+text. Not handled: HTML <code> blocks.
 """
 
 from __future__ import annotations
@@ -16,47 +17,85 @@ import math
 import re
 from typing import Any
 
-_FENCE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^\n`]*?)[ \t]*")
+_FENCE = re.compile(r"([ \t]*)(`{3,}|~{3,})[ \t]*([^\n`]*?)[ \t]*")
+_END_THINK = re.compile(r"(?i)</think>")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """(language tag lower-cased, body) for every fenced block in order; a single linear pass over the lines."""
+    """(language tag lower-cased, body) for every fenced block in order; a single linear pass over the lines.
+
+    A fence may be indented (a block inside a list item: `1. Solution:\\n    ```python`); as in CommonMark, up to
+    the opening fence's indentation is removed from each body line, and the closing fence may be indented up to 3
+    columns more than the opening one. `\\r\\n` line ends count as `\\n`.
+    """
     blocks: list[tuple[str, str]] = []
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").split("\n")
     i = 0
     while i < len(lines):
         m = _FENCE.fullmatch(lines[i])
         if m is None:
             i += 1
             continue
-        fence, info = m.group(1), m.group(2)
+        indent, fence, info = len(m.group(1)), m.group(2), m.group(3)
         tag = info.split()[0].lower() if info.split() else ""
         body: list[str] = []
         i += 1
         while i < len(lines):
             close = _FENCE.fullmatch(lines[i])
-            if close and not close.group(2) and close.group(1)[0] == fence[0] and len(close.group(1)) >= len(fence):
+            if (
+                close
+                and not close.group(3)
+                and len(close.group(1)) <= indent + 3
+                and close.group(2)[0] == fence[0]
+                and len(close.group(2)) >= len(fence)
+            ):
                 break
-            body.append(lines[i])
+            line = lines[i]
+            body.append(line[min(indent, len(line) - len(line.lstrip(" \t"))) :])
             i += 1
         blocks.append((tag, "\n".join(body)))
         i += 1
     return blocks
 
 
-def extract_program(response: str, tags: tuple[str, ...]) -> tuple[str | None, str]:
-    """The program in `response` for a language whose fence tags are `tags`, or None with the reason."""
+def _defines(body: str, names: tuple[str, ...]) -> bool:
+    """Whether a block defines (def, class or assignment) every one of `names` (a method counts: LeetCode)."""
+    return all(
+        re.search(rf"(?m)^[ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+{re.escape(n)}\b|^{re.escape(n)}[ \t]*[:=]", body)
+        for n in names
+    )
+
+
+def _pick(bodies: list[str], names: tuple[str, ...]) -> tuple[str, bool]:
+    """The last body, or (when it does not define `names` and an earlier one does) the last that defines them:
+    `def add(...)` in one block, then `print(add(1, 2))` as an example in the next. True when not the last."""
+    if not names or _defines(bodies[-1], names):
+        return bodies[-1], False
+    for body in reversed(bodies[:-1]):
+        if _defines(body, names):
+            return body, True
+    return bodies[-1], False
+
+
+def extract_program(response: str, tags: tuple[str, ...], names: tuple[str, ...] = ()) -> tuple[str | None, str]:
+    """The program in `response` for a language whose fence tags are `tags`, or None with the reason.
+
+    Only what follows the last `</think>` is read (a reasoning model's draft is not its answer). `names`: the
+    functions the tests call; a last block that does not define them (a usage example) gives way to the last block
+    that does."""
+    if "</" in response and (think := list(_END_THINK.finditer(response))):
+        response = response[think[-1].end() :]
     blocks = fenced_blocks(response)
     if not blocks:
         program, how = response, "whole response"
     else:
         tagged = [body for tag, body in blocks if tag in tags]
         untagged = [body for tag, body in blocks if not tag]
-        if tagged:
-            program, how = tagged[-1], f"last ```{tags[0]} block"
-        elif untagged:
-            program, how = untagged[-1], "last untagged ``` block"
+        if tagged or untagged:
+            program, earlier = _pick(tagged or untagged, names)
+            kind = f"```{tags[0]}" if tagged else "untagged ```"
+            how = f"last {kind} block" + (f" defining {', '.join(names)}" if earlier else "")
         else:
             others = sorted({tag for tag, _ in blocks})
             return None, f"no {tags[0]} code block (found: {', '.join(others)})"

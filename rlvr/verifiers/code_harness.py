@@ -359,9 +359,16 @@ def _child(body, stdin_fd, out_w, info_w, to_close):
     os._exit(code)
 
 
-def load_program(code, name):
-    """Execute the compiled program as module `name`: (namespace, None), or (None, {"load": why, ...})."""
+def load_program(code, name, typing_names=False):
+    """Execute the compiled program as module `name`: (namespace, None), or (None, {"load": why, ...}).
+
+    `typing_names`: the module starts with `typing`'s public names bound, as on LeetCode (whose starter code,
+    `def twoSum(self, nums: List[int], ...)`, a model copies without the import)."""
     module = types.ModuleType(name)
+    if typing_names:
+        import typing
+
+        module.__dict__.update((n, getattr(typing, n)) for n in typing.__all__ if hasattr(typing, n))
     module.__file__ = "main.py"
     sys.modules[name] = module
     try:
@@ -436,7 +443,7 @@ def _calls_body(code, cases):
     A missing function ends the child (its line carries "load": "missing"), as a load failure does."""
 
     def body(note):
-        namespace, failed = load_program(code, "solution")
+        namespace, failed = load_program(code, "solution", typing_names=True)
         if failed:
             return 1, failed
         note({"loaded": True})
@@ -655,7 +662,7 @@ def _serve(code, names, req_r, rep_w):
         while view:
             view = view[_write(rep_w, view) :]
 
-    namespace, failed = load_program(code, "solution")
+    namespace, failed = load_program(code, "solution", typing_names=True)
     if failed:
         reply(failed)
         return

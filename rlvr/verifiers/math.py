@@ -43,10 +43,11 @@ both sides of each rule):
   * Powers too large to compute (`2^{2^{40}}`) are compared structurally after writing the base as a smallest power
     (`4^{2^{39}}` = `2^{2^{40}}`); a symbolic base keeps any exponent (`(x+1)^{100000}` = `(1+x)^{100000}`).
   * An answer sentence that does not parse (`Final Answer: Jane started 3 hours ago.`, a last line `not 10, it's
-    1,000.99€`) is the last number it states outside math, unless it hedges (`or`, `maybe`). Otherwise an answer
-    found only as the last line that does not parse is `unparsed`; an explicit answer (boxed, tagged,
-    "the answer is") that does not parse, or is too large to evaluate (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`),
-    is `incorrect`.
+    1,000.99€`) is the last number it states outside math and does not deny (`is not 42`), unless it hedges (`or`,
+    `maybe`), gives a bound or a range (`at least 5`, `3 to 5`) or is cut off inside math (`is \\boxed{42`: a
+    truncated response). Otherwise an answer found only as the last line that does not parse is `unparsed`; an
+    explicit answer (boxed, tagged, "the answer is") that does not parse, or is too large to evaluate
+    (`9^{9^{9^9}}`, `\\lfloor e^{9999} \\rfloor`), is `incorrect`. Only what follows the last `</think>` is read.
   * A reference that is a whole solution without a box (`... #### 18`, `... The final answer is $28\\%$.`) is the
     answer its final-answer phrase gives. A chat template's end-of-turn token (`<|im_end|>`, `<|im_start|>`,
     `<|endoftext|>`, `<|eot_id|>`) ends a response: a made-up next turn after it is not the answer.
@@ -73,7 +74,7 @@ import sympy
 
 from rlvr.verifiers.base import Verdict, Verifier
 from rlvr.verifiers.deadline import Deadline, call_with_deadline
-from rlvr.verifiers.math_extract import extract_answer, extract_reference
+from rlvr.verifiers.math_extract import BOUND, denied, extract_answer, extract_reference
 from rlvr.verifiers.math_parse import (
     MAX_CHARS,
     Interval,
@@ -813,20 +814,42 @@ _PROSE_NUMBER = re.compile(r"(?<![\w.,^_])-?[0-9]+(?:[.,][0-9]+)*")
 _MATH_SPAN = re.compile(r"\$[^$]*\$|\\\(.*?\\\)")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _HEDGE = re.compile(r"(?i)\b(?:or|either|maybe|perhaps|possibly)\b")
+_ESCAPED = re.compile(r"\\[{}]")
 
 
 def _prose_number(prose: str) -> str | None:
     """`not 10, it's 1,000.99m²`, `Jane started growing Sphere 3 hours ago`, `... of $f(x)$ is 19`: an answer
     written as a sentence that does not parse is the last number the sentence states outside math (the number a
     grader reads off the sentence: GSM8K's and math-verify's convention), units and currency dropped later. A
-    sentence that hedges (`3 or 5`, `maybe 4`) states no answer."""
-    if not prose or len(prose) > 2000 or _HEDGE.search(prose):
+    sentence that hedges (`3 or 5`, `maybe 4`), gives a bound or a range (`at least 5`, `3 to 5`) or is cut off
+    inside math (`is \\boxed{42`, an unclosed brace: the response was truncated) states no answer; a number it
+    denies (`is not 42`, `3, not 4`) is not its answer."""
+    if not prose or len(prose) > 2000 or _HEDGE.search(prose) or BOUND.search(prose):
         return None
+    bare = _ESCAPED.sub("", prose)
+    if bare.count("{") != bare.count("}"):
+        return None  # `So the total is \\boxed{42`: cut off inside math (a truncated response), not a sentence
     prose = _MATH_SPAN.sub(" ", prose)
     if _WORD.search(prose) is None:
         return None  # `4 4/9%`: no sentence, an answer that does not parse
-    numbers = _PROSE_NUMBER.findall(prose)
-    return numbers[-1] if numbers else None
+    for m in reversed(list(_PROSE_NUMBER.finditer(prose))):
+        if not denied(prose, m.start()):
+            return m.group()  # `The answer is 3, not 4.`: a number the sentence denies is not its answer
+    return None
+
+
+_BASED = re.compile(r"([0-9][0-9A-Za-z]*)_\{?([0-9]{1,2})\}?")
+_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _numeral(text: str) -> tuple[str, int] | None:
+    """`1011_2`, `1011_{2}`, `2A_{16}`: (digits upper-cased, base) of a numeral written in a base 2-36, or None
+    (`a_1`, `x_2` are variables: a numeral starts with a digit, and every digit must exist in its base)."""
+    m = _BASED.fullmatch("".join(_canon(text).split()))
+    if m is None or not 2 <= (base := int(m.group(2))) <= 36:
+        return None
+    digits = m.group(1).upper()
+    return (digits.lstrip("0") or "0", base) if all(_DIGITS.index(c) < base for c in digits) else None
 
 
 def _parse_response(ans: str) -> Any:
@@ -879,6 +902,13 @@ class MathVerifier(Verifier):
             return Verdict(status, 0.0, ans[:200], f"answer longer than {MAX_CHARS} characters")
         if _canon(ans) == _canon(ref_text):
             return Verdict("correct", 1.0, ans, "same text as the reference")
+        if (numeral := _numeral(ref_text)) is not None:  # `1011_2` = `1011_{2}` = `1011`; not 11, its value
+            ans = _last_side(ans) or ans  # `n = 1011_2`
+            got = _numeral(ans) or (_canon(ans).strip().upper().lstrip("0") or "0", numeral[1])
+            ok = got == numeral
+            return Verdict("correct" if ok else "incorrect", float(ok), ans, f"a numeral in base {numeral[1]}")
+        if (numeral := _numeral(ans)) is not None and numeral[1] == 10:
+            ans = numeral[0]  # `15_{10}` is 15
         a, b = _plain_number(ref_text), _plain_number(ans)
         if (a is None) != (b is None):  # `1,22` against 1.22: a decimal comma (see `_comma_decimal`)
             a, b = a or _plain_number(_comma_decimal(ref_text)), b or _plain_number(_comma_decimal(ans))

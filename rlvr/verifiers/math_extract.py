@@ -1,6 +1,7 @@
 """Find the final answer in a model's response: linear time in the response length, whole response read.
 
-Priority (first that applies):
+A reasoning model's `<think>...</think>` is its draft: only what follows the last `</think>` is read (nothing: no
+answer). Priority (first that applies):
   1. the last `<answer>...</answer>` block (a `\\boxed{}` inside it wins over the rest of its text);
   2. the last top-level `\\boxed{...}` / `\\fbox{...}` (balanced braces, nested boxes allowed). Boxes written next to
      each other with only connectors between them (`\\boxed{2} and \\boxed{3}`, `\\boxed{3} or \\boxed{5}`) are read
@@ -10,8 +11,9 @@ Priority (first that applies):
   3. the last "the answer is ...", "final answer: ..." phrase (to the end of its sentence or its first `$...$`);
   4. the last non-empty line (its last `$...$` / `\\(...\\)` / `\\[...\\]` segment if it has one; after " is " if it
      reads "... is X"). When the line ends with a conclusion ("Therefore, there are 12 sequences. I hope it is
-     correct.") that has no math segment but exactly one number, that number (with its `%`) is the answer. An answer
-     found only this way that does not parse counts as "no answer" (unparsed).
+     correct.") that has no math segment but exactly one number, that number (with its `%`) is the answer (not
+     one it bounds or denies: "at least 12", "not 12"). An answer found only this way that does not parse counts as
+     "no answer" (unparsed).
 
 Everything runs on `str.find`/`rfind` and regexes without nested quantifiers, so hostile inputs (1 MB of braces,
 thousands of unclosed `<answer>` tags) stay linear. Nothing here interprets the answer; see math_parse.
@@ -226,6 +228,19 @@ def _phrase(text: str) -> Extracted | None:
     return Extracted(answer, "phrase", start + a, start + b, sentence) if answer else None
 
 
+# A bound or a range is not a value: `at least 5`, `more than 5`, `between 40 and 44`, `3 to 5`, `3-5`, `5+`
+BOUND = re.compile(
+    r"(?i)\b(?:at\s+(?:least|most)|than|between|up\s+to|range)\b|[0-9]\s*(?:[–—]|to\b)\s*-?[0-9]"
+    r"|[0-9]-[0-9]+\b(?!\s*=)|[0-9]\+(?![\s$]*[0-9(])"
+)
+_NEGATED = re.compile(r"(?i)(?:\bnot|n't|\bnever|\bno)\s+(?:[a-z]+\s+){0,2}$")  # `is not 42`, `isn't equal to 42`
+
+
+def denied(sentence: str, at: int) -> bool:
+    """Whether the number at `sentence[at:]` is denied by the words just before it (`is not 42`, `isn't 42`)."""
+    return _NEGATED.search(sentence, max(0, at - 40), at) is not None
+
+
 _CONCLUSION = re.compile(r"(?:^|(?<=[.!?$\]]\s))(?:Therefore|Thus|Hence|So|In conclusion|Finally)\b")
 _CONCLUSION_WINDOW = 2000  # a conclusion is sought in this many last characters of the line
 _LONE_NUMBER = re.compile(r"(?<![\w.,])-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?(?:\s?%)?(?![\w])")
@@ -243,7 +258,9 @@ def _conclusion(line: str) -> tuple[int, int] | None:
     if "$" in sentence or "\\" in sentence:
         return None
     numbers = list(_LONE_NUMBER.finditer(sentence))
-    return (at + numbers[0].start(), at + numbers[0].end()) if len(numbers) == 1 else None
+    if len(numbers) != 1 or BOUND.search(sentence) or denied(sentence, numbers[0].start()):
+        return None  # `Therefore, there are at least 12 ways.`, `Thus there are not 12 ways.`: no value stated
+    return at + numbers[0].start(), at + numbers[0].end()
 
 
 def _last_line(text: str) -> Extracted | None:
@@ -291,6 +308,7 @@ _OPEN_TAG = re.compile(r"(?i)<answer>")
 # A chat template's end-of-turn or new-turn token: the response ends there (what follows is a made-up next turn).
 _END_OF_TURN = re.compile(r"<\|(?:im_end|im_start|endoftext|end_of_text|eot_id|eom_id|end)\|>")
 _CLOSE_TAG = re.compile(r"(?i)</answer>")
+_END_THINK = re.compile(r"(?i)</think>")
 
 
 def extract_answer(text: str) -> Extracted | None:
@@ -301,6 +319,10 @@ def extract_answer(text: str) -> Extracted | None:
     """
     if "<|" in text and (eot := _END_OF_TURN.search(text)) is not None:
         text = text[: eot.start()]  # `... is 2/3. <|im_start|>user`: the answer is before the template token
+    if "</" in text and (think := _last_match(_END_THINK, text, len(text))) >= 0:
+        # `<think>... \\boxed{42}?</think> The answer is 41.`: the reasoning is a draft, the answer follows it
+        # (nothing after it: no answer)
+        text = text[think + 8 :]
     close = _last_match(_CLOSE_TAG, text, len(text)) if "<" in text else -1
     if close >= 0 and (open_ := _last_match(_OPEN_TAG, text, close)) >= 0:
         inner = text[open_ + 8 : close]

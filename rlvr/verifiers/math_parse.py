@@ -185,8 +185,10 @@ UNIT_WORDS = {
 }  # fmt: skip
 _SKIP_CMDS = frozenset(
     "left right bigl bigr big Big bigg Bigg middle displaystyle textstyle limits nolimits quad qquad boxed fbox "
-    "mathrm mathbf mathit mathsf mathbb boldsymbol operatorname".split()
+    "mathrm mathbf mathit mathsf mathbb boldsymbol operatorname underline textcolor".split()
 )
+# Layout commands whose (first) argument is no part of the answer: `\\color{red}5`, `\\hspace{1cm}`, `\\phantom{0}`
+_DROP_ARG_CMDS = frozenset("color textcolor hspace vspace phantom hphantom vphantom".split())
 _TEXT_CMDS = frozenset("text textbf textit textrm textnormal textup texttt mbox".split())
 _OPS = {"cdot": "*", "times": "*", "ast": "*", "div": "/", "pm": "pm", "mp": "pm", "cup": "cup"}
 _RELS = {"le": "<=", "leq": "<=", "leqslant": "<=", "ge": ">=", "geq": ">=", "geqslant": ">=", "lt": "<", "gt": ">",
@@ -279,6 +281,11 @@ def tokenize(s: str) -> list[Tok]:
             if name == "mathbb" and s.startswith("{R}", i):
                 add("const", "reals")  # \\mathbb{R}: the whole real line
                 i += 3
+            elif name in _DROP_ARG_CMDS and i < n and s[i] == "{" and (j := _matching_brace(s, i)) > 0:
+                i, space = j + 1, True  # then `\\textcolor`'s second argument is an ordinary wrapper
+                if name == "textcolor" and i < n and s[i] == "{" and (j := _matching_brace(s, i)) > 0:
+                    skip_close.add(j)
+                    i += 1
             elif name in _SKIP_CMDS or name in _TEXT_CMDS:
                 if name in ("left", "right") and s.startswith(".", i):
                     i += 1
@@ -533,10 +540,15 @@ _INVERSE = {"sin": "arcsin", "cos": "arccos", "tan": "arctan"}
 _CONSTS = {"pi": sympy.pi, "oo": sympy.oo, "e": sympy.E, "i": sympy.I}
 
 
+MAX_SCI_EXPONENT = 400  # `1e999999999`: 10 ** 999999999 is a C call of minutes that no deadline interrupts
+
+
 def _written_unit(text: str) -> Fraction:
     """The value of one unit in the last written digit: `2.50` -> 1/100, `1.2e3` -> 100, `7.` -> 1."""
     mant, _, exp = text.partition("e")
-    return Fraction(10) ** (int(exp or 0) - len(mant.partition(".")[2]))
+    if abs(e := int(exp or 0)) > MAX_SCI_EXPONENT:
+        raise ParseError("scientific exponent too large")
+    return Fraction(10) ** (e - len(mant.partition(".")[2]))
 
 
 def _number(text: str) -> sympy.Rational:
@@ -551,7 +563,7 @@ def _number(text: str) -> sympy.Rational:
     value = sympy.Rational(int((whole or "0") + frac), 10 ** len(frac))
     if exp:
         e = int(exp)
-        if abs(e) > 400:
+        if abs(e) > MAX_SCI_EXPONENT:
             raise ParseError("scientific exponent too large")
         value = value * sympy.Rational(10) ** e
     return value

@@ -10,7 +10,8 @@ Reference (a dict, a JSON string of one, or a bare number meaning an exact-ish m
 
 - accepted when |answer - value| <= max(rel_tol * |value|, abs_tol);
 - the answer is found as in the math verifier (`<answer>` tags, the last `\\boxed{}`, "the answer is", the last line);
-- number forms: `12.5`, `-3`, `1,250` (thousands), `1.2e-3`, `1.2 \\times 10^{-3}`, `3/4`, `\\frac{3}{4}`;
+- number forms: `12.5`, `-3`, `1,250` (thousands), `1.2e-3`, `1.2 \\times 10^{-3}`, `3/4`, `\\frac{3}{4}`, named or
+  approximate (`v = 12.5 m/s`, `\\approx 12.5`; a chain `v = 10 + 2.5 = 12.5` is several numbers);
 - units: when both the answer and the reference name a unit, they must be the same unit after normalisation
   (`\\text{ m/s}` = `m/s` = `m s^-1` is NOT handled: spelling variants beyond spaces, `\\text`/`\\mathrm`, plurals and
   a few synonyms such as `ohms` = `\\Omega` differ). There is no unit conversion: `1250 m` is not `1.25 km`. An
@@ -44,6 +45,8 @@ _NUMBER = re.compile(
 _WRAPPER = re.compile(r"\\(?:text|mathrm|textrm|mbox|operatorname|rm)\s*\{([^{}]*)\}")
 _EXPONENT = re.compile(r"\^\s*\{?\s*[-+−]?\d+\s*\}?|[⁰¹²³⁴-⁹⁻]+")
 _HEDGE = re.compile(r"\bor\b|\band\b|[,;]|\\pm|±", re.IGNORECASE)
+# `v = 12.5 m/s`, `v_0 = 3`, `\\Delta H = -285 kJ`, `\\approx 12.5`: a named or approximate value is the value
+_NAMED = re.compile(r"(?:[A-Za-z\\][\w\\{}^ ]{0,20}?)?\s*(?:=|\\approx|≈)\s*(?=[-+−.\d\\])")
 _SYNONYMS = {
     "ohm": "Ω", "ohms": "Ω", "\\omega": "Ω", "\\Omega": "Ω", "meter": "m", "meters": "m", "metre": "m", "metres": "m",
     "second": "s", "seconds": "s", "sec": "s", "gram": "g", "grams": "g", "kilogram": "kg", "kilograms": "kg",
@@ -124,6 +127,8 @@ def read_number(answer: str) -> tuple[float, str] | str:
     text = text.replace("\\,", "").replace("{,}", ",").replace("\\!", "").replace("\\ ", " ").strip().strip("$")
     if len(text) > MAX_ANSWER_CHARS:
         return "answer too long to be a number"
+    if (named := _NAMED.match(text)) is not None:
+        text = text[named.end() :]
     m = _NUMBER.match(text)
     if m is None:
         return "no number in the answer"

@@ -5,7 +5,8 @@ Reference (what `rlvr/ReasoningGym-v0` puts in each problem; JSON-serialisable):
     {"task": "basic_arithmetic", "config": {"seed": 0, "size": 100000, ...}, "index": 7, "entry": {...},
      "partial_credit": false}
 
-- the answer is the content of the last `<answer>...</answer>` block (case-insensitive tags); none found: `unparsed`;
+- the answer is the content of the last `<answer>...</answer>` block (case-insensitive tags) after the last
+  `</think>` (a reasoning model's draft is not its answer); none found: `unparsed`;
 - the dataset is rebuilt with `reasoning_gym.create_dataset(task, **config)` (cached per task and config), the
   entry is regenerated as `dataset[index]` (cached; items are deterministic in (config, index)), and
   `dataset.score_answer(answer, entry)` gives a score in [0, 1];
@@ -93,14 +94,28 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+_OPEN_TAG = re.compile(r"(?i)<answer>")
+_CLOSE_TAG = re.compile(r"(?i)</answer>")
+_END_THINK = re.compile(r"(?i)</think>")
+
+
+def _last(pattern: re.Pattern[str], text: str, end: int) -> re.Match[str] | None:
+    m = None
+    for m in pattern.finditer(text, 0, end):  # noqa: B007 - the last match is the one wanted
+        pass
+    return m
+
+
 def last_answer_tag(text: str) -> str | None:
-    """The stripped content of the last `<answer>...</answer>` block, or None (linear: rfind)."""
-    lower = text.lower()
-    close = lower.rfind("</answer>")
-    if close < 0:
-        return None
-    start = lower.rfind("<answer>", 0, close)
-    return None if start < 0 else text[start + len("<answer>") : close].strip()
+    """The stripped content of the last `<answer>...</answer>` block, or None (linear: one regex scan).
+
+    Tags are matched case-insensitively on the text itself, never through `text.lower()`, whose offsets differ from
+    the text's after a character that lower-cases to two (`İ`)."""
+    if "</" in text and (think := _last(_END_THINK, text, len(text))) is not None:
+        text = text[think.end() :]  # a reasoning model's draft is not its answer: only what follows `</think>`
+    close = _last(_CLOSE_TAG, text, len(text))
+    start = _last(_OPEN_TAG, text, close.start()) if close is not None else None
+    return None if start is None else text[start.end() : close.start()].strip()
 
 
 def score_puzzle24(answer: str, entry: dict[str, Any], own: Callable[..., float] | None = None) -> float:

@@ -84,6 +84,44 @@ def test_decoys_are_really_wrong():
             assert not same_answer(answer, "0"), (cls, answer)
 
 
+def test_echo_and_spam_decoys():
+    slot = Slot("<answer>", "12", "</answer>", "text")
+    pairs = decoys(slot, ["15", "7"], prompt="What is 5 + 7? Answer like <answer>3</answer>.")
+    assert ("echo", "What is 5 + 7? Answer like <answer>3</answer>.") in pairs and "echo" in STRICT
+    spam = [a for c, a in pairs if c == "hedge" and a.count(",") > 5]
+    assert len(spam) == 1 and spam[0].endswith(", 12") and "15" in spam[0] and "13" in spam[0]
+    assert not [a for c, a in decoys(slot, [], prompt="12") if c == "echo"]  # a prompt that is the answer: not sent
+
+
+class _EchoCreditingVerifier(Verifier):
+    """The hole: credits any response that mentions the right number anywhere (the prompt holds it)."""
+
+    name = "echo_lenient"
+
+    def _verify(self, response, reference):
+        answer = last_answer_tag(response)
+        ok = answer == str(reference) or f"answer is {reference}" in response
+        return Verdict("correct" if ok else "incorrect", float(ok), answer)
+
+
+class _EchoSource:
+    def problem(self, seed):
+        n = 10 + seed % 7
+        prompt = f"Note: the answer is {n}. Reply with <answer>N</answer>."
+        return Problem(
+            f"echo/{seed}", "toy", prompt, n, "echo_lenient", "answer_tags", solution=f"<answer>{n}</answer>"
+        )
+
+
+def test_audit_catches_a_scorer_crediting_the_prompt_echoed_back():
+    env = ReasoningEnv(_EchoSource(), verifier=_EchoCreditingVerifier())
+    report = audit_env(env, items=3)
+    echo = report.classes["echo"]
+    assert echo.tried == 3 * 2 and echo.full == 3 * 2  # in the slot and as the whole response
+    assert {w["class"] for w in report.weak()} == {"echo"}
+    assert report.classes["constant"].full == 0
+
+
 def test_code_decoys_are_programs():
     slot = answer_slot("```python\ndef add(a, b):\n    return a + b\n```", "code_block")
     pairs = decoys(slot, ["def add(a, b):\n    return a - b\n"])
@@ -175,7 +213,7 @@ def test_cli_audit_prints_a_table_or_json(capsys, tmp_path):
     assert main(["audit", "rlvr/Countdown-v0", "--items", "2", "--json", "--out", str(path)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["env_id"] == "rlvr/Countdown-v0" and data == json.loads(path.read_text())
-    assert set(data["classes"]) == {"constant", "other_item", "wrong_value", "hedge", "junk"}
+    assert set(data["classes"]) == {"constant", "other_item", "wrong_value", "echo", "hedge", "junk"}
 
 
 def test_cli_audit_over_a_knob_prints_one_row_per_value(capsys, tmp_path):
@@ -195,3 +233,8 @@ def test_cli_audit_errors_name_the_problem(capsys):
     assert "--items" in capsys.readouterr().err
     assert main(["audit", "rlvr/Parity-v0", "--over", "num_bits"]) == 2
     assert "KEY=V1,V2" in capsys.readouterr().err
+
+
+def test_answer_slot_offsets_hold_after_characters_that_lower_case_to_two():
+    slot = answer_slot("İİ<answer>42</answer>!", "answer_tags")
+    assert (slot.prefix, slot.answer, slot.suffix) == ("İİ<answer>", "42", "</answer>!")

@@ -81,3 +81,10 @@ def test_statuses():
 def test_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ReasoningGymEnv(**kwargs)
+
+
+def test_last_answer_tag_reads_the_text_itself_after_the_reasoning():
+    # `İ`.lower() is two characters: offsets found in a lower-cased copy would cut the wrong span
+    assert last_answer_tag("İİİ <answer>42</answer>") == "42"
+    assert last_answer_tag("<think><answer>42</answer></think> I am not sure.") is None
+    assert last_answer_tag("<think><answer>41</answer></think><answer>42</answer>") == "42"

@@ -82,6 +82,26 @@ def test_syntax_error_detail_names_the_line():
     assert verdict.detail.startswith("SyntaxError: line 3")
 
 
+@pytest.mark.bwrap
+def test_typical_chat_model_layouts_are_graded_on_the_solution():
+    """A usage example after the solution, LeetCode starter code copied without `from typing import List`."""
+    v = get_verifier("code", backend="bwrap", **QUICK)
+    add = {"fn_name": "add", "tests": [{"args": [1, 2], "expected": 3}, {"args": [10, -3], "expected": 7}]}
+    example = fence("def add(a: int, b: int) -> int:\n    return a + b") + "\nUsage:\n" + fence("print(add(1, 2))")
+    assert v.verify(example, add).status == "correct"
+    assert v.verify(example.replace("a + b", "a - b"), add).status == "incorrect"
+    script = {"test_script": "assert add(1, 2) == 3\nassert add(10, -3) == 7\n"}
+    assert v.verify(example, script).status == "correct"
+    two_sum = {"fn_name": "twoSum", "tests": [{"args": [[2, 7, 11, 15], 9], "expected": [0, 1]}]}
+    leetcode = (
+        "class Solution:\n    def twoSum(self, nums: List[int], target: int) -> Optional[List[int]]:\n"
+        "        seen = {}\n        for i, x in enumerate(nums):\n            if target - x in seen:\n"
+        "                return [seen[target - x], i]\n            seen[x] = i\n"
+    )
+    assert v.verify(fence(leetcode), two_sum).status == "correct"
+    assert v.verify(fence(leetcode.replace("seen[target - x], i", "i, i")), two_sum).status == "incorrect"
+
+
 # --- hostile input ----------------------------------------------------------------------------------
 
 
@@ -282,7 +302,13 @@ def test_constructor_validates_options():
         ("~~~py\nprint(1)\n~~~", "print(1)"),
         ("````python\ns = '''\n```\n'''\nprint(s)\n````", "s = '''\n```\n'''\nprint(s)"),
         ("Intro\n```python\nprint(1)", "print(1)"),
-        ("  ```python\n  print(1)\n  ```", "  print(1)"),
+        # an indented fence (a list item): its indentation is removed from the body, as in CommonMark
+        ("  ```python\n  print(1)\n  ```", "print(1)"),
+        ("1. Code:\n    ```python\n    def f():\n        return 1\n    ```", "def f():\n    return 1"),
+        ("```python\r\nprint(1)\r\n```\r\n", "print(1)"),
+        # only what follows the reasoning: code drafted inside <think> is not the answer
+        ("<think>\n```python\nprint(1)\n```\n</think>\n```python\nprint(2)\n```", "print(2)"),
+        ("<think>\n```python\nprint(1)\n```\n</think>\nI give up.", "\nI give up."),
     ],
 )
 def test_extract_program(response, program):
@@ -295,6 +321,19 @@ def test_extract_program(response, program):
 def test_extract_nothing(response):
     program, why = extract_program(response, PY)
     assert program is None and why
+
+
+def test_extract_program_prefers_the_block_defining_the_tested_functions():
+    solution, usage = "def add(a, b):\n    return a + b", "print(add(1, 2))"
+    response = f"```python\n{solution}\n```\nExample usage:\n```python\n{usage}\n```"
+    assert extract_program(response, PY, ("add",))[0] == solution
+    assert extract_program(response, PY)[0] == usage  # no names: the last block, as before
+    leetcode = "class Solution:\n    def twoSum(self, nums, target):\n        return [0, 1]"
+    assert extract_program(f"```python\n{leetcode}\n```\n```python\nprint(1)\n```", PY, ("twoSum",))[0] == leetcode
+    # a later block that defines the function wins; no block defines it: the last block
+    later = f"```python\n{solution}\n```\n```python\n{solution} + 1\n```"
+    assert extract_program(later, PY, ("add",))[0].endswith("+ 1")
+    assert extract_program(f"```python\n{usage}\n```\n```python\nx = 1\n```", PY, ("add",))[0] == "x = 1"
 
 
 def test_fenced_blocks_is_linear_on_unclosed_fences():

@@ -36,6 +36,8 @@ TOWERS = [
     r"\boxed{(2x)^{100000}}",
     r"\boxed{2^{2^{40}} \cdot 2 + 4^{2^{39}}}",
     r"\boxed{\sin(10^{300}) + e^{e^{e^{e}}}}",
+    r"\boxed{1e999999999}",  # the unit of its last digit, 10 ** 999999999, was once computed before any check
+    r"The answer is 2.5e-99999999.",
 ]
 FACTORIALS = [
     r"\boxed{" + r" \cdot ".join(["1000!"] * 60) + "}",

@@ -55,3 +55,18 @@ def test_bad_reference(reference, field):
     with pytest.raises(ValueError, match=field):
         parse_reference(reference)
     assert V.verify("\\boxed{1}", reference).status == "error"
+
+
+@pytest.mark.parametrize(
+    ("response", "status"),
+    [
+        (r"\boxed{v = 12.5 \text{ m/s}}", "correct"),
+        (r"\boxed{v_0 = 12.5}", "correct"),
+        (r"\boxed{\approx 12.5 m/s}", "correct"),
+        (r"\boxed{v = 13.5 \text{ m/s}}", "incorrect"),
+        (r"\boxed{v = 10 + 2.5 = 12.5}", "incorrect"),  # a chain is several numbers
+        (r"\boxed{12.5 = 13}", "incorrect"),
+    ],
+)
+def test_a_named_or_approximate_value_is_read(response, status):
+    assert V.verify(response, {"value": 12.5, "rel_tol": 0.01, "unit": "m/s"}).status == status

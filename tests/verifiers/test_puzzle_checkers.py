@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rlvr.verifiers import available_verifiers, get_verifier
+from rlvr.verifiers.puzzles.common import answer_block
 
 DATA = Path(__file__).parent / "data" / "puzzles.jsonl"
 CASES = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -199,3 +200,13 @@ def test_batch_keeps_order():
     v = get_verifier("puzzle/maze")
     pairs = [(tag(r), REFS["puzzle/maze"]) for r in ("R,R,D,D", "R,D", "D,D,R,R", "x")]
     assert [x.status for x in v.verify_batch(pairs)] == ["correct", "incorrect", "correct", "unparsed"]
+
+
+def test_answer_blocks_in_the_reasoning_draft_are_not_the_answer():
+    """A draft answer inside `<think>` is neither a hedge against the final one nor an answer on its own."""
+    v, ref = get_verifier("puzzle/countdown"), {"numbers": [22, 16, 13, 7], "target": 12}
+    final = "<answer>22-16+13-7</answer>"
+    assert v.verify(f"<think>maybe <answer>22+16</answer></think>{final}", ref).status == "correct"
+    assert v.verify("<think><answer>22-16+13-7</answer></think> no idea", ref).status == "unparsed"
+    block = answer_block(f"<think>x</think> {final}")
+    assert f"<think>x</think> {final}"[block.offset :].startswith("22-16+13-7")  # offsets stay the response's

@@ -1,7 +1,8 @@
 """What every puzzle checker shares: reading the `<answer>` block, hedges, and token / grid parsing.
 
-The answer is the content of the last complete `<answer>...</answer>` block (tags are case-insensitive).
-Every block is read, not only the last: two non-empty blocks whose contents differ (after NFKC and case folding, with
+The answer is the content of the last complete `<answer>...</answer>` block (tags are case-insensitive) after the last
+`</think>` (a reasoning model's draft, answer blocks included, is not its answer). Every such block is read, not only
+the last: two non-empty blocks whose contents differ (after NFKC and case folding, with
 whitespace removed) are a hedge and score `incorrect`, never `correct`, even when both would pass: the blocks are
 compared as text, so the same answer written two ways (`R,R` and `RR`) also counts as two answers. No block, an
 unclosed block, or a block longer than `MAX_ANSWER_CHARS` is `unparsed`. The whole response is scanned (no silent
@@ -28,6 +29,7 @@ from rlvr.verifiers.steps import StepScore
 MAX_ANSWER_CHARS = 20_000  # the longest legitimate answer (a maze path on the largest grid) is a few thousand
 _OPEN = re.compile(r"<answer>", re.IGNORECASE)
 _CLOSE = re.compile(r"</answer>", re.IGNORECASE)
+_END_THINK = re.compile(r"</think>", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
 
@@ -55,7 +57,10 @@ def answer_block(response: Any) -> Answer | Verdict:
     if not isinstance(response, str):
         return Verdict("unparsed", 0.0, None, f"response is {type(response).__name__}, not text")
     blocks: list[tuple[int, int]] = []
-    pos = 0
+    pos = 0  # offsets stay the response's own: blocks are sought from after the draft, not in a cut copy
+    if "</" in response:
+        for think in _END_THINK.finditer(response):  # noqa: B007 - the last one
+            pos = think.end()
     while True:
         m = _OPEN.search(response, pos)
         if m is None:
