@@ -64,6 +64,18 @@ def make_run_dir(cfg: TrainConfig) -> str:
     return run_dir
 
 
+def refuse_used_run_dir(run_dir: str) -> None:
+    """A new run does not write into the directory of an earlier one: its metrics would append to the earlier
+    run's, and `--resume` would take the earlier run's newer checkpoints for this run's. A directory left by a run
+    that stopped before logging anything (a start-up error) is reused."""
+    metrics, root = os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "checkpoints")
+    held = [n for n in sorted(os.listdir(root)) if n.startswith("step_")] if os.path.isdir(root) else []
+    if held or (os.path.isfile(metrics) and os.path.getsize(metrics) > 0):
+        what = f"checkpoints {', '.join(held)}" if held else "metrics.jsonl"
+        raise ValueError(f"logging.run_dir {run_dir} already holds a run ({what}): continue it with `rlvr train "
+                         f"--resume {run_dir}`, or choose another logging.run_dir")  # fmt: skip
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -188,6 +200,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
     device = pick_device(cfg.runtime.device)
+    if cfg.logging.run_dir and not resume:
+        refuse_used_run_dir(cfg.logging.run_dir)
     dist = start_distributed(cfg)
     device = device if dist.world_size == 1 else dist.device
     try:

@@ -67,3 +67,20 @@ def test_eval_rejects_unknown_env(tmp_path, capsys):
     assert "env.id 'rlvr/Nope-v0' is not a registered Gymnasium id" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path)]) == 2
     assert "--env is needed" in capsys.readouterr().err
+
+
+def test_a_new_run_refuses_the_directory_of_an_earlier_one(tmp_path, capsys):
+    """It used to append to the earlier run's metrics.jsonl and keep its checkpoints, so `--resume` took the earlier
+    run's step_5 over this run's step_3. A directory whose run logged nothing (a start-up error) is reused."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "step_5").mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text('{"phase": "grpo", "step": 5}\n')
+    assert main(["train", "--set", f"logging.run_dir={run_dir}"]) == 2
+    err = capsys.readouterr().err
+    assert f"logging.run_dir {run_dir} already holds a run (checkpoints step_5): continue it with `rlvr train " \
+           f"--resume {run_dir}`, or choose another logging.run_dir" in err  # fmt: skip
+    (run_dir / "checkpoints" / "step_5").rmdir()
+    assert main(["train", "--set", f"logging.run_dir={run_dir}"]) == 2
+    assert "already holds a run (metrics.jsonl)" in capsys.readouterr().err
+    assert (run_dir / "metrics.jsonl").read_text() == '{"phase": "grpo", "step": 5}\n'
+    assert sorted(os.listdir(run_dir)) == ["checkpoints", "metrics.jsonl"]  # nothing written
