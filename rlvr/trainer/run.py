@@ -89,10 +89,16 @@ def eval_env_kwargs(cfg: TrainConfig) -> dict:
     return {**cfg.env.kwargs, **cfg.eval.env_kwargs}
 
 
+DATA_KWARGS = ("dataset", "envs")  # the env kwargs that say which data an env draws from (a file, a mixture's parts)
+
+
 def eval_holdout(cfg: TrainConfig) -> int:
     """Rows of a dataset env that evaluation holds out of training: eval.prompts when evaluation uses the training
-    env's own data (no different `eval.env_kwargs`), else none (evaluation has its own data)."""
-    return cfg.eval.prompts if eval_env_kwargs(cfg) == cfg.env.kwargs else 0
+    env's own data, else none (`eval.env_kwargs` names other data: a `dataset`, a mixture's `envs`). Other eval kwargs
+    (`max_turns`, `shuffle_seed`, ...) change how the same rows are evaluated, so the rows are still held out."""
+    own = eval_env_kwargs(cfg)
+    same_data = all(own.get(k) == cfg.env.kwargs.get(k) for k in DATA_KWARGS)
+    return cfg.eval.prompts if same_data else 0
 
 
 def run_eval(
