@@ -70,10 +70,12 @@ def refuse_used_run_dir(run_dir: str) -> None:
     that stopped before logging anything (a start-up error) is reused."""
     metrics, root = os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "checkpoints")
     held = [n for n in sorted(os.listdir(root)) if n.startswith("step_")] if os.path.isdir(root) else []
-    if held or (os.path.isfile(metrics) and os.path.getsize(metrics) > 0):
-        what = f"checkpoints {', '.join(held)}" if held else "metrics.jsonl"
-        raise ValueError(f"logging.run_dir {run_dir} already holds a run ({what}): continue it with `rlvr train "
-                         f"--resume {run_dir}`, or choose another logging.run_dir")  # fmt: skip
+    if held:
+        raise ValueError(f"logging.run_dir {run_dir} already holds a run (checkpoints {', '.join(held)}): continue it "
+                         f"with `rlvr train --resume {run_dir}`, or choose another logging.run_dir")  # fmt: skip
+    if os.path.isfile(metrics) and os.path.getsize(metrics) > 0:
+        raise ValueError(f"logging.run_dir {run_dir} already holds a run (metrics.jsonl, no checkpoint to resume "
+                         "from): choose another logging.run_dir, or delete that one")  # fmt: skip
 
 
 def pick_device(name: str) -> torch.device:

@@ -84,7 +84,8 @@ def test_a_new_run_refuses_the_directory_of_an_earlier_one(tmp_path, capsys):
            f"--resume {run_dir}`, or choose another logging.run_dir" in err  # fmt: skip
     (run_dir / "checkpoints" / "step_5").rmdir()
     assert main(["train", "--set", f"logging.run_dir={run_dir}"]) == 2
-    assert "already holds a run (metrics.jsonl)" in capsys.readouterr().err
+    assert "already holds a run (metrics.jsonl, no checkpoint to resume from): choose another logging.run_dir, or " \
+           "delete that one" in capsys.readouterr().err  # fmt: skip
     assert (run_dir / "metrics.jsonl").read_text() == '{"phase": "grpo", "step": 5}\n'
     assert sorted(os.listdir(run_dir)) == ["checkpoints", "metrics.jsonl"]  # nothing written
 
