@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -28,11 +29,16 @@ def _default_config_path() -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), DEFAULT_TRAIN_CONFIG)
 
 
+def _cwd_on_path() -> None:
+    """As `python -m` does: an env id "module:Name-v0" finds its module in the working directory."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rlvr.trainer.config import load_config
 
-    if os.getcwd() not in sys.path:  # as `python -m` does: env.id "module:Name-v0" finds a module in this directory
-        sys.path.insert(0, os.getcwd())
+    _cwd_on_path()
     if args.resume and args.config:
         return _fail("--resume continues a run with its own config.yaml: give --set overrides, not --config")
     path = os.path.join(args.resume, "config.yaml") if args.resume else args.config or _default_config_path()
@@ -62,25 +68,32 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _run_config(model_dir: str):
     """The training config of the run a checkpoint belongs to (RUN_DIR/checkpoints/step_N/ -> RUN_DIR/config.yaml),
     and the checkpoint's GRPO step; (None, 0) when `model_dir` is not inside a run directory."""
-    from rlvr.trainer.config import load_config
+    import yaml
+
+    from rlvr.trainer.config import config_from_dict
 
     real = os.path.realpath(model_dir)  # checkpoints/latest is a link
     path = os.path.join(os.path.dirname(os.path.dirname(real)), "config.yaml")
     if not os.path.isfile(path):
         return None, 0
     step = os.path.basename(real).removeprefix("step_")
-    return load_config(path), int(step) if step.isdigit() else 0
+    with open(path, encoding="utf-8") as f:  # not re-validated: eval needs neither the SFT data nor the base model
+        cfg = config_from_dict(yaml.safe_load(f))
+    return cfg, int(step) if step.isdigit() else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Flags left out take their value from the run's config.yaml when --model is one of its checkpoints (env, env
-    kwargs and held-out rows, chat template, response length at that step, prompts, samples, seed, temperature),
-    else the defaults of `rlvr eval --help`."""
-    from rlvr.trainer.config import ModelConfig
+    kwargs and held-out rows, chat template, response length at that step, prompts, samples, seed, temperature; and,
+    with no flag of their own, top-p, stop strings, turn limit and turn reward), else the defaults of `rlvr eval
+    --help`. Like `rlvr train`, it finds a "module:Name-v0" task's module in the working directory."""
+    from rlvr.trainer.config import ModelConfig, RolloutConfig
 
+    _cwd_on_path()
     try:
         cfg, step = _run_config(args.model)
         holdout, holdout_seed = 0, 0
+        rollout = cfg.rollout if cfg is not None else RolloutConfig()  # top_p, stop strings, turns: the run's
         if cfg is not None:
             from rlvr.trainer.controls import length_limit
             from rlvr.trainer.run import eval_env_kwargs, eval_holdout
@@ -100,6 +113,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     setattr(args, key, value)
             if args.env == cfg.env.id and not args.set:  # the run's own evaluation: its data, its held-out rows
                 env_kwargs, holdout, holdout_seed = eval_env_kwargs(cfg), eval_holdout(cfg), e.seed
+            if args.env != cfg.env.id:  # another env: its own turn limit
+                rollout = dataclasses.replace(rollout, max_turns=0)
         for key, value in EVAL_DEFAULTS.items():
             if getattr(args, key) is None:
                 setattr(args, key, value)
@@ -130,9 +145,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         shown: list = []
         result = evaluate(
             engine, tok, args.env, env_kwargs, prompts=args.prompts, samples_per_prompt=args.samples, seed=args.seed,
-            temperature=args.temperature, max_response_tokens=args.max_response_tokens,
-            chat_template=args.chat_template, verifier_backend=args.verifier_backend, holdout=holdout,
-            holdout_seed=holdout_seed, samples_out=shown,
+            temperature=args.temperature, top_p=rollout.top_p, max_response_tokens=args.max_response_tokens,
+            stop_strings=rollout.stop_strings, chat_template=args.chat_template, verifier_backend=args.verifier_backend,
+            holdout=holdout, holdout_seed=holdout_seed, samples_out=shown, max_turns=rollout.max_turns,
+            turn_reward=rollout.turn_reward,
         )  # fmt: skip
     except ValueError as e:
         return _fail(str(e))

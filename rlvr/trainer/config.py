@@ -366,14 +366,16 @@ def _validate_length(c: LengthConfig, max_response_tokens: int) -> None:
     _number_pair("length.cosine_wrong", c.cosine_wrong)
 
 
-def _validate_reset(c: ResetConfig, eval_every: int) -> None:
+def _validate_reset(c: ResetConfig, eval_every: int, eval_samples: int) -> None:
     for key in ("every_steps", "patience"):
         _at_least(f"reset.{key}", getattr(c, key), 0)
     for key in ("kl_threshold", "degrade"):
         _at_least(f"reset.{key}", getattr(c, key), 0.0)
-    if c.metric != "accuracy" and not (c.metric.startswith("pass@") and c.metric[5:].isdigit()):
-        raise ValueError(f"reset.metric must be accuracy or pass@k (k a power of two <= eval samples), "
-                         f"got {c.metric!r}")  # fmt: skip
+    # the evaluation reports pass@k for k = 1, 2, 4, ... <= eval.samples_per_prompt (evaluate._pass_at)
+    ks = [2**i for i in range(eval_samples.bit_length())]
+    if c.metric != "accuracy" and c.metric not in [f"pass@{k}" for k in ks]:
+        raise ValueError(f"reset.metric must be accuracy or pass@k with k a power of two <= eval.samples_per_prompt "
+                         f"({', '.join(f'pass@{k}' for k in ks)}), got {c.metric!r}")  # fmt: skip
     if (c.patience or c.degrade) and not eval_every:
         raise ValueError("reset.patience and reset.degrade watch the validation: set eval.every_steps > 0")
 
@@ -499,7 +501,6 @@ def validate(cfg: TrainConfig) -> None:
     if r.vllm_max_model_len and r.vllm_max_model_len <= longest:
         raise ValueError(f"rollout.vllm_max_model_len ({r.vllm_max_model_len}) must exceed the longest response "
                          f"({longest} tokens): it counts prompt and response (0: the model's maximum)")  # fmt: skip
-    _validate_reset(cfg.reset, cfg.eval.every_steps)
     _choice("env.verifier_backend", e.verifier_backend, ("", "bwrap", "process", "ray"))
     _choice("optim.name", o.name, OPTIMIZERS)
     if o.lr <= 0:
@@ -510,8 +511,9 @@ def validate(cfg: TrainConfig) -> None:
     _at_least("optim.weight_decay", o.weight_decay, 0.0)
     _at_least("optim.max_grad_norm", o.max_grad_norm, 0.0)
     _at_least("optim.warmup_steps", o.warmup_steps, 0)
-    _at_least("eval.prompts", cfg.eval.prompts, 0)
+    _at_least("eval.prompts", cfg.eval.prompts, 1)  # evaluations run after SFT and after GRPO in every run
     _at_least("eval.samples_per_prompt", cfg.eval.samples_per_prompt, 1)
+    _validate_reset(cfg.reset, cfg.eval.every_steps, cfg.eval.samples_per_prompt)
     _at_least("eval.every_steps", cfg.eval.every_steps, 0)
     if cfg.eval.temperature <= 0:
         raise ValueError(f"eval.temperature must be > 0, got {cfg.eval.temperature}")

@@ -38,7 +38,12 @@ def make_venv(
     import rlvr  # noqa: F401 - registers the ids
     from rlvr.envs.vector import make_grouped_vec
 
-    return make_grouped_vec(env_id, env_kwargs, prompts, group_size, verifier_backend or None, step_verdicts)
+    try:
+        return make_grouped_vec(env_id, env_kwargs, prompts, group_size, verifier_backend or None, step_verdicts)
+    except TypeError as e:  # a misspelt keyword (YAML reads `{n_bits:4}` as the key "n_bits:4"): a config error
+        if "argument" not in str(e):
+            raise
+        raise ValueError(f"env.kwargs {env_kwargs!r} do not fit {env_id}: {e}") from e
 
 
 def _finite(source) -> bool:

@@ -124,10 +124,14 @@ def check_supported(model) -> None:
 
 def compute_precision(dtype: str, device: torch.device | str):
     """The context every forward of a run executes in: nothing for float32; for bfloat16, `torch.autocast`, so the
-    float32 master weights are used in bf16 matmuls (and their gradients flow back in float32)."""
+    float32 master weights are used in bf16 matmuls (and their gradients flow back in float32).
+
+    Without autocast's weight-cast cache: the context spans the whole run (run.py), and autocast keeps each weight's
+    bf16 copy until its outermost context exits, so every forward after the first would use the weights as they were
+    at the first one (the optimiser's updates and weight loads unseen by the bf16 matmuls)."""
     if dtype == "float32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=getattr(torch, dtype))
+    return torch.autocast(device_type=torch.device(device).type, dtype=getattr(torch, dtype), cache_enabled=False)
 
 
 def disable_dropout(model) -> None:

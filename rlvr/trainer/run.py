@@ -64,6 +64,20 @@ def make_run_dir(cfg: TrainConfig) -> str:
     return run_dir
 
 
+def refuse_used_run_dir(run_dir: str) -> None:
+    """A new run does not write into the directory of an earlier one: its metrics would append to the earlier
+    run's, and `--resume` would take the earlier run's newer checkpoints for this run's. A directory left by a run
+    that stopped before logging anything (a start-up error) is reused."""
+    metrics, root = os.path.join(run_dir, "metrics.jsonl"), os.path.join(run_dir, "checkpoints")
+    held = [n for n in sorted(os.listdir(root)) if n.startswith("step_")] if os.path.isdir(root) else []
+    if held:
+        raise ValueError(f"logging.run_dir {run_dir} already holds a run (checkpoints {', '.join(held)}): continue it "
+                         f"with `rlvr train --resume {run_dir}`, or choose another logging.run_dir")  # fmt: skip
+    if os.path.isfile(metrics) and os.path.getsize(metrics) > 0:
+        raise ValueError(f"logging.run_dir {run_dir} already holds a run (metrics.jsonl, no checkpoint to resume "
+                         "from): choose another logging.run_dir, or delete that one")  # fmt: skip
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -77,10 +91,16 @@ def eval_env_kwargs(cfg: TrainConfig) -> dict:
     return {**cfg.env.kwargs, **cfg.eval.env_kwargs}
 
 
+DATA_KWARGS = ("dataset", "envs")  # the env kwargs that say which data an env draws from (a file, a mixture's parts)
+
+
 def eval_holdout(cfg: TrainConfig) -> int:
     """Rows of a dataset env that evaluation holds out of training: eval.prompts when evaluation uses the training
-    env's own data (no different `eval.env_kwargs`), else none (evaluation has its own data)."""
-    return cfg.eval.prompts if eval_env_kwargs(cfg) == cfg.env.kwargs else 0
+    env's own data, else none (`eval.env_kwargs` names other data: a `dataset`, a mixture's `envs`). Other eval kwargs
+    (`max_turns`, `shuffle_seed`, ...) change how the same rows are evaluated, so the rows are still held out."""
+    own = eval_env_kwargs(cfg)
+    same_data = all(own.get(k) == cfg.env.kwargs.get(k) for k in DATA_KWARGS)
+    return cfg.eval.prompts if same_data else 0
 
 
 def run_eval(
@@ -188,6 +208,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if cfg.runtime.threads:
         torch.set_num_threads(cfg.runtime.threads)
     device = pick_device(cfg.runtime.device)
+    if cfg.logging.run_dir and not resume:
+        refuse_used_run_dir(cfg.logging.run_dir)
     dist = start_distributed(cfg)
     device = device if dist.world_size == 1 else dist.device
     try:

@@ -35,21 +35,48 @@ from rlvr.trainer.model import TokenBatch, adamw, format_prompt, response_logpro
 
 
 def load_demonstrations(cfg: TrainConfig, env) -> list[dict]:
-    """[{"prompt", "response"}] from `cfg.sft.dataset` or from the env's `demonstrations`."""
-    if cfg.sft.dataset:
-        out = []
-        with open(cfg.sft.dataset, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                    out.append({"prompt": str(item["prompt"]), "response": str(item["response"])})
-                except (ValueError, KeyError, TypeError) as e:
-                    raise ValueError(
-                        f"sft.dataset {cfg.sft.dataset}:{lineno}: need prompt and response ({e})"
-                    ) from None
-        return out
+    """[{"prompt", "response"}] from `cfg.sft.dataset` or from the env's `demonstrations`; refused when there are
+    none (SFT would wait forever for a step's sequences). A built model's character tokenizer must know every
+    character of them (`model.vocab_chars`): others would be trained on as <unk>."""
+    demos = _read_dataset(cfg.sft.dataset) if cfg.sft.dataset else _env_demonstrations(cfg, env)
+    where = f"sft.dataset {cfg.sft.dataset}" if cfg.sft.dataset else f"{cfg.env.id}'s demonstrations"
+    if not demos:
+        raise ValueError(f"{where}: no demonstrations to train on (sft.steps = {cfg.sft.steps}); add some, or set "
+                         "sft.steps=0")  # fmt: skip
+    if not cfg.model.path:
+        texts = (t for d in demos for t in (d["prompt"], d["response"], *(x for h in d.get("history", ()) for x in h)))
+        missing = sorted({ch for text in texts for ch in text} - set(cfg.model.vocab_chars))
+        if missing:
+            raise ValueError(f"model.vocab_chars {cfg.model.vocab_chars!r} lacks characters that {where} use: "
+                             f"{''.join(missing)!r} (read as <unk>); add them")  # fmt: skip
+    return demos
+
+
+def _read_dataset(path: str) -> list[dict]:
+    """The {"prompt": str, "response": str} objects of a JSONL file (numbers are taken as their text); an error names
+    the line."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as e:
+                raise ValueError(f"sft.dataset {path}:{lineno}: not valid JSON ({e})") from None
+            if not isinstance(item, dict):
+                raise ValueError(f"sft.dataset {path}:{lineno}: each line must be a JSON object with prompt and "
+                                 f"response, got {type(item).__name__}")  # fmt: skip
+            for key in ("prompt", "response"):
+                value = item.get(key)
+                if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                    raise ValueError(f"sft.dataset {path}:{lineno}: {key!r} must be a string, got "
+                                     f"{'nothing' if value is None else type(value).__name__}")  # fmt: skip
+            out.append({"prompt": str(item["prompt"]), "response": str(item["response"])})
+    return out
+
+
+def _env_demonstrations(cfg: TrainConfig, env) -> list[dict]:
     demos = getattr(env.unwrapped, "demonstrations", None)
     if demos is None:
         raise ValueError(f"env {cfg.env.id} has no demonstrations(); set sft.dataset to a JSONL file or sft.steps=0")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from rlvr.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 SHORT = [
     "sft.steps=30", "sft.demos=256", "grpo.steps=3", "grpo.prompts_per_step=4", "grpo.samples_per_prompt=4",
@@ -67,3 +70,69 @@ def test_eval_rejects_unknown_env(tmp_path, capsys):
     assert "env.id 'rlvr/Nope-v0' is not a registered Gymnasium id" in capsys.readouterr().err
     assert main(["eval", "--model", str(tmp_path)]) == 2
     assert "--env is needed" in capsys.readouterr().err
+
+
+def test_a_new_run_refuses_the_directory_of_an_earlier_one(tmp_path, capsys):
+    """It used to append to the earlier run's metrics.jsonl and keep its checkpoints, so `--resume` took the earlier
+    run's step_5 over this run's step_3. A directory whose run logged nothing (a start-up error) is reused."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "step_5").mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text('{"phase": "grpo", "step": 5}\n')
+    assert main(["train", "--set", f"logging.run_dir={run_dir}"]) == 2
+    err = capsys.readouterr().err
+    assert f"logging.run_dir {run_dir} already holds a run (checkpoints step_5): continue it with `rlvr train " \
+           f"--resume {run_dir}`, or choose another logging.run_dir" in err  # fmt: skip
+    (run_dir / "checkpoints" / "step_5").rmdir()
+    assert main(["train", "--set", f"logging.run_dir={run_dir}"]) == 2
+    assert "already holds a run (metrics.jsonl, no checkpoint to resume from): choose another logging.run_dir, or " \
+           "delete that one" in capsys.readouterr().err  # fmt: skip
+    assert (run_dir / "metrics.jsonl").read_text() == '{"phase": "grpo", "step": 5}\n'
+    assert sorted(os.listdir(run_dir)) == ["checkpoints", "metrics.jsonl"]  # nothing written
+
+
+def test_eval_of_a_checkpoint_evaluates_as_the_run_did(tmp_path, monkeypatch, capsys):
+    """`rlvr eval --model RUN/checkpoints/step_N` with no other flag passes evaluate() what the run's own evaluation
+    passed: the run's top-p, stop strings, turn limit and turn reward too (they were left at their defaults, so a
+    multi-turn run with rollout.max_turns=2 was evaluated on 3 turns). It also works from the directory that holds
+    the run's task module ("module:Name-v0", as `rlvr train` does), and after the run's SFT data has gone."""
+    import sys
+
+    from rlvr.trainer.config import load_config, save_config
+    from rlvr.trainer.model import load_model
+    from rlvr.trainer.run import run_eval
+
+    task_dir = tmp_path / "task"
+    task_dir.mkdir()
+    (task_dir / "cli_eval_task_mod.py").write_text(
+        "import gymnasium as gym\n"
+        "gym.register('CliEvalGuess-v0', entry_point='rlvr.envs.guess:GuessEnv', kwargs={'letters': 7})\n"
+    )
+    sft_data = tmp_path / "sft.jsonl"
+    sft_data.write_text('{"prompt": "?", "response": "d"}\n')
+    monkeypatch.chdir(task_dir)
+    monkeypatch.syspath_prepend(str(task_dir))  # for load_config here; `rlvr eval` must find it by itself
+    cfg = load_config(CONFIGS / "multi-turn.yaml", [
+        "env.id=cli_eval_task_mod:CliEvalGuess-v0", "env.kwargs={max_turns: 3}", "rollout.max_turns=2",
+        "rollout.turn_reward=last", "rollout.top_p=0.9", "rollout.stop_strings=[c]", f"sft.dataset={sft_data}",
+        "eval.prompts=4", "eval.samples_per_prompt=2", f"logging.run_dir={tmp_path / 'run'}",
+    ])  # fmt: skip
+    ckpt = tmp_path / "run" / "checkpoints" / "step_2"
+    model, tok = load_model(cfg.model)
+    model.save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    save_config(cfg, tmp_path / "run" / "config.yaml")
+    sft_data.unlink()
+    monkeypatch.delitem(sys.modules, "cli_eval_task_mod")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(task_dir))])
+
+    calls = []
+    fake = lambda *a, **kw: calls.append(kw) or {"accuracy": 0.0}  # noqa: E731
+    monkeypatch.setattr("rlvr.trainer.run.evaluate", fake)
+    monkeypatch.setattr("rlvr.trainer.evaluate.evaluate", fake)
+    run_eval(cfg, None, None, step=2)
+    assert main(["eval", "--model", str(ckpt)]) == 0, capsys.readouterr().err
+    by_run, by_cli = calls
+    for key in ("temperature", "top_p", "max_response_tokens", "stop_strings", "chat_template", "holdout",
+                "holdout_seed", "max_turns", "turn_reward", "prompts", "samples_per_prompt", "seed"):  # fmt: skip
+        assert by_cli[key] == by_run[key], key
+    assert (by_cli["max_turns"], by_cli["turn_reward"], by_cli["top_p"]) == (2, "last", 0.9)

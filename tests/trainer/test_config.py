@@ -81,11 +81,20 @@ def test_resolved_config_round_trips(tmp_path):
         ("rollout.vllm_max_model_len=4", r"rollout.vllm_max_model_len \(4\) must exceed the longest response"),
         ("logging.samples_every_steps=-1", r"logging.samples_every_steps must be >= 0"),
         ("grpo.samples_per_prompt=1", r"grpo.samples_per_prompt must be >= 2, got 1: every advantage \(grpo, "),
+        # were accepted, then failed after the run had started (num_envs 0; KeyError 'pass@3' at the first validation)
+        ("eval.prompts=0", r"eval.prompts must be >= 1"),
+        ("reset.metric=pass@3", r"reset.metric must be accuracy or pass@k .*pass@1, pass@2, pass@4, pass@8\), got"),
+        ("reset.metric=pass@16", r"reset.metric must be accuracy or pass@k with k a power of two <= eval.samples_per"),
     ],
 )
 def test_validation_errors_name_the_field(override, match):
     with pytest.raises(ValueError, match=match):
         load_config(PARITY, [override])
+
+
+def test_reset_metric_may_name_any_reported_pass_at_k():
+    assert load_config(PARITY, ["reset.metric=pass@8"]).reset.metric == "pass@8"  # eval.samples_per_prompt 8
+    assert load_config(PARITY, ["reset.metric=accuracy"]).reset.metric == "accuracy"
 
 
 def test_yaml_type_errors_and_unknown_parts(tmp_path):

@@ -81,6 +81,25 @@ def test_eval_env_kwargs_bring_their_own_data(tmp_path, seen):
     assert results["after GRPO"]["prompts"] == 6
 
 
+def test_eval_env_kwargs_on_the_same_data_still_hold_rows_out(tmp_path, seen):
+    """eval.env_kwargs that change how the training file is evaluated (here its order; a code dataset's max_turns)
+    used to count as "evaluation has its own data": nothing was held out and evaluation scored training rows."""
+    from rlvr.trainer.run import eval_holdout
+
+    data = _dataset(tmp_path / "train.jsonl", 20)
+    cfg = load_config(None, [*SMALL, "env.id=rlvr/Math-v0", f"env.kwargs={{dataset: {data}}}", "grpo.steps=3",
+                             "eval.env_kwargs={shuffle_seed: 3}", "eval.prompts=4",
+                             f"logging.run_dir={tmp_path / 'run'}"])  # fmt: skip
+    assert eval_holdout(cfg) == 4
+    train(cfg)
+    evaluated = {i for part, ids in seen if part == "eval" for i in ids}
+    trained = {i for part, ids in seen if part == "train" for i in ids}
+    assert len(evaluated) == 4 and not evaluated & trained
+    other = load_config(None, [*SMALL, "env.id=rlvr/Math-v0", f"env.kwargs={{dataset: {data}}}",
+                               f"eval.env_kwargs={{dataset: {tmp_path / 'test.jsonl'}}}"])  # fmt: skip
+    assert eval_holdout(other) == 0  # evaluation's own file: training keeps every row
+
+
 def test_too_many_held_out_rows_is_refused(tmp_path):
     data = _dataset(tmp_path / "train.jsonl", 8)
     cfg = load_config(None, [*SMALL, "env.id=rlvr/Math-v0", f"env.kwargs={{dataset: {data}}}", "grpo.steps=1",

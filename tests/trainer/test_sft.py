@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rlvr.trainer.config import ModelConfig
@@ -63,3 +64,49 @@ def test_packed_rows_equal_separate_sequences():
 def test_cosine_schedule():
     assert cosine_lr(0, 10, 100) == 0.1 and cosine_lr(9, 10, 100) == 1.0
     assert cosine_lr(10, 10, 100) == 1.0 and abs(cosine_lr(55, 10, 100) - 0.5) < 1e-9 and cosine_lr(100, 10, 100) == 0.0
+
+
+def _sft_config(path, *extra):
+    from rlvr.trainer.config import load_config
+
+    return load_config(None, [f"sft.dataset={path}", "sft.steps=1", *extra])
+
+
+def test_an_empty_sft_dataset_is_refused(tmp_path):
+    """It used to load as no demonstrations, and run_sft then waited forever for a step's sequences."""
+    from rlvr.trainer.sft import load_demonstrations
+
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(ValueError, match=r"sft.dataset .*empty.jsonl: no demonstrations to train on"):
+        load_demonstrations(_sft_config(tmp_path / "empty.jsonl"), env=None)
+
+
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ('{"prompt": null, "response": "1"}', r"demos.jsonl:2: 'prompt' must be a string, got nothing"),  # was "None"
+        ('{"prompt": "01=", "response": ["1"]}', r"demos.jsonl:2: 'response' must be a string, got list"),
+        ('["01=", "1"]', r"demos.jsonl:2: each line must be a JSON object"),
+        ('{"prompt": "01=", "response": "1"', r"demos.jsonl:2: not valid JSON"),
+    ],
+)
+def test_sft_dataset_lines_are_checked_naming_the_line(tmp_path, line, match):
+    from rlvr.trainer.sft import load_demonstrations
+
+    path = tmp_path / "demos.jsonl"
+    path.write_text('{"prompt": "01=", "response": 1}\n' + line + "\n")
+    with pytest.raises(ValueError, match=match):
+        load_demonstrations(_sft_config(path), env=None)
+    path.write_text('{"prompt": "01=", "response": 1}\n')
+    assert load_demonstrations(_sft_config(path), env=None) == [{"prompt": "01=", "response": "1"}]
+
+
+def test_sft_characters_a_built_model_cannot_read_are_refused(tmp_path):
+    """A built model's character tokenizer reads a character outside model.vocab_chars as <unk>."""
+    from rlvr.trainer.sft import load_demonstrations
+
+    path = tmp_path / "demos.jsonl"
+    path.write_text('{"prompt": "0 1 =", "response": "yes"}\n')
+    with pytest.raises(ValueError, match=r"model.vocab_chars '01=' lacks characters that sft.dataset .* use: ' esy'"):
+        load_demonstrations(_sft_config(path), env=None)
+    assert load_demonstrations(_sft_config(path, "model.vocab_chars=01= yes"), env=None)

@@ -104,3 +104,14 @@ def test_keys_that_cannot_act_are_refused_at_start(tmp_path):
     cfg = load_config(None, [*SMALL, "runtime.distributed=ddp", run])
     with pytest.raises(ValueError, match=r"runtime.distributed='ddp' needs a torchrun launch"):
         train(cfg)
+
+
+def test_env_kwargs_the_env_does_not_take_name_the_key():
+    """A keyword the env does not take was a TypeError traceback out of the env's constructor; YAML reads the
+    common slip `--set env.kwargs={n_bits:4}` (no space) as the key "n_bits:4"."""
+    from rlvr.trainer.evaluate import make_venv
+
+    with pytest.raises(ValueError, match=r"env.kwargs \{'n_bits:4': None\} do not fit rlvr/Parity-v0: .*'n_bits:4'"):
+        make_venv("rlvr/Parity-v0", load_config(None, ["env.kwargs={n_bits:4}"]).env.kwargs, 1, 2)
+    with pytest.raises(ValueError, match=r"env.kwargs \{'bits': 2\} do not fit test/Echo-v0: .*'bits'"):
+        make_venv("test/Echo-v0", {"bits": 2}, 1, 2)
