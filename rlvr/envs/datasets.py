@@ -56,7 +56,7 @@ FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 
-def _load_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def load_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
     with path.open(encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, 1):
@@ -77,7 +77,7 @@ def _load_json(path: Path) -> list[tuple[int, dict[str, Any]]]:
     with path.open(encoding="utf-8-sig") as f:
         head = f.read(4096).lstrip()
     if not head.startswith("["):
-        return _load_jsonl(path)
+        return load_jsonl(path)
     try:
         items = json.loads(path.read_text(encoding="utf-8-sig"))
     except ValueError as e:
@@ -111,7 +111,7 @@ def load_rows(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
         raise ValueError(f"dataset file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return _load_jsonl(path)
+        return load_jsonl(path)
     if suffix == ".json":
         return _load_json(path)
     if suffix in (".parquet", ".pq"):

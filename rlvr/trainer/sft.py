@@ -23,12 +23,13 @@ one process (up to float rounding) in 1/N of the time.
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from pathlib import Path
 
 import torch
 
+from rlvr.envs.datasets import load_jsonl
 from rlvr.trainer.config import TrainConfig
 from rlvr.trainer.distributed import Dist
 from rlvr.trainer.model import TokenBatch, adamw, format_prompt, response_logprobs
@@ -55,24 +56,18 @@ def load_demonstrations(cfg: TrainConfig, env) -> list[dict]:
 def _read_dataset(path: str) -> list[dict]:
     """The {"prompt": str, "response": str} objects of a JSONL file (numbers are taken as their text); an error names
     the line."""
+    try:
+        rows = load_jsonl(Path(path))
+    except ValueError as e:
+        raise ValueError(f"sft.dataset {e}") from None
     out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as e:
-                raise ValueError(f"sft.dataset {path}:{lineno}: not valid JSON ({e})") from None
-            if not isinstance(item, dict):
-                raise ValueError(f"sft.dataset {path}:{lineno}: each line must be a JSON object with prompt and "
-                                 f"response, got {type(item).__name__}")  # fmt: skip
-            for key in ("prompt", "response"):
-                value = item.get(key)
-                if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                    raise ValueError(f"sft.dataset {path}:{lineno}: {key!r} must be a string, got "
-                                     f"{'nothing' if value is None else type(value).__name__}")  # fmt: skip
-            out.append({"prompt": str(item["prompt"]), "response": str(item["response"])})
+    for lineno, item in rows:
+        for key in ("prompt", "response"):
+            value = item.get(key)
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(f"sft.dataset {path}:{lineno}: {key!r} must be a string, got "
+                                 f"{'nothing' if value is None else type(value).__name__}")  # fmt: skip
+        out.append({"prompt": str(item["prompt"]), "response": str(item["response"])})
     return out
 
 
