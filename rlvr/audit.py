@@ -47,6 +47,8 @@ import json
 import re
 from typing import Any
 
+from rlvr.verifiers.tags import answer_span
+
 CLASSES = ("constant", "other_item", "wrong_value", "echo", "hedge", "junk")
 STRICT = ("constant", "other_item", "wrong_value", "echo")
 CONSTANTS = ("", "0", "1", "-1", "True", "False", "yes", "no", "None")
@@ -69,8 +71,6 @@ _FLOAT = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?$")
 _FRACTION = re.compile(r"^([+-]?\d+)\s*/\s*(\d+)$")
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
-_OPEN_TAG = re.compile(r"<answer>", re.IGNORECASE)
-_CLOSE_TAG = re.compile(r"</answer>", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,16 +88,9 @@ class Slot:
 
 def answer_slot(response: str, answer_format: str) -> Slot:
     """Split a reference response around its answer, by the env's answer format (see module docstring)."""
-    if answer_format == "answer_tags":  # tags found in the text itself: `İ`.lower() is two characters
-        close = max(_CLOSE_TAG.finditer(response), key=lambda m: m.start(), default=None)
-        start = (
-            max(_OPEN_TAG.finditer(response, 0, close.start()), key=lambda m: m.start(), default=None)
-            if close
-            else None
-        )
-        if start is not None:
-            a, b = start.end(), close.start()
-            return Slot(response[:a], response[a:b], response[b:], "text")
+    if answer_format == "answer_tags" and (span := answer_span(response)) is not None:
+        a, b = span
+        return Slot(response[:a], response[a:b], response[b:], "text")
     if answer_format in ("boxed", "choice"):
         from rlvr.verifiers.math_extract import top_level_boxes
 

@@ -17,8 +17,9 @@ import math
 import re
 from typing import Any
 
+from rlvr.verifiers.tags import after_reasoning
+
 _FENCE = re.compile(r"([ \t]*)(`{3,}|~{3,})[ \t]*([^\n`]*?)[ \t]*")
-_END_THINK = re.compile(r"(?i)</think>")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -84,8 +85,7 @@ def extract_program(response: str, tags: tuple[str, ...], names: tuple[str, ...]
     Only what follows the last `</think>` is read (a reasoning model's draft is not its answer). `names`: the
     functions the tests call; a last block that does not define them (a usage example) gives way to the last block
     that does."""
-    if "</" in response and (think := list(_END_THINK.finditer(response))):
-        response = response[think[-1].end() :]
+    response = response[after_reasoning(response) :]
     blocks = fenced_blocks(response)
     if not blocks:
         program, how = response, "whole response"

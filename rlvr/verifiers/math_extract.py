@@ -24,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from rlvr.verifiers.tags import after_reasoning, answer_span, last_match
+
 
 @dataclasses.dataclass(frozen=True)
 class Extracted:
@@ -249,10 +251,9 @@ _LONE_NUMBER = re.compile(r"(?<![\w.,])-?[0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?(?:\s?
 def _conclusion(line: str) -> tuple[int, int] | None:
     """The span of the one number in the line's last "Therefore, ..." sentence without math, or None."""
     lo = max(0, len(line) - _CONCLUSION_WINDOW)
-    at = _last_match(_CONCLUSION, line[lo:], len(line) - lo)
-    if at < 0:
+    if (found := last_match(_CONCLUSION, line[lo:])) is None:  # sliced: `^` matches at the window's start
         return None
-    at += lo
+    at = lo + found.start()
     end = m.start() if (m := _SENTENCE_END.search(line, at)) is not None else len(line)
     sentence = line[at:end]
     if "$" in sentence or "\\" in sentence:
@@ -296,19 +297,8 @@ def _last_line(text: str) -> Extracted | None:
     return Extracted(answer, "last_line", start + a, start + b, line) if answer else None
 
 
-def _last_match(pattern: re.Pattern[str], text: str, end: int) -> int:
-    """Start of the last match of `pattern` in text[:end], or -1 (linear: one left-to-right scan)."""
-    last = -1
-    for m in pattern.finditer(text, 0, end):
-        last = m.start()
-    return last
-
-
-_OPEN_TAG = re.compile(r"(?i)<answer>")
 # A chat template's end-of-turn or new-turn token: the response ends there (what follows is a made-up next turn).
 _END_OF_TURN = re.compile(r"<\|(?:im_end|im_start|endoftext|end_of_text|eot_id|eom_id|end)\|>")
-_CLOSE_TAG = re.compile(r"(?i)</answer>")
-_END_THINK = re.compile(r"(?i)</think>")
 
 
 def extract_answer(text: str) -> Extracted | None:
@@ -319,17 +309,15 @@ def extract_answer(text: str) -> Extracted | None:
     """
     if "<|" in text and (eot := _END_OF_TURN.search(text)) is not None:
         text = text[: eot.start()]  # `... is 2/3. <|im_start|>user`: the answer is before the template token
-    if "</" in text and (think := _last_match(_END_THINK, text, len(text))) >= 0:
-        # `<think>... \\boxed{42}?</think> The answer is 41.`: the reasoning is a draft, the answer follows it
-        # (nothing after it: no answer)
-        text = text[think + 8 :]
-    close = _last_match(_CLOSE_TAG, text, len(text)) if "<" in text else -1
-    if close >= 0 and (open_ := _last_match(_OPEN_TAG, text, close)) >= 0:
-        inner = text[open_ + 8 : close]
+    # `<think>... \\boxed{42}?</think> The answer is 41.`: the reasoning is a draft, the answer follows it
+    text = text[after_reasoning(text) :]
+    if (span := answer_span(text)) is not None:
+        open_, close = span
+        inner = text[open_:close]
         if (box := _boxed(inner) or _phrase(inner)) is not None:
-            return Extracted(box.text, "answer_tag", open_ + 8 + box.start, open_ + 8 + box.end)
+            return Extracted(box.text, "answer_tag", open_ + box.start, open_ + box.end)
         answer = strip_wrappers(inner)
-        return Extracted(answer, "answer_tag", open_ + 8, close) if answer else None
+        return Extracted(answer, "answer_tag", open_, close) if answer else None
     if "\\boxed" in text or "\\fbox" in text:
         if (box := _boxed(text)) is not None:
             if (late := _final_phrase_after(text, box.end)) is not None:

@@ -41,6 +41,7 @@ from fractions import Fraction
 from typing import Any
 
 from rlvr.verifiers.base import Verdict, Verifier
+from rlvr.verifiers.tags import after_reasoning, answer_span
 
 INSTALL_HINT = "reasoning-gym is not installed: pip install reasoning-gym (or the rlvr 'peers' extra)"
 
@@ -94,28 +95,10 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-_OPEN_TAG = re.compile(r"(?i)<answer>")
-_CLOSE_TAG = re.compile(r"(?i)</answer>")
-_END_THINK = re.compile(r"(?i)</think>")
-
-
-def _last(pattern: re.Pattern[str], text: str, end: int) -> re.Match[str] | None:
-    m = None
-    for m in pattern.finditer(text, 0, end):  # noqa: B007 - the last match is the one wanted
-        pass
-    return m
-
-
 def last_answer_tag(text: str) -> str | None:
-    """The stripped content of the last `<answer>...</answer>` block, or None (linear: one regex scan).
-
-    Tags are matched case-insensitively on the text itself, never through `text.lower()`, whose offsets differ from
-    the text's after a character that lower-cases to two (`İ`)."""
-    if "</" in text and (think := _last(_END_THINK, text, len(text))) is not None:
-        text = text[think.end() :]  # a reasoning model's draft is not its answer: only what follows `</think>`
-    close = _last(_CLOSE_TAG, text, len(text))
-    start = _last(_OPEN_TAG, text, close.start()) if close is not None else None
-    return None if start is None else text[start.end() : close.start()].strip()
+    """The stripped content of the last `<answer>...</answer>` block after the reasoning (`tags`), or None."""
+    span = answer_span(text, after_reasoning(text))
+    return None if span is None else text[span[0] : span[1]].strip()
 
 
 def score_puzzle24(answer: str, entry: dict[str, Any], own: Callable[..., float] | None = None) -> float:

@@ -25,11 +25,11 @@ from typing import Any
 
 from rlvr.verifiers.base import Verdict, Verifier
 from rlvr.verifiers.steps import StepScore
+from rlvr.verifiers.tags import after_reasoning
 
 MAX_ANSWER_CHARS = 20_000  # the longest legitimate answer (a maze path on the largest grid) is a few thousand
 _OPEN = re.compile(r"<answer>", re.IGNORECASE)
 _CLOSE = re.compile(r"</answer>", re.IGNORECASE)
-_END_THINK = re.compile(r"</think>", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
 
@@ -57,10 +57,7 @@ def answer_block(response: Any) -> Answer | Verdict:
     if not isinstance(response, str):
         return Verdict("unparsed", 0.0, None, f"response is {type(response).__name__}, not text")
     blocks: list[tuple[int, int]] = []
-    pos = 0  # offsets stay the response's own: blocks are sought from after the draft, not in a cut copy
-    if "</" in response:
-        for think in _END_THINK.finditer(response):  # noqa: B007 - the last one
-            pos = think.end()
+    pos = after_reasoning(response)  # offsets stay the response's own: blocks are sought from after the draft
     while True:
         m = _OPEN.search(response, pos)
         if m is None:
